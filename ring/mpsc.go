@@ -18,11 +18,11 @@ import "sync/atomic"
 // that observes it, and the element written before the store is visible after
 // the load.
 type MPSC[T any] struct {
-	_    pad
-	tail atomic.Uint64 // next position to claim; producers CAS it
-	_    pad
-	head uint64 // next position to pop; consumer only
-	_    pad
+	_     pad
+	tail  atomic.Uint64 // next position to claim; producers CAS it
+	_     pad
+	head  uint64 // next position to pop; consumer only
+	_     pad
 	mask  uint64
 	slots []mpscSlot[T]
 }
