@@ -191,4 +191,3 @@ func echoClient(port int, seed uint64, n int) (err error) {
 	}
 	return nil
 }
-
