@@ -1,0 +1,472 @@
+package center
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/internal/goid"
+)
+
+// Errors returned by Center methods.
+var (
+	// ErrClosed is returned for work posted to a center that is closed.
+	ErrClosed = errors.New("center: closed")
+	// ErrNotOwner is returned when an owner-only method is called from a
+	// goroutine other than the one running the loop.
+	ErrNotOwner = errors.New("center: called off the owner goroutine")
+	// ErrOnWorker is returned by SubmitWait when called from any center's
+	// owner goroutine: waiting there could deadlock two workers.
+	ErrOnWorker = errors.New("center: blocking submit from a worker goroutine")
+	// ErrRunning is returned by Run when the loop already runs.
+	ErrRunning = errors.New("center: already running")
+)
+
+// Loop states, for the race-free wake-up: the owner publishes stateSleeping
+// before its last look at the queue; a producer that pushed and then sees
+// stateSleeping moves it to stateNotified and writes the eventfd. Go's atomics
+// are sequentially consistent, so either the owner sees the task or the
+// producer sees the owner asleep.
+const (
+	stateRunning int32 = iota
+	stateSleeping
+	stateNotified
+)
+
+// Center is one event loop (Ceph's EventCenter). See the package comment.
+type Center struct {
+	cfg    Config
+	drv    driver.Driver
+	events []driver.Event
+	files  []fileEntry
+	nfiles int
+	wheel  wheel
+	epoch  time.Time
+	nowNs  int64 // monotonic ns since epoch, refreshed once per loop turn
+
+	ext     extQueue
+	state   atomic.Int32
+	efd     int
+	owner   atomic.Uintptr // goid of the running loop, 0 when not running
+	posters atomic.Int64   // producers between their closed check and push
+	closed  atomic.Bool
+	stop    atomic.Bool
+	stopEv  Event
+	running sync.Mutex // held by Run
+	once    sync.Once
+
+	park parker
+	st   stats
+}
+
+// New creates a center with its driver and wake-up eventfd. The loop does
+// not run until a goroutine calls Run.
+func New(cfg Config) (*Center, error) {
+	cfg = cfg.withDefaults()
+	c := &Center{cfg: cfg, efd: -1, epoch: time.Now()}
+	drv, err := driver.Open(cfg.Driver, driver.Config{Events: cfg.Events})
+	var unsup *driver.UnsupportedError
+	if err != nil && errors.As(err, &unsup) && cfg.Driver != "epoll" {
+		cfg.Logger.Warn("center: driver refused by the kernel, falling back to epoll",
+			"center", cfg.ID, "driver", cfg.Driver, "reason", err)
+		c.cfg.Driver = "epoll"
+		drv, err = driver.Open("epoll", driver.Config{Events: cfg.Events})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("center %d: %w", cfg.ID, err)
+	}
+	c.drv = drv
+	c.events = make([]driver.Event, cfg.Events)
+	c.files = make([]fileEntry, cfg.Events)
+	c.wheel.init(cfg.Tick, cfg.WheelSlots, 0)
+	c.ext.init(cfg.QueueSize)
+	c.stopEv.Init(func() {})
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		drv.Close()
+		return nil, fmt.Errorf("center %d: eventfd: %w", cfg.ID, err)
+	}
+	c.efd = efd
+	if err := c.AddFile(efd, driver.Readable, c.drainWake); err != nil {
+		c.closeFds()
+		return nil, err
+	}
+	if cfg.Wait == WaitPoller {
+		if err := c.park.init(c); err != nil {
+			c.closeFds()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// ID returns the center's id (Config.ID).
+func (c *Center) ID() int { return c.cfg.ID }
+
+// DriverName returns the name of the driver in use, after any fallback.
+func (c *Center) DriverName() string { return c.drv.Name() }
+
+// WaitMode returns how the worker blocks.
+func (c *Center) WaitMode() WaitMode { return c.cfg.Wait }
+
+// InOwner reports whether the caller is the goroutine running the loop.
+func (c *Center) InOwner() bool { return c.owner.Load() == goid.Current() }
+
+// checkOwner allows owner-only calls from the owner, and from anyone before
+// the loop starts (set-up) or after it ends (tear-down).
+func (c *Center) checkOwner() error {
+	if o := c.owner.Load(); o != 0 && o != goid.Current() {
+		return ErrNotOwner
+	}
+	return nil
+}
+
+// Run runs the loop on the calling goroutine until Stop. It returns
+// ErrRunning if the loop already runs and ErrClosed after Close.
+func (c *Center) Run() error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if !c.running.TryLock() {
+		return ErrRunning
+	}
+	defer c.running.Unlock()
+	if c.cfg.Wait == WaitThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	me := goid.Current()
+	c.owner.Store(me)
+	registerWorker(me)
+	defer func() {
+		unregisterWorker(me)
+		c.owner.Store(0)
+	}()
+	for !c.stop.Load() {
+		c.processEvents()
+	}
+	c.ext.drain()
+	return nil
+}
+
+// Stop asks the loop to return after the events it is running. Posted events
+// still queued run before Run returns. Stop may be called from any goroutine
+// and more than once; Run may be called again afterwards.
+func (c *Center) Stop() {
+	c.stop.Store(true)
+	_ = c.Post(&c.stopEv) // wakes the loop
+}
+
+// Close releases the driver and the eventfd. The loop must have returned (or
+// never run). Events posted before Close that did not run yet run on the
+// caller, so nothing is left queued; posts after Close return ErrClosed.
+// Registered fds other than the center's own are not closed.
+func (c *Center) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.running.Lock() // waits for Run to return
+	defer c.running.Unlock()
+	for c.posters.Load() != 0 {
+		runtime.Gosched() // a producer is between its check and its push
+	}
+	c.ext.drain()
+	return c.closeFds()
+}
+
+func (c *Center) closeFds() error {
+	var errs []error
+	if c.park.f != nil {
+		errs = append(errs, c.park.f.Close())
+	}
+	if c.efd >= 0 {
+		errs = append(errs, unix.Close(c.efd))
+		c.efd = -1
+	}
+	errs = append(errs, c.drv.Close())
+	return errors.Join(errs...)
+}
+
+// now refreshes and returns the loop's clock in ns since the epoch.
+func (c *Center) now() int64 {
+	c.nowNs = int64(time.Since(c.epoch))
+	return c.nowNs
+}
+
+// processEvents is one turn of the loop: wait for file events (or not, if
+// external events are pending), dispatch them, fire due timers, then run
+// external events.
+func (c *Center) processEvents() {
+	c.st.loops.Add(1)
+	now := c.now()
+	timeout := c.wheel.timeout(now)
+	var n int
+	if c.ext.empty() && timeout != 0 {
+		n = c.wait(timeout)
+	} else {
+		n = c.poll(0)
+	}
+	c.dispatch(n)
+	if c.wheel.count > 0 {
+		c.wheel.expire(c.now())
+	}
+	c.ext.drain()
+}
+
+// poll calls the driver once, growing the events buffer when it came back
+// full.
+func (c *Center) poll(timeout time.Duration) int {
+	n, err := c.drv.Wait(c.events, timeout)
+	if err != nil {
+		c.st.waitErrors.Add(1)
+		c.cfg.Logger.Error("center: driver wait failed", "center", c.cfg.ID, "err", err)
+		return 0
+	}
+	return n
+}
+
+// wait spins for the configured budget, then blocks until file events, an
+// external event or the timeout.
+func (c *Center) wait(timeout time.Duration) int {
+	if spin := c.cfg.Spin; spin > 0 {
+		start := time.Now()
+		for {
+			if n := c.poll(0); n > 0 {
+				return n
+			}
+			if !c.ext.empty() {
+				return 0
+			}
+			el := time.Since(start)
+			if el >= spin || (timeout >= 0 && el >= timeout) {
+				if timeout > 0 {
+					timeout -= el
+					if timeout <= 0 {
+						return 0
+					}
+				}
+				break
+			}
+		}
+	}
+	c.state.Store(stateSleeping)
+	if !c.ext.empty() || c.stop.Load() {
+		c.state.Store(stateRunning)
+		return c.poll(0)
+	}
+	c.st.sleeps.Add(1)
+	var n int
+	if c.cfg.Wait == WaitPoller {
+		n = c.park.wait(timeout)
+	} else {
+		n = c.poll(timeout)
+	}
+	c.state.Store(stateRunning)
+	return n
+}
+
+// wake is called by producers after a push.
+func (c *Center) wake() {
+	if c.state.Load() == stateSleeping && c.state.CompareAndSwap(stateSleeping, stateNotified) {
+		c.st.wakeups.Add(1)
+		for {
+			_, err := unix.Write(c.efd, wakeBytes[:])
+			if err != unix.EINTR {
+				return
+			}
+		}
+	}
+}
+
+// wakeBytes is the eventfd increment (a native-endian uint64 of 1 on the
+// little-endian machines we run on; any non-zero value wakes).
+var wakeBytes = [8]byte{1}
+
+// drainWake is the eventfd's read handler.
+func (c *Center) drainWake(fd int, _ driver.Mask) {
+	var buf [8]byte
+	for {
+		_, err := unix.Read(fd, buf[:])
+		if err != unix.EINTR {
+			return
+		}
+	}
+}
+
+// Post queues e to run on the owner. It never runs e inline and never
+// blocks; an Event already queued is not queued twice.
+func (c *Center) Post(e *Event) error {
+	if e.queued.Load() || !e.queued.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := c.push(task{ev: e}); err != nil {
+		e.queued.Store(false)
+		return err
+	}
+	return nil
+}
+
+// Submit runs fn on the owner: inline when called on the owner (Ceph's
+// submit_to with the owner check), queued otherwise. It never blocks.
+func (c *Center) Submit(fn func()) error {
+	if c.owner.Load() == goid.Current() {
+		fn()
+		return nil
+	}
+	return c.push(task{fn: fn})
+}
+
+// SubmitWait runs fn on the owner and waits until it has run or ctx is done.
+// Called on a worker goroutine (of any center) it returns ErrOnWorker instead
+// of risking a deadlock. When ctx ends first, fn may still run later.
+func (c *Center) SubmitWait(ctx context.Context, fn func()) error {
+	if isWorker(goid.Current()) {
+		return ErrOnWorker
+	}
+	done := make(chan struct{})
+	if err := c.push(task{fn: func() { fn(); close(done) }}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("center %d: submit: %w", c.cfg.ID, ctx.Err())
+	}
+}
+
+func (c *Center) push(t task) error {
+	c.posters.Add(1)
+	if c.closed.Load() {
+		c.posters.Add(-1)
+		return ErrClosed
+	}
+	c.ext.push(t)
+	c.posters.Add(-1)
+	c.wake()
+	return nil
+}
+
+// Stats is a snapshot of a center's loop counters.
+type Stats struct {
+	// Loops counts turns of the loop.
+	Loops uint64
+	// Sleeps counts times the owner blocked after spinning.
+	Sleeps uint64
+	// Wakeups counts eventfd writes made by producers.
+	Wakeups uint64
+	// FileEvents counts file handlers run.
+	FileEvents uint64
+	// WaitErrors counts driver Wait errors.
+	WaitErrors uint64
+}
+
+type stats struct {
+	loops, sleeps, wakeups, fileEvents, waitErrors atomic.Uint64
+}
+
+// Stats returns the loop counters. It may be called from any goroutine.
+func (c *Center) Stats() Stats {
+	return Stats{
+		Loops:      c.st.loops.Load(),
+		Sleeps:     c.st.sleeps.Load(),
+		Wakeups:    c.st.wakeups.Load(),
+		FileEvents: c.st.fileEvents.Load(),
+		WaitErrors: c.st.waitErrors.Load(),
+	}
+}
+
+// worker registry for SubmitWait's deadlock check.
+var (
+	workersMu sync.RWMutex
+	workers   = map[uintptr]int{}
+)
+
+func registerWorker(g uintptr) {
+	workersMu.Lock()
+	workers[g]++
+	workersMu.Unlock()
+}
+
+func unregisterWorker(g uintptr) {
+	workersMu.Lock()
+	if workers[g]--; workers[g] <= 0 {
+		delete(workers, g)
+	}
+	workersMu.Unlock()
+}
+
+func isWorker(g uintptr) bool {
+	workersMu.RLock()
+	defer workersMu.RUnlock()
+	return workers[g] > 0
+}
+
+// parker parks the owner goroutine in the Go runtime poller on a duplicate
+// of the driver's fd (WaitPoller).
+type parker struct {
+	c  *Center
+	f  *os.File
+	rc syscall.RawConn
+	fn func(uintptr) bool
+	n  int
+	dl bool // a read deadline is set
+}
+
+func (p *parker) init(c *Center) error {
+	pd, ok := c.drv.(driver.Pollable)
+	if !ok {
+		return fmt.Errorf("center %d: driver %s cannot be polled; use WaitThread", c.cfg.ID, c.drv.Name())
+	}
+	fd, err := unix.FcntlInt(uintptr(pd.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("center %d: dup driver fd: %w", c.cfg.ID, err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("center %d: driver fd nonblock: %w", c.cfg.ID, err)
+	}
+	p.f = os.NewFile(uintptr(fd), fmt.Sprintf("center-%d-%s", c.cfg.ID, c.drv.Name()))
+	p.rc, err = p.f.SyscallConn()
+	if err != nil {
+		p.f.Close()
+		p.f = nil
+		return fmt.Errorf("center %d: %w", c.cfg.ID, err)
+	}
+	p.c = c
+	p.fn = p.check
+	return nil
+}
+
+// check is called by the runtime poller's read loop: poll the driver without
+// blocking and report whether there is anything to do.
+func (p *parker) check(uintptr) bool {
+	p.n = p.c.poll(0)
+	return p.n > 0 || !p.c.ext.empty() || p.c.stop.Load()
+}
+
+func (p *parker) wait(timeout time.Duration) int {
+	p.n = 0
+	switch {
+	case timeout > 0:
+		p.f.SetReadDeadline(time.Now().Add(timeout))
+		p.dl = true
+	case p.dl:
+		p.f.SetReadDeadline(time.Time{})
+		p.dl = false
+	}
+	if err := p.rc.Read(p.fn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		p.c.st.waitErrors.Add(1)
+		p.c.cfg.Logger.Error("center: park failed", "center", p.c.cfg.ID, "err", err)
+	}
+	return p.n
+}

@@ -1,0 +1,101 @@
+package center
+
+import (
+	"log/slog"
+	"time"
+)
+
+// WaitMode selects how a worker blocks when it has nothing to do.
+type WaitMode int
+
+const (
+	// WaitPoller parks the worker goroutine in the Go runtime poller on the
+	// driver's fd; no OS thread stays blocked, and the runtime wakes the
+	// goroutine when the driver has events.
+	WaitPoller WaitMode = iota
+	// WaitThread locks the worker goroutine to its OS thread and blocks that
+	// thread in the driver's Wait, as Ceph's workers do.
+	WaitThread
+)
+
+// String returns "poller" or "thread".
+func (m WaitMode) String() string {
+	switch m {
+	case WaitPoller:
+		return "poller"
+	case WaitThread:
+		return "thread"
+	}
+	return "unknown"
+}
+
+// Defaults of Config.
+const (
+	DefaultDriver     = "epoll"
+	DefaultEvents     = 1024
+	DefaultTick       = time.Millisecond
+	DefaultWheelSlots = 4096
+	DefaultQueueSize  = 4096
+	DefaultSpin       = 50 * time.Microsecond
+)
+
+// Config configures a Center. The zero value is usable: every zero field takes
+// its default.
+type Config struct {
+	// ID names the center in logs, profiles and dumps (Ceph's worker id).
+	ID int
+	// Driver is the name of the readiness driver ("epoll" or "uring").
+	// When "uring" is refused by the kernel the center falls back to "epoll"
+	// and logs why. Default "epoll".
+	Driver string
+	// Events is the initial size of the fd table and of the fired-events
+	// buffer; both grow on demand. Default 1024.
+	Events int
+	// Wait selects how the worker blocks. Default WaitPoller.
+	Wait WaitMode
+	// Spin is how long the worker polls the driver without blocking before
+	// it sleeps. Negative disables spinning; zero means DefaultSpin.
+	Spin time.Duration
+	// Tick is the timer wheel's resolution; deadlines round up to it.
+	// Default 1ms.
+	Tick time.Duration
+	// WheelSlots is the number of slots of the timer wheel (rounded up to a
+	// power of two). A timer further away than Tick*WheelSlots costs one
+	// extra wake-up per revolution at most. Default 4096.
+	WheelSlots int
+	// QueueSize is the capacity of the lock-free external event queue.
+	// When it is full, posts go to a locked overflow list that keeps each
+	// producer's order. Default 4096.
+	QueueSize int
+	// Logger receives the center's rare log lines (driver fallback). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Driver == "" {
+		c.Driver = DefaultDriver
+	}
+	if c.Events <= 0 {
+		c.Events = DefaultEvents
+	}
+	if c.Spin == 0 {
+		c.Spin = DefaultSpin
+	}
+	if c.Spin < 0 {
+		c.Spin = 0
+	}
+	if c.Tick <= 0 {
+		c.Tick = DefaultTick
+	}
+	if c.WheelSlots <= 0 {
+		c.WheelSlots = DefaultWheelSlots
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

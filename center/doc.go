@@ -1,0 +1,31 @@
+// Package center is gomsgr's event loop: Ceph's EventCenter and the Stack of
+// workers that own them.
+//
+// A Center belongs to one goroutine, its owner, which runs Run. The owner
+// handles three kinds of events, all on that goroutine:
+//
+//   - file events: readiness of fds registered with AddFile, reported by a
+//     driver.Driver (epoll or io_uring), edge-triggered;
+//   - timers: Timer values armed with AddTimer on a hashed timing wheel,
+//     deadlines rounded up to the wheel's tick;
+//   - external events: Post, Submit and SubmitWait from any goroutine, carried
+//     by a lock-free MPSC queue and a wake-up eventfd that is written only when
+//     the owner sleeps.
+//
+// Only the owner touches the file table and the timers; other goroutines post
+// an event that does it for them. Methods that are owner-only return
+// ErrNotOwner when called from elsewhere once the loop runs.
+//
+// Before it blocks, the owner may spin for Config.Spin, polling the driver
+// without a timeout, because on few cores a wake-up costs more than a
+// message. It then blocks either by parking its goroutine in the Go runtime
+// poller on the driver's own fd (WaitPoller) or by blocking its locked OS
+// thread in the driver's Wait (WaitThread). An idle center with no timers
+// makes no wake-ups at all.
+//
+//	c, _ := center.New(center.Config{})
+//	go c.Run()
+//	c.Submit(func() { fmt.Println("on the worker") })
+//	c.Stop()
+//	c.Close()
+package center

@@ -1,0 +1,5 @@
+package center
+
+import (
+	_ "github.com/gomsgr/gomsgr/driver/epoll" // registers "epoll"
+)

@@ -1,0 +1,110 @@
+package center
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/gomsgr/gomsgr/ring"
+)
+
+// Event is a reusable external event: a callback that any goroutine can post
+// to a center. An Event that is already queued is not queued again, so
+// posting it many times before it runs costs one run (Ceph's
+// write_in_progress lesson: one pending write handler per connection).
+// The queued flag is cleared just before the callback runs, so a post made
+// while it runs queues it once more.
+type Event struct {
+	fn     func()
+	queued atomic.Bool
+}
+
+// NewEvent returns an Event that runs fn on the center it is posted to.
+func NewEvent(fn func()) *Event { return &Event{fn: fn} }
+
+// Init sets the callback of an embedded Event. It must not be queued.
+func (e *Event) Init(fn func()) { e.fn = fn }
+
+// task is one queued external event: a reusable Event or a one-off func.
+type task struct {
+	ev *Event
+	fn func()
+}
+
+func (t task) run() {
+	if t.ev != nil {
+		t.ev.queued.Store(false)
+		t.ev.fn()
+		return
+	}
+	t.fn()
+}
+
+// extQueue is the external event queue: a lock-free MPSC ring, and when the
+// ring is full a mutex-guarded overflow list.
+//
+// Order: each producer's tasks run in the order it pushed them. While the
+// overflow list is non-empty every producer appends there, and the consumer
+// takes the overflow only once the ring is empty up to its tail, so a task in
+// the ring never runs after a later task of the same producer that went to
+// the overflow.
+type extQueue struct {
+	ring        *ring.MPSC[task]
+	overflowing atomic.Bool
+	mu          sync.Mutex
+	overflow    []task
+	spare       []task // the consumer's last drained overflow, reused
+}
+
+func (q *extQueue) init(size int) { q.ring = ring.NewMPSC[task](size) }
+
+func (q *extQueue) push(t task) {
+	if !q.overflowing.Load() && q.ring.TryPush(t) {
+		return
+	}
+	q.mu.Lock()
+	// Re-check under the lock: the consumer may have drained the overflow
+	// and the ring since, but once in the overflow path we stay in it while
+	// the list is non-empty.
+	if len(q.overflow) == 0 && q.ring.TryPush(t) {
+		q.mu.Unlock()
+		return
+	}
+	q.overflow = append(q.overflow, t)
+	q.overflowing.Store(true)
+	q.mu.Unlock()
+}
+
+// empty reports whether nothing is queued or being pushed. Consumer only.
+func (q *extQueue) empty() bool { return q.ring.Empty() && !q.overflowing.Load() }
+
+// drain runs queued tasks: everything in the ring up to its current state,
+// then the overflow when the ring is empty up to its tail. It returns how
+// many ran. Tasks posted while it runs may run in this call or the next.
+func (q *extQueue) drain() int {
+	ran := 0
+	for {
+		t, ok := q.ring.Pop()
+		if !ok {
+			break
+		}
+		t.run()
+		ran++
+	}
+	if !q.overflowing.Load() || !q.ring.Empty() {
+		// A producer is still publishing into the ring: it will finish and
+		// the loop comes back; the overflow must wait for it.
+		return ran
+	}
+	q.mu.Lock()
+	batch := q.overflow
+	q.overflow = q.spare[:0]
+	q.overflowing.Store(false)
+	q.mu.Unlock()
+	for i, t := range batch {
+		t.run()
+		batch[i] = task{}
+		ran++
+	}
+	q.spare = batch[:0]
+	return ran
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package center
+
+const raceEnabled = false

@@ -1,0 +1,8 @@
+package center
+
+import (
+	"io"
+	"runtime/pprof"
+)
+
+func pprofGoroutines(w io.Writer) error { return pprof.Lookup("goroutine").WriteTo(w, 1) }
