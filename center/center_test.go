@@ -289,7 +289,6 @@ func TestCloseRunsPendingAndRefusesLater(t *testing.T) {
 	}
 }
 
-
 func TestFallbackToEpoll(t *testing.T) {
 	driver.Register("test-refuse", func(driver.Config) (driver.Driver, error) {
 		return nil, &driver.UnsupportedError{Driver: "test-refuse", Err: unix.ENOSYS}
