@@ -151,7 +151,7 @@ func echoClient(port int, seed uint64, n int) (err error) {
 	tv := unix.NsecToTimeval(int64(stressTimeout))
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: loopback, Port: port}); err != nil {
+	if err := blockingConnect(fd, port); err != nil {
 		return fmt.Errorf("client %d: connect: %w", seed, err)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
@@ -190,4 +190,23 @@ func echoClient(port int, seed uint64, n int) (err error) {
 		}
 	}
 	return nil
+}
+
+// blockingConnect connects a blocking socket. A blocking connect with
+// SO_SNDTIMEO set returns EINTR when the thread is interrupted, which happens
+// to any Go thread that io_uring sends task work to; the connect then goes
+// on in the background and is waited for with poll.
+func blockingConnect(fd, port int) error {
+	err := unix.Connect(fd, &unix.SockaddrInet4{Addr: loopback, Port: port})
+	for errors.Is(err, unix.EINTR) || errors.Is(err, unix.EALREADY) {
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if _, err = unix.Poll(p, int(stressTimeout/time.Millisecond)); err != nil {
+			continue
+		}
+		var v int
+		if v, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+			err = unix.Errno(v)
+		}
+	}
+	return err
 }

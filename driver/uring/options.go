@@ -1,0 +1,56 @@
+package uring
+
+// Options are the io_uring-specific settings of a Driver. The zero value is
+// the registered default: safe to use from any goroutine.
+type Options struct {
+	// Entries is the submission queue size, rounded up to a power of two.
+	// Zero derives it from driver.Config.Events (at least 32, at most
+	// 4096). Interest changes beyond it are submitted early, not lost.
+	Entries int
+	// CQEntries is the completion queue size, rounded up to a power of two.
+	// Zero makes it 4 × Config.Events and at least twice Entries. A full
+	// queue loses nothing (IORING_FEAT_NODROP) but ends multishot polls,
+	// which the driver re-arms at the cost of a possibly repeated event.
+	CQEntries int
+
+	// CoopTaskrun sets IORING_SETUP_COOP_TASKRUN|IORING_SETUP_TASKRUN_FLAG:
+	// completions are run when the submitting thread next enters the
+	// kernel instead of interrupting it. Because the submitting thread must
+	// then be the one that waits, it needs LockOSThread like SingleIssuer.
+	CoopTaskrun bool
+	// SingleIssuer sets IORING_SETUP_SINGLE_ISSUER. The kernel then refuses
+	// submissions from any thread but the one that created the ring, so the
+	// goroutine that calls New must be locked to its OS thread
+	// (runtime.LockOSThread) before New and stay locked until Close.
+	SingleIssuer bool
+	// DeferTaskrun sets IORING_SETUP_DEFER_TASKRUN (it implies
+	// SingleIssuer): completion work runs only inside Wait, on the owner
+	// thread. The ring fd is then not a reliable readiness source, so a
+	// Driver created with it does not offer its fd for parking (Fd returns
+	// -1 and the caller must block in Wait).
+	DeferTaskrun bool
+}
+
+func (o Options) setupFlags() uint32 {
+	var f uint32
+	if o.CoopTaskrun {
+		f |= setupCoopTaskrun | setupTaskrunFlag
+	}
+	if o.SingleIssuer || o.DeferTaskrun {
+		f |= setupSingleIssuer
+	}
+	if o.DeferTaskrun {
+		f |= setupDeferTaskrun
+	}
+	return f
+}
+
+// pow2 rounds n up to a power of two within [lo, hi].
+func pow2(n, lo, hi int) uint32 {
+	n = min(max(n, lo), hi)
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return uint32(p)
+}

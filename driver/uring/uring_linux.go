@@ -1,0 +1,430 @@
+package uring
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/driver"
+)
+
+// Name is the name the driver is registered under.
+const Name = "uring"
+
+func init() {
+	driver.Register(Name, open)
+}
+
+func open(cfg driver.Config) (driver.Driver, error) { return New(cfg, Options{}) }
+
+// user_data layout of our requests: kind (8 bits) | generation (24) | fd (32).
+const (
+	kindPoll   = 1 // the multishot POLL_ADD of an fd
+	kindUpdate = 2 // a POLL_REMOVE that updates a poll's events
+	kindRemove = 3 // a POLL_REMOVE that ends a poll
+
+	genMask = 1<<24 - 1
+)
+
+func userData(kind uint64, gen uint32, fd int32) uint64 {
+	return kind<<56 | uint64(gen&genMask)<<32 | uint64(uint32(fd))
+}
+
+// Poll bits (include/uapi/linux/eventpoll.h).
+const (
+	pollIn    = unix.POLLIN
+	pollOut   = unix.POLLOUT
+	pollErr   = unix.POLLERR
+	pollHup   = unix.POLLHUP
+	pollRdHup = unix.POLLRDHUP
+)
+
+// file is the driver's state for one fd number.
+type file struct {
+	gen   uint32      // registration generation, bumped by each Add from None
+	mask  driver.Mask // interest; None when not registered
+	armed bool        // a multishot poll for (fd, gen) may be live in the kernel
+	// seq and idx merge the completions of one Wait call into one event:
+	// when seq is the driver's current call, events[idx] is this fd's.
+	seq uint32
+	idx int32
+}
+
+// Driver is an io_uring instance in readiness mode. Like every driver.Driver
+// it is owned by one goroutine.
+type Driver struct {
+	r     *ring
+	opts  Options
+	files []file // indexed by fd; grows, never shrinks
+	seq   uint32 // Wait call counter, for merging events
+}
+
+var _ driver.Pollable = (*Driver)(nil)
+
+// New creates an io_uring instance. It returns a *driver.UnsupportedError
+// when the kernel refuses io_uring or lacks a feature the driver needs.
+func New(cfg driver.Config, opts Options) (*Driver, error) {
+	sq := pow2(opts.Entries, 32, 4096)
+	if opts.Entries == 0 {
+		sq = pow2(cfg.Events, 32, 4096)
+	}
+	cq := pow2(opts.CQEntries, 1, 65536)
+	if opts.CQEntries == 0 {
+		cq = pow2(max(4*cfg.Events, 2*int(sq)), 1, 65536)
+	}
+	cq = max(cq, sq)
+	r, err := newRing(sq, cq, opts.setupFlags())
+	if err != nil {
+		if se, ok := err.(*setupError); ok {
+			switch {
+			case se.errno == unix.ENOSYS, se.errno == unix.EPERM:
+				return nil, unsupported(fmt.Errorf("%w%s", err, disabledReason()))
+			case se.errno == unix.EINVAL && opts.setupFlags() != 0:
+				return nil, unsupported(fmt.Errorf("setup flags %#x: %w", opts.setupFlags(), err))
+			}
+		}
+		return nil, fmt.Errorf("uring: %w", err)
+	}
+	const need = featNoDrop | featExtArg | featRsrcTags
+	if r.features&need != need {
+		r.close()
+		return nil, unsupported(fmt.Errorf("kernel io_uring features %#x lack %#x (NODROP, EXT_ARG, 5.13 multishot poll)", r.features, need&^r.features))
+	}
+	return &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}, nil
+}
+
+func unsupported(err error) error {
+	return &driver.UnsupportedError{Driver: Name, Err: err}
+}
+
+// disabledReason reads kernel.io_uring_disabled for the error message.
+func disabledReason() string {
+	b, err := os.ReadFile("/proc/sys/kernel/io_uring_disabled")
+	if err != nil {
+		return ""
+	}
+	return " (kernel.io_uring_disabled=" + strings.TrimSpace(string(b)) + ")"
+}
+
+// pollEvents converts an interest mask into poll32_events. POLLRDHUP rides
+// with POLLIN so that a peer's shutdown wakes a reader; POLLERR and POLLHUP
+// are always reported by the kernel.
+func pollEvents(m driver.Mask) uint32 {
+	var ev uint32
+	if m&driver.Readable != 0 {
+		ev |= pollIn | pollRdHup
+	}
+	if m&driver.Writable != 0 {
+		ev |= pollOut
+	}
+	return ev
+}
+
+// file returns fd's entry, growing the table if needed.
+func (d *Driver) file(fd int) (*file, error) {
+	if fd < 0 || fd > 1<<31-1 {
+		return nil, unix.EBADF
+	}
+	if fd >= len(d.files) {
+		n := max(2*len(d.files), fd+1)
+		files := make([]file, n)
+		copy(files, d.files)
+		d.files = files
+	}
+	return &d.files[fd], nil
+}
+
+// Add sets fd's interest to cur|add. A new registration (cur None) arms a
+// multishot poll under a new generation; a change updates the poll's events.
+func (d *Driver) Add(fd int, cur, add driver.Mask) error {
+	f, err := d.file(fd)
+	if err != nil {
+		return fmt.Errorf("uring: add fd %d: %w", fd, err)
+	}
+	m := (cur | add) & driver.ReadWrite
+	if cur&driver.ReadWrite == driver.None || f.mask == driver.None {
+		if f.mask != driver.None && f.armed {
+			// The caller treats fd as new (it was closed and its number
+			// reused without Del): end the old registration first.
+			if err := d.queueRemove(fd, f); err != nil {
+				return err
+			}
+		}
+		f.gen = (f.gen + 1) & genMask
+		f.mask = m
+		if m == driver.None {
+			return nil
+		}
+		return d.queueArm(fd, f)
+	}
+	return d.change(fd, f, m)
+}
+
+// Del sets fd's interest to cur&^del and ends fd's poll when nothing is left.
+// Completions already queued for what was removed are dropped by Wait.
+func (d *Driver) Del(fd int, cur, del driver.Mask) error {
+	if fd < 0 || fd >= len(d.files) || d.files[fd].mask == driver.None {
+		return fmt.Errorf("uring: del fd %d: %w", fd, unix.ENOENT)
+	}
+	f := &d.files[fd]
+	m := cur &^ del & driver.ReadWrite
+	if m == driver.None {
+		f.mask = driver.None
+		if f.armed {
+			return d.queueRemove(fd, f)
+		}
+		return nil
+	}
+	return d.change(fd, f, m)
+}
+
+// change moves a registered fd to interest m.
+func (d *Driver) change(fd int, f *file, m driver.Mask) error {
+	if m == f.mask && f.armed {
+		return nil
+	}
+	f.mask = m
+	if !f.armed {
+		return d.queueArm(fd, f)
+	}
+	s, err := d.sqe()
+	if err != nil {
+		return fmt.Errorf("uring: change fd %d to %v: %w", fd, m, err)
+	}
+	// If the poll has already ended (its last CQE not reaped yet), the
+	// update fails with ENOENT and reaping that last CQE re-arms the poll
+	// with the interest in f at that time, which is m.
+	s.opcode = opPollRemove
+	s.fd = -1
+	s.addr = userData(kindPoll, f.gen, int32(fd))
+	s.len = pollUpdateEvents | pollAddMulti
+	s.opFlags = pollEvents(m)
+	s.userData = userData(kindUpdate, f.gen, int32(fd))
+	return nil
+}
+
+// queueArm queues a multishot POLL_ADD for fd's current registration.
+func (d *Driver) queueArm(fd int, f *file) error {
+	s, err := d.sqe()
+	if err != nil {
+		return fmt.Errorf("uring: arm fd %d: %w", fd, err)
+	}
+	s.opcode = opPollAdd
+	s.fd = int32(fd)
+	s.len = pollAddMulti // edge-triggered: no IORING_POLL_ADD_LEVEL
+	s.opFlags = pollEvents(f.mask)
+	s.userData = userData(kindPoll, f.gen, int32(fd))
+	f.armed = true
+	return nil
+}
+
+// queueRemove queues the end of fd's current poll.
+func (d *Driver) queueRemove(fd int, f *file) error {
+	s, err := d.sqe()
+	if err != nil {
+		return fmt.Errorf("uring: remove fd %d: %w", fd, err)
+	}
+	s.opcode = opPollRemove
+	s.fd = -1
+	s.addr = userData(kindPoll, f.gen, int32(fd))
+	s.userData = userData(kindRemove, f.gen, int32(fd))
+	f.armed = false
+	return nil
+}
+
+// sqe returns a free SQE, submitting what is queued when the SQ is full.
+func (d *Driver) sqe() (*sqe, error) {
+	if s := d.r.nextSQE(); s != nil {
+		return s, nil
+	}
+	if err := d.submit(); err != nil {
+		return nil, err
+	}
+	if s := d.r.nextSQE(); s != nil {
+		return s, nil
+	}
+	return nil, fmt.Errorf("submission queue full: %w", unix.EBUSY)
+}
+
+// submit hands every queued SQE to the kernel without waiting.
+func (d *Driver) submit() error {
+	for {
+		pending := d.r.publish()
+		if pending == 0 {
+			return nil
+		}
+		var flags uint32
+		if d.r.sqRingFlags()&sqCQOverflow != 0 {
+			flags |= enterGetEvents // flush the overflow list first
+		}
+		_, errno := d.r.enter(pending, 0, flags, -1)
+		switch errno {
+		case 0:
+			if d.r.publish() == pending {
+				return fmt.Errorf("io_uring_enter consumed no SQEs: %w", unix.EBUSY)
+			}
+			return nil
+		case unix.EINTR:
+			continue
+		default:
+			return os.NewSyscallError("io_uring_enter", errno)
+		}
+	}
+}
+
+// Wait submits the queued interest changes and waits for events in one
+// io_uring_enter, then converts the completions.
+func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error) {
+	d.seq++
+	n, err := d.reap(events, 0)
+	if err != nil {
+		return n, err
+	}
+	r := d.r
+	if n > 0 || timeout == 0 {
+		// Poll: submit, and let the kernel run completion work and flush
+		// an overflow (GETEVENTS with min_complete 0 does not block).
+		pending := r.publish()
+		if pending == 0 && n > 0 && r.sqRingFlags()&(sqCQOverflow|sqTaskrun) == 0 {
+			return n, nil
+		}
+		if _, errno := r.enter(pending, 0, enterGetEvents, -1); errno != 0 && !retryable(errno) {
+			return n, fmt.Errorf("uring: %w", os.NewSyscallError("io_uring_enter", errno))
+		}
+		return d.reap(events, n)
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		left := time.Duration(-1)
+		if timeout > 0 {
+			if left = time.Until(deadline); left <= 0 {
+				return 0, nil
+			}
+		}
+		pending := r.publish()
+		_, errno := r.enter(pending, 1, enterGetEvents, left)
+		switch {
+		case errno == 0, errno == unix.ETIME, retryable(errno):
+		case errno == unix.EINTR:
+			return d.reap(events, 0)
+		default:
+			return 0, fmt.Errorf("uring: %w", os.NewSyscallError("io_uring_enter", errno))
+		}
+		if n, err = d.reap(events, 0); n > 0 || err != nil {
+			return n, err
+		}
+		// Only internal or stale completions came: wait again.
+	}
+}
+
+// retryable reports the io_uring_enter errors after which reaping the CQ
+// and entering again makes progress: EBUSY (overflowed completions could not
+// all be flushed into a full CQ) and EAGAIN (no memory for a request now).
+func retryable(errno unix.Errno) bool { return errno == unix.EBUSY || errno == unix.EAGAIN }
+
+// reap converts the completions in the CQ into events[n:], stopping when
+// events is full, and returns the new count.
+func (d *Driver) reap(events []driver.Event, n int) (int, error) {
+	r := d.r
+	head := r.head
+	tail := r.cqTailAcquire()
+	var err error
+	for head != tail && n < len(events) {
+		c := r.cqeAt(head)
+		ud, res, flags := c.userData, c.res, c.flags
+		head++
+		if ud>>56 != kindPoll {
+			continue // update and remove results: ENOENT is an expected race
+		}
+		var e error
+		n, e = d.pollCompleted(events, n, int32(ud), uint32(ud>>32)&genMask, res, flags)
+		if e != nil && err == nil {
+			err = e
+		}
+	}
+	r.cqRelease(head)
+	return n, err
+}
+
+// pollCompleted handles one CQE of a multishot poll.
+func (d *Driver) pollCompleted(events []driver.Event, n int, fd int32, gen uint32, res int32, flags uint32) (int, error) {
+	if fd < 0 || int(fd) >= len(d.files) {
+		return n, nil
+	}
+	f := &d.files[fd]
+	if f.mask == driver.None || f.gen != gen {
+		return n, nil // from a registration that Del or a new Add ended
+	}
+	var m driver.Mask
+	var err error
+	if flags&cqeFMore == 0 {
+		// The kernel ended this poll (CQ overflow, cancellation, error).
+		f.armed = false
+		if res >= 0 || res == -int32(unix.ECANCELED) {
+			err = d.queueArm(int(fd), f)
+		}
+	}
+	switch {
+	case res == -int32(unix.ECANCELED):
+	case res < 0:
+		m = driver.ReadWrite // let the handlers find the error
+	default:
+		ev := uint32(res)
+		if ev&pollIn != 0 {
+			m |= driver.Readable
+		}
+		if ev&pollOut != 0 {
+			m |= driver.Writable
+		}
+		// A completion queued before an interest change may carry a
+		// condition no longer watched.
+		m &= f.mask
+		if ev&(pollErr|pollHup|pollRdHup) != 0 {
+			m = driver.ReadWrite
+		}
+	}
+	if m == driver.None {
+		return n, err
+	}
+	if f.seq == d.seq && int(f.idx) < n && events[f.idx].Fd == fd {
+		events[f.idx].Mask |= m
+		return n, err
+	}
+	f.seq, f.idx = d.seq, int32(n)
+	events[n] = driver.Event{Fd: fd, Mask: m}
+	return n + 1, err
+}
+
+// Close closes the ring; the kernel cancels the polls still armed.
+// Registered fds are not closed.
+func (d *Driver) Close() error {
+	if d.r == nil {
+		return nil
+	}
+	err := d.r.close()
+	d.r = nil
+	if err != nil {
+		return fmt.Errorf("uring: %w", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// Name returns "uring".
+func (d *Driver) Name() string { return Name }
+
+// Fd returns the ring fd, readable when completions are pending (some of
+// which may be internal, so a Wait after it may return 0). With
+// Options.DeferTaskrun completions are only produced inside Wait, so Fd
+// returns -1: such a Driver must be waited on in Wait.
+func (d *Driver) Fd() int {
+	if d.opts.DeferTaskrun {
+		return -1
+	}
+	return d.r.fd
+}
