@@ -1,0 +1,78 @@
+// Command msgr2-capture is a recording TCP proxy for msgr2 golden tests.
+//
+// It listens on -listen, forwards every accepted connection to -target and
+// writes the bytes of each direction to <dir>/connN-c2s.bin and
+// <dir>/connN-s2c.bin. Point a Ceph client (e.g. `ceph -c conf mon stat`,
+// with `mon host = v2:<listen>`) at it to capture a real exchange.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:13310", "address to listen on")
+	target := flag.String("target", "127.0.0.1:13300", "msgr2 address of the ceph-mon")
+	dir := flag.String("dir", ".", "directory for the capture files")
+	max := flag.Int("conns", 1, "stop after this many connections")
+	flag.Parse()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < *max; i++ {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		wg.Add(1)
+		go func(n int, c net.Conn) {
+			defer wg.Done()
+			if err := proxy(n, c, *target, *dir); err != nil {
+				log.Printf("conn%d: %v", n, err)
+			}
+		}(i, c)
+	}
+	wg.Wait()
+}
+
+func proxy(n int, c net.Conn, target, dir string) error {
+	defer c.Close()
+	s, err := net.Dial("tcp", target)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	c2s, err := os.Create(filepath.Join(dir, fmt.Sprintf("conn%d-c2s.bin", n)))
+	if err != nil {
+		return err
+	}
+	defer c2s.Close()
+	s2c, err := os.Create(filepath.Join(dir, fmt.Sprintf("conn%d-s2c.bin", n)))
+	if err != nil {
+		return err
+	}
+	defer s2c.Close()
+	done := make(chan struct{}, 2)
+	pipe := func(dst net.Conn, src net.Conn, rec io.Writer) {
+		io.Copy(io.MultiWriter(dst, rec), src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go pipe(s, c, c2s)
+	go pipe(c, s, s2c)
+	<-done
+	<-done
+	return nil
+}
