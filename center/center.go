@@ -52,6 +52,7 @@ type Center struct {
 	wheel  wheel
 	epoch  time.Time
 	nowNs  int64 // monotonic ns since epoch, refreshed once per loop turn
+	lastN  int   // events returned by the last driver Wait
 
 	ext     extQueue
 	state   atomic.Int32
@@ -226,6 +227,7 @@ func (c *Center) processEvents() {
 // full.
 func (c *Center) poll(timeout time.Duration) int {
 	n, err := c.drv.Wait(c.events, timeout)
+	c.lastN = n
 	if err != nil {
 		c.st.waitErrors.Add(1)
 		c.cfg.Logger.Error("center: driver wait failed", "center", c.cfg.ID, "err", err)
@@ -449,6 +451,10 @@ func (p *parker) init(c *Center) error {
 
 // check is called by the runtime poller's read loop: poll the driver without
 // blocking and report whether there is anything to do.
+//
+// It must poll the driver on its first call: RawConn.Read resets the
+// runtime's record of readiness before calling it, so an edge that came
+// before the park is only seen by polling.
 func (p *parker) check(uintptr) bool {
 	p.n = p.c.poll(0)
 	return p.n > 0 || !p.c.ext.empty() || p.c.stop.Load()

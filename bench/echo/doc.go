@@ -1,0 +1,6 @@
+// Package echo holds the TCP echo servers and the ping-pong client that
+// measure the event loop against the standard library's
+// goroutine-per-connection model: Server runs on a center.Stack, StdServer on
+// net.Listener with one goroutine per connection, and PingPong drives either
+// with one connection and fixed-size messages, recording every round trip.
+package echo

@@ -1,0 +1,299 @@
+package echo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/driver"
+)
+
+// Server is a TCP echo server on the event loop. The listening socket lives
+// on worker 0; each accepted socket is handed to the least-loaded worker and
+// served there: read until EAGAIN, write back, keep what the kernel did not
+// take and wait for WRITABLE only while bytes are pending.
+type Server struct {
+	stack *center.Stack
+	lfd   int
+	lw    *center.Worker
+	addr  netip.AddrPort
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+type conn struct {
+	fd      int
+	w       *center.Worker
+	buf     []byte // read buffer
+	pending []byte // bytes read but not yet written back
+	closed  bool
+}
+
+// BufBytes is the per-connection read buffer size.
+const BufBytes = 64 << 10
+
+// NewServer listens on addr ("127.0.0.1:0" for a free port) and serves on a
+// new stack configured by cfg.
+func NewServer(addr string, cfg center.StackConfig) (*Server, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	lfd, bound, err := listen(ap)
+	if err != nil {
+		return nil, err
+	}
+	stack, err := center.NewStack(cfg)
+	if err != nil {
+		unix.Close(lfd)
+		return nil, err
+	}
+	s := &Server{stack: stack, lfd: lfd, addr: bound, conns: map[*conn]struct{}{}}
+	s.lw = stack.Workers()[0]
+	err = s.lw.Center().SubmitWait(context.Background(), func() {
+		err = s.lw.Center().AddFile(lfd, driver.Readable, s.accept)
+	})
+	if err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func listen(ap netip.AddrPort) (int, netip.AddrPort, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, ap, fmt.Errorf("echo: socket: %w", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, ap, fmt.Errorf("echo: bind %s: %w", ap, err)
+	}
+	if err := unix.Listen(fd, 512); err != nil {
+		unix.Close(fd)
+		return -1, ap, fmt.Errorf("echo: listen: %w", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, ap, fmt.Errorf("echo: getsockname: %w", err)
+	}
+	in := got.(*unix.SockaddrInet4)
+	return fd, netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port)), nil
+}
+
+// Addr returns the address the server listens on.
+func (s *Server) Addr() string { return s.addr.String() }
+
+// accept runs on worker 0: accept until EAGAIN, hand each socket to the
+// least-loaded worker.
+func (s *Server) accept(fd int, _ driver.Mask) {
+	for {
+		nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			return // EAGAIN, or EMFILE and friends: wait for the next edge
+		}
+		unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		w := s.stack.Pick()
+		c := &conn{fd: nfd, w: w, buf: make([]byte, BufBytes)}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		w.Center().Submit(func() {
+			if err := w.Center().AddFile(nfd, driver.Readable, func(_ int, m driver.Mask) { s.handle(c, m) }); err != nil {
+				s.drop(c)
+				return
+			}
+			s.handle(c, driver.Readable) // data may have arrived before the add
+		})
+	}
+}
+
+// handle serves one readiness event of c on its worker.
+func (s *Server) handle(c *conn, m driver.Mask) {
+	if c.closed {
+		return
+	}
+	if m&driver.Writable != 0 && len(c.pending) > 0 {
+		if !s.flush(c) {
+			return
+		}
+	}
+	if len(c.pending) > 0 {
+		return // still blocked on writing: leave input in the kernel (flow control)
+	}
+	for {
+		n, err := unix.Read(c.fd, c.buf)
+		if n > 0 {
+			c.pending = c.buf[:n]
+			if !s.flush(c) || len(c.pending) > 0 {
+				return
+			}
+			if n < len(c.buf) {
+				// A short read drained the socket: new data will fire a
+				// new edge, so the EAGAIN read can be saved.
+				return
+			}
+			continue
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		s.drop(c) // EOF or error
+		return
+	}
+}
+
+// flush writes c.pending; it reports false when the connection was dropped.
+func (s *Server) flush(c *conn) bool {
+	for len(c.pending) > 0 {
+		n, err := unix.Write(c.fd, c.pending)
+		if n > 0 {
+			c.pending = c.pending[n:]
+			continue
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			if c.w.Center().FileMask(c.fd)&driver.Writable == 0 {
+				c.w.Center().AddFile(c.fd, driver.Writable, func(_ int, m driver.Mask) { s.handle(c, m) })
+			}
+			return true
+		}
+		s.drop(c)
+		return false
+	}
+	if c.w.Center().FileMask(c.fd)&driver.Writable != 0 {
+		c.w.Center().DelFile(c.fd, driver.Writable)
+	}
+	return true
+}
+
+func (s *Server) drop(c *conn) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.w.Center().DelFile(c.fd, driver.ReadWrite)
+	unix.Close(c.fd)
+	c.w.Release()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Close closes the listener and every connection, then stops the stack.
+func (s *Server) Close(ctx context.Context) error {
+	var errs []error
+	for _, w := range s.stack.Workers() {
+		w := w
+		err := w.Center().SubmitWait(ctx, func() {
+			if w == s.lw {
+				w.Center().DelFile(s.lfd, driver.Readable)
+				unix.Close(s.lfd)
+			}
+			s.mu.Lock()
+			var mine []*conn
+			for c := range s.conns {
+				if c.w == w {
+					mine = append(mine, c)
+				}
+			}
+			s.mu.Unlock()
+			for _, c := range mine {
+				s.drop(c)
+			}
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.stack.Stop(ctx))
+	return errors.Join(errs...)
+}
+
+// StdServer is the standard library's model: a net.Listener and one
+// goroutine per connection doing blocking reads and writes.
+type StdServer struct {
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// NewStdServer listens on addr and serves until Close.
+func NewStdServer(addr string) (*StdServer, error) {
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	s := &StdServer{ln: ln, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *StdServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *StdServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			buf := make([]byte, BufBytes)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Close stops accepting, closes every connection and waits for the
+// goroutines.
+func (s *StdServer) Close() error {
+	err := s.ln.Close()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
