@@ -1,7 +1,6 @@
 package epoll
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -84,7 +83,9 @@ func (d *Driver) Del(fd int, cur, del driver.Mask) error {
 }
 
 // Wait waits in epoll_wait for up to timeout (rounded up to a millisecond,
-// so that it never returns early) and converts what fired.
+// so that it never returns early) and converts what fired. An interrupted
+// wait returns 0 events, except that with a positive timeout it waits on
+// for the rest of it.
 func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error) {
 	if len(events) == 0 {
 		return 0, nil
@@ -92,18 +93,30 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 	if len(d.buf) < len(events) {
 		d.buf = make([]unix.EpollEvent, len(events))
 	}
-	n, err := unix.EpollWait(d.epfd, d.buf[:len(events)], waitMillis(timeout))
-	if err != nil {
-		if errors.Is(err, unix.EINTR) {
-			return 0, nil
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		n, err := unix.EpollWait(d.epfd, d.buf[:len(events)], waitMillis(timeout))
+		if err == unix.EINTR {
+			if timeout <= 0 {
+				return 0, nil
+			}
+			if timeout = time.Until(deadline); timeout <= 0 {
+				return 0, nil
+			}
+			continue
 		}
-		return 0, fmt.Errorf("epoll: %w", os.NewSyscallError("epoll_wait", err))
+		if err != nil {
+			return 0, fmt.Errorf("epoll: %w", os.NewSyscallError("epoll_wait", err))
+		}
+		for i := range n {
+			e := &d.buf[i]
+			events[i] = driver.Event{Fd: e.Fd, Mask: toMask(e.Events)}
+		}
+		return n, nil
 	}
-	for i := range n {
-		e := &d.buf[i]
-		events[i] = driver.Event{Fd: e.Fd, Mask: toMask(e.Events)}
-	}
-	return n, nil
 }
 
 // toMask maps epoll's events to a driver.Mask; errors and hang-ups become

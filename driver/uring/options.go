@@ -25,9 +25,8 @@ type Options struct {
 	SingleIssuer bool
 	// DeferTaskrun sets IORING_SETUP_DEFER_TASKRUN (it implies
 	// SingleIssuer): completion work runs only inside Wait, on the owner
-	// thread. The ring fd is then not a reliable readiness source, so a
-	// Driver created with it does not offer its fd for parking (Fd returns
-	// -1 and the caller must block in Wait).
+	// thread. The ring fd still polls readable when that work is pending
+	// (checked by drivertest's Pollable case on this kernel).
 	DeferTaskrun bool
 }
 

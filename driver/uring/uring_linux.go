@@ -67,7 +67,7 @@ var _ driver.Pollable = (*Driver)(nil)
 // New creates an io_uring instance. It returns a *driver.UnsupportedError
 // when the kernel refuses io_uring or lacks a feature the driver needs.
 func New(cfg driver.Config, opts Options) (*Driver, error) {
-	sq := pow2(opts.Entries, 32, 4096)
+	sq := pow2(opts.Entries, 1, 4096)
 	if opts.Entries == 0 {
 		sq = pow2(cfg.Events, 32, 4096)
 	}
@@ -78,15 +78,7 @@ func New(cfg driver.Config, opts Options) (*Driver, error) {
 	cq = max(cq, sq)
 	r, err := newRing(sq, cq, opts.setupFlags())
 	if err != nil {
-		if se, ok := err.(*setupError); ok {
-			switch {
-			case se.errno == unix.ENOSYS, se.errno == unix.EPERM:
-				return nil, unsupported(fmt.Errorf("%w%s", err, disabledReason()))
-			case se.errno == unix.EINVAL && opts.setupFlags() != 0:
-				return nil, unsupported(fmt.Errorf("setup flags %#x: %w", opts.setupFlags(), err))
-			}
-		}
-		return nil, fmt.Errorf("uring: %w", err)
+		return nil, setupFailed(err, opts.setupFlags())
 	}
 	const need = featNoDrop | featExtArg | featRsrcTags
 	if r.features&need != need {
@@ -94,6 +86,22 @@ func New(cfg driver.Config, opts Options) (*Driver, error) {
 		return nil, unsupported(fmt.Errorf("kernel io_uring features %#x lack %#x (NODROP, EXT_ARG, 5.13 multishot poll)", r.features, need&^r.features))
 	}
 	return &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}, nil
+}
+
+// setupFailed classifies a newRing error: the kernel refusing io_uring
+// (ENOSYS: not built in; EPERM: kernel.io_uring_disabled or a seccomp
+// policy) or a setup flag it does not know (EINVAL with flags set) becomes a
+// *driver.UnsupportedError.
+func setupFailed(err error, flags uint32) error {
+	if se, ok := err.(*setupError); ok {
+		switch {
+		case se.errno == unix.ENOSYS, se.errno == unix.EPERM:
+			return unsupported(fmt.Errorf("%w%s", err, disabledReason()))
+		case se.errno == unix.EINVAL && flags != 0:
+			return unsupported(fmt.Errorf("setup flags %#x: %w", flags, err))
+		}
+	}
+	return fmt.Errorf("uring: %w", err)
 }
 
 func unsupported(err error) error {
@@ -276,7 +284,8 @@ func (d *Driver) submit() error {
 }
 
 // Wait submits the queued interest changes and waits for events in one
-// io_uring_enter, then converts the completions.
+// io_uring_enter, then converts the completions. With a positive timeout it
+// returns no events only once the timeout has passed, even if interrupted.
 func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error) {
 	d.seq++
 	n, err := d.reap(events, 0)
@@ -312,7 +321,13 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 		switch {
 		case errno == 0, errno == unix.ETIME, retryable(errno):
 		case errno == unix.EINTR:
-			return d.reap(events, 0)
+			// Task work and signals interrupt the wait. Without a timeout
+			// that ends Wait (0 events is allowed); with one, waiting
+			// goes on below until the deadline, so that Wait never
+			// returns early without events.
+			if timeout < 0 {
+				return d.reap(events, 0)
+			}
 		default:
 			return 0, fmt.Errorf("uring: %w", os.NewSyscallError("io_uring_enter", errno))
 		}
@@ -418,13 +433,7 @@ func (d *Driver) Close() error {
 // Name returns "uring".
 func (d *Driver) Name() string { return Name }
 
-// Fd returns the ring fd, readable when completions are pending (some of
-// which may be internal, so a Wait after it may return 0). With
-// Options.DeferTaskrun completions are only produced inside Wait, so Fd
-// returns -1: such a Driver must be waited on in Wait.
-func (d *Driver) Fd() int {
-	if d.opts.DeferTaskrun {
-		return -1
-	}
-	return d.r.fd
-}
+// Fd returns the ring fd, readable when completions (or, with
+// Options.DeferTaskrun, completion work) are pending. Some may be internal,
+// so a Wait after it may return 0 events.
+func (d *Driver) Fd() int { return d.r.fd }

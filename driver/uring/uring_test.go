@@ -1,13 +1,196 @@
 package uring
 
 import (
+	"errors"
+	"runtime"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/driver/drivertest"
 )
 
 func TestConformance(t *testing.T) { drivertest.Run(t, open) }
 
+// The setup flags that need the ring's owner locked to one OS thread run
+// the same suite with the driver built on a locked thread.
+func TestConformanceSingleIssuer(t *testing.T) {
+	drivertest.Run(t, openLocked(Options{SingleIssuer: true}))
+}
+
+func TestConformanceDeferTaskrun(t *testing.T) {
+	drivertest.Run(t, openLocked(Options{SingleIssuer: true, DeferTaskrun: true}))
+}
+
+func TestConformanceCoopTaskrun(t *testing.T) {
+	drivertest.Run(t, openLocked(Options{CoopTaskrun: true}))
+}
+
+// A tiny SQ: every Add beyond 4 submits early. (A CQ overflow is tested in
+// TestOverflowLosesNothing: the re-armed polls may repeat an event, which
+// the suite's exactly-once cases would reject.)
+func TestConformanceTinySQ(t *testing.T) {
+	drivertest.Run(t, func(cfg driver.Config) (driver.Driver, error) {
+		return New(cfg, Options{Entries: 4})
+	})
+}
+
+// lockedDriver keeps the goroutine that built the driver on its OS thread
+// until Close, as SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN need.
+type lockedDriver struct{ *Driver }
+
+func (l lockedDriver) Close() error {
+	err := l.Driver.Close()
+	runtime.UnlockOSThread()
+	return err
+}
+
+func openLocked(opts Options) drivertest.Factory {
+	return func(cfg driver.Config) (driver.Driver, error) {
+		runtime.LockOSThread()
+		d, err := New(cfg, opts)
+		if err != nil {
+			runtime.UnlockOSThread()
+			return nil, err
+		}
+		return lockedDriver{d}, nil
+	}
+}
+
+// TestOverflowLosesNothing fires more fds than the CQ holds, without
+// reaping in between, and checks that every one is reported.
+func TestOverflowLosesNothing(t *testing.T) {
+	d, err := New(driver.Config{Events: 8}, Options{Entries: 8, CQEntries: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	const n = 100
+	fds := map[int32]bool{}
+	for range n {
+		fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		fds[int32(fd)] = true
+		if err := d.Add(fd, driver.None, driver.Readable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := make([]driver.Event, 16)
+	if _, err := d.Wait(evs, 0); err != nil { // submit the registrations
+		t.Fatal(err)
+	}
+	var one [8]byte
+	one[0] = 1
+	for fd := range fds {
+		if _, err := unix.Write(int(fd), one[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fired := map[int32]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fired) < n && time.Now().Before(deadline) {
+		k, err := d.Wait(evs, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs[:k] {
+			if !fds[ev.Fd] || ev.Mask != driver.Readable {
+				t.Fatalf("unexpected event %v", ev)
+			}
+			fired[ev.Fd] = true
+		}
+	}
+	if len(fired) != n {
+		t.Fatalf("%d of %d eventfds reported after a CQ overflow", len(fired), n)
+	}
+	// The polls ended by the overflow were re-armed: a second round fires too.
+	for fd := range fds {
+		var b [8]byte
+		_, _ = unix.Read(int(fd), b[:])
+		if _, err := unix.Write(int(fd), one[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clear(fired)
+	for len(fired) < n && time.Now().Before(deadline) {
+		k, err := d.Wait(evs, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs[:k] {
+			fired[ev.Fd] = true
+		}
+	}
+	if len(fired) != n {
+		t.Fatalf("second round: %d of %d eventfds reported", len(fired), n)
+	}
+}
+
+func TestSetupFailedUnsupported(t *testing.T) {
+	for _, tc := range []struct {
+		errno       unix.Errno
+		flags       uint32
+		unsupported bool
+	}{
+		{unix.ENOSYS, 0, true},
+		{unix.EPERM, 0, true},
+		{unix.EINVAL, setupSingleIssuer | setupDeferTaskrun, true},
+		{unix.EINVAL, 0, false},
+		{unix.ENOMEM, 0, false},
+	} {
+		err := setupFailed(&setupError{errno: tc.errno}, tc.flags)
+		var u *driver.UnsupportedError
+		if errors.As(err, &u) != tc.unsupported {
+			t.Errorf("setup %v with flags %#x: %v; unsupported = %v, want %v", tc.errno, tc.flags, err, !tc.unsupported, tc.unsupported)
+		}
+		if !errors.Is(err, tc.errno) {
+			t.Errorf("setup %v: %v does not wrap the errno", tc.errno, err)
+		}
+	}
+}
+
+func TestOpenRegistered(t *testing.T) {
+	d, err := driver.Open(Name, driver.Config{Events: 16})
+	var u *driver.UnsupportedError
+	if errors.As(err, &u) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name() != Name {
+		t.Errorf("Name() = %q, want %q", d.Name(), Name)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func BenchmarkWake(b *testing.B) { drivertest.BenchWake(b, open) }
 
 func BenchmarkPipePingPong(b *testing.B) { drivertest.BenchPipePingPong(b, open) }
+
+func BenchmarkWakeCoopTaskrun(b *testing.B) {
+	drivertest.BenchWake(b, openLocked(Options{CoopTaskrun: true}))
+}
+
+func BenchmarkWakeSingleIssuer(b *testing.B) {
+	drivertest.BenchWake(b, openLocked(Options{SingleIssuer: true}))
+}
+
+func BenchmarkWakeSingleIssuerCoop(b *testing.B) {
+	drivertest.BenchWake(b, openLocked(Options{SingleIssuer: true, CoopTaskrun: true}))
+}
+
+func BenchmarkWakeDeferTaskrun(b *testing.B) {
+	drivertest.BenchWake(b, openLocked(Options{DeferTaskrun: true}))
+}
+
+// BenchmarkWakeLocked is the default flags with the owner locked, to tell
+// the flags' effect from the thread locking's.
+func BenchmarkWakeLocked(b *testing.B) { drivertest.BenchWake(b, openLocked(Options{})) }
