@@ -185,10 +185,10 @@ func (a *EntityAddr) sockaddr() (buf [sockaddrIn6Len]byte, n int) {
 	switch {
 	case !a.Addr.IsValid():
 		return buf, sockaddrIn6Len
-	case ip.Is4() || ip.Is4In6():
+	case ip.Is4():
 		binary.LittleEndian.PutUint16(buf[0:], afInet)
 		binary.BigEndian.PutUint16(buf[2:], a.Addr.Port())
-		v4 := ip.Unmap().As4()
+		v4 := ip.As4()
 		copy(buf[4:8], v4[:])
 		return buf, sockaddrInLen
 	default:

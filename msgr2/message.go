@@ -47,9 +47,11 @@ func (h *MsgHeader2) Put(b []byte) {
 
 // AppendMsgHeader2 appends h.
 func AppendMsgHeader2(dst []byte, h *MsgHeader2) []byte {
-	var b [MsgHeader2Size]byte
-	h.Put(b[:])
-	return append(dst, b[:]...)
+	n := len(dst)
+	dst = append(dst, zeroPreamble[:MsgHeader2Size-PreambleSize]...)
+	dst = append(dst, zeroPreamble[:]...)
+	h.Put(dst[n:])
+	return dst
 }
 
 // ParseMsgHeader2 decodes a ceph_msg_header2 from the start of b.

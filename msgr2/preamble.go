@@ -188,9 +188,12 @@ func ParsePreambleLimit(b []byte, maxSegment uint32) (Preamble, error) {
 // AppendPreamble appends p with its crc. Descriptors past NumSegments are
 // written as zero.
 func AppendPreamble(dst []byte, p *Preamble) []byte {
-	var b [PreambleSize]byte
-	p.put(&b)
-	return append(dst, b[:]...)
+	// Encode in place: a local array would escape through the crc's
+	// indirect call and cost an allocation.
+	n := len(dst)
+	dst = append(dst, zeroPreamble[:]...)
+	p.put((*[PreambleSize]byte)(dst[n:]))
+	return dst
 }
 
 func (p *Preamble) put(b *[PreambleSize]byte) {
