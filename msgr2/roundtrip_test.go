@@ -271,7 +271,7 @@ func TestStrings(t *testing.T) {
 	if TagAuthSignature.String() != "AUTH_SIGNATURE" || Tag(99).String() != "TAG(99)" {
 		t.Error("tag names")
 	}
-	if MsgMonCommandAck.String() != "mon_command_ack" || (FeatureRevision1 | FeatureCompression).String() != "REVISION_1|COMPRESSION" {
+	if MsgMonCommandAck.String() != "mon_command_ack" || (FeatureRevision1|FeatureCompression).String() != "REVISION_1|COMPRESSION" {
 		t.Error("names")
 	}
 	if Rev1.String() != "msgr2.1" || ConModeCRC.String() != "crc" || AuthNone.String() != "none" || AddrMsgr2.String() != "v2" {
