@@ -148,6 +148,9 @@ func (d *Driver) file(fd int) (*file, error) {
 // Add sets fd's interest to cur|add. A new registration (cur None) arms a
 // multishot poll under a new generation; a change updates the poll's events.
 func (d *Driver) Add(fd int, cur, add driver.Mask) error {
+	if d.r == nil {
+		return fmt.Errorf("uring: add fd %d: %w", fd, os.ErrClosed)
+	}
 	f, err := d.file(fd)
 	if err != nil {
 		return fmt.Errorf("uring: add fd %d: %w", fd, err)
@@ -174,6 +177,9 @@ func (d *Driver) Add(fd int, cur, add driver.Mask) error {
 // Del sets fd's interest to cur&^del and ends fd's poll when nothing is left.
 // Completions already queued for what was removed are dropped by Wait.
 func (d *Driver) Del(fd int, cur, del driver.Mask) error {
+	if d.r == nil {
+		return fmt.Errorf("uring: del fd %d: %w", fd, os.ErrClosed)
+	}
 	if fd < 0 || fd >= len(d.files) || d.files[fd].mask == driver.None {
 		return fmt.Errorf("uring: del fd %d: %w", fd, unix.ENOENT)
 	}
@@ -287,6 +293,16 @@ func (d *Driver) submit() error {
 // io_uring_enter, then converts the completions. With a positive timeout it
 // returns no events only once the timeout has passed, even if interrupted.
 func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error) {
+	if d.r == nil {
+		return 0, fmt.Errorf("uring: wait: %w", os.ErrClosed)
+	}
+	if len(events) == 0 {
+		// Nothing can be returned, so waiting could only spin: submit.
+		if err := d.submit(); err != nil {
+			return 0, fmt.Errorf("uring: %w", err)
+		}
+		return 0, nil
+	}
 	d.seq++
 	n, err := d.reap(events, 0)
 	if err != nil {
