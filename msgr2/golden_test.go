@@ -19,6 +19,9 @@ var captures = []struct {
 	{"conn0-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage}},
 	{"conn1-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}},
 	{"conn1-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}},
+	// Our own client (cmd/msgr2-capture -client) against the same mon.
+	{"own-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagKeepalive2, TagMessage, TagMessage, TagMessage, TagAck, TagAck, TagAck}},
+	{"own-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagKeepalive2Ack, TagMessage, TagMessage, TagMessage}},
 }
 
 func readCapture(t testing.TB, name string) []byte {
@@ -275,5 +278,45 @@ func TestGoldenStream(t *testing.T) {
 		if len(got) != len(want) {
 			t.Errorf("step %d: %d frames, want %d", step, len(got), len(want))
 		}
+	}
+}
+
+// TestGoldenOwnClient checks the mon's answers to frames our encoder built:
+// it accepted the handshake, echoed the keepalive stamp and answered every
+// message.
+func TestGoldenOwnClient(t *testing.T) {
+	_, c2s := splitCapture(t, readCapture(t, "own-c2s"))
+	_, s2c := splitCapture(t, readCapture(t, "own-s2c"))
+	var ka Keepalive2
+	var kaAck Keepalive2Ack
+	if err := DecodeFramePayload(&c2s[4].f, &ka); err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeFramePayload(&s2c[4].f, &kaAck); err != nil {
+		t.Fatal(err)
+	}
+	if ka.Stamp != kaAck.Stamp {
+		t.Errorf("keepalive stamp %v echoed as %v", ka.Stamp, kaAck.Stamp)
+	}
+	var got []Message
+	for _, cf := range s2c[5:] {
+		h, front, middle, data, err := DecodeMessage(&cf.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := DefaultRegistry.Decode(&h, front, middle, data)
+		if err != nil {
+			t.Fatalf("%v: %v", h.Type, err)
+		}
+		got = append(got, m)
+	}
+	if r, ok := got[0].(*MonGetVersionReply); !ok || r.Handle != 1 || r.Version == 0 {
+		t.Errorf("version reply %+v", got[0])
+	}
+	if p, ok := got[1].(*Ping); !ok || !strings.Contains(NewDecoder(p.Front).String(), "health") {
+		t.Errorf("ping reply %T", got[1])
+	}
+	if a, ok := got[2].(*MonCommandAck); !ok || a.Result != 0 || !strings.Contains(string(a.Output), "quorum 0 a") {
+		t.Errorf("command ack %+v", got[2])
 	}
 }

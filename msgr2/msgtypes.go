@@ -76,8 +76,10 @@ func decodeMsg(b []byte, fn func(d *Decoder)) error {
 	return withTag(d.err, TagMessage)
 }
 
-// Ping is MPing (CEPH_MSG_PING): an empty message.
-type Ping struct{}
+// Ping is MPing (CEPH_MSG_PING). A sender's MPing has an empty front; a
+// monitor answers with an MPing whose front holds a string with a JSON
+// health report. Front keeps the raw front either way.
+type Ping struct{ Front []byte }
 
 // Type implements Message.
 func (*Ping) Type() MsgType { return MsgPing }
@@ -86,10 +88,16 @@ func (*Ping) Type() MsgType { return MsgPing }
 func (*Ping) Versions() (uint16, uint16) { return 1, 1 }
 
 // AppendFront implements Message.
-func (*Ping) AppendFront(dst []byte) []byte { return dst }
+func (p *Ping) AppendFront(dst []byte) []byte { return append(dst, p.Front...) }
 
 // DecodeFront implements Message.
-func (*Ping) DecodeFront(*MsgHeader2, []byte) error { return nil }
+func (p *Ping) DecodeFront(_ *MsgHeader2, b []byte) error {
+	p.Front = nil
+	if len(b) > 0 {
+		p.Front = b
+	}
+	return nil
+}
 
 // MonGetMap is MMonGetMap: ask a monitor for its monmap. It is empty.
 type MonGetMap struct{}

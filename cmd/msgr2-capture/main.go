@@ -4,6 +4,10 @@
 // writes the bytes of each direction to <dir>/connN-c2s.bin and
 // <dir>/connN-s2c.bin. Point a Ceph client (e.g. `ceph -c conf mon stat`,
 // with `mon host = v2:<listen>`) at it to capture a real exchange.
+//
+// With -client it is instead a small msgr2 client built on package msgr2
+// that runs a session against -target and records it to own-c2s.bin and
+// own-s2c.bin, to check our encoders against a real daemon.
 package main
 
 import (
@@ -22,7 +26,17 @@ func main() {
 	target := flag.String("target", "127.0.0.1:13300", "msgr2 address of the ceph-mon")
 	dir := flag.String("dir", ".", "directory for the capture files")
 	max := flag.Int("conns", 1, "stop after this many connections")
+	client := flag.Bool("client", false, "instead of proxying, connect to -target as a msgr2 client built on package msgr2 and record the exchange")
+	advertised := flag.String("advertised", "127.0.0.1:13310", "with -client: the mon's advertised v2 address (CLIENT_IDENT target)")
+	fsid := flag.String("fsid", "", "with -client: the cluster fsid for MMonCommand")
 	flag.Parse()
+
+	if *client {
+		if err := runClient(*target, *advertised, *fsid, *dir); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
