@@ -164,13 +164,13 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		all := readCapture(t, c.name)
 		write("FuzzBanner", c.name, all[:BannerSize])
 		if len(all) < 8192 { // the big one is there frame by frame
-			write("FuzzFrameDecode", c.name, byte(Rev1), all[BannerSize:])
+			write("FuzzFrameDecode", c.name, byte(c.rev), all[BannerSize:])
 		}
-		_, frames := splitCapture(t, all)
+		_, frames := splitCapture(t, all, c.rev)
 		for i, cf := range frames {
 			name := fmt.Sprintf("%s-%02d-%s", c.name, i, cf.f.Tag())
 			write("FuzzPreamble", name, cf.raw[:PreambleSize])
-			write("FuzzFrameDecode", name, byte(Rev1), cf.raw)
+			write("FuzzFrameDecode", name, byte(c.rev), cf.raw)
 			if cf.f.Tag() == TagMessage {
 				write("FuzzMessageHeader", name, append(append([]byte(nil), cf.f.Segments[0]...), cf.f.Segments[1]...))
 			} else {

@@ -14,14 +14,18 @@ import (
 var captures = []struct {
 	name string
 	tags []Tag
+	rev  Revision
 }{
-	{"conn0-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagMessage, TagMessage}},
-	{"conn0-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage}},
-	{"conn1-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}},
-	{"conn1-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}},
+	{"conn0-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagMessage, TagMessage}, Rev1},
+	{"conn0-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage}, Rev1},
+	{"conn1-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}, Rev1},
+	{"conn1-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage, TagMessage}, Rev1},
 	// Our own client (cmd/msgr2-capture -client) against the same mon.
-	{"own-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagKeepalive2, TagMessage, TagMessage, TagMessage, TagAck, TagAck, TagAck}},
-	{"own-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagKeepalive2Ack, TagMessage, TagMessage, TagMessage}},
+	{"own-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagKeepalive2, TagMessage, TagMessage, TagMessage, TagAck, TagAck, TagAck}, Rev1},
+	{"own-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagKeepalive2Ack, TagMessage, TagMessage, TagMessage}, Rev1},
+	// The same with our banner offering no REVISION_1: msgr2.0 framing.
+	{"own-rev0-c2s", []Tag{TagHello, TagAuthRequest, TagAuthSignature, TagClientIdent, TagKeepalive2, TagMessage, TagMessage, TagMessage, TagAck, TagAck, TagAck}, Rev0},
+	{"own-rev0-s2c", []Tag{TagHello, TagAuthDone, TagAuthSignature, TagServerIdent, TagKeepalive2Ack, TagMessage, TagMessage, TagMessage}, Rev0},
 }
 
 func readCapture(t testing.TB, name string) []byte {
@@ -39,7 +43,7 @@ type capturedFrame struct {
 }
 
 // splitCapture parses the banner and every frame of a capture.
-func splitCapture(t testing.TB, b []byte) (Banner, []capturedFrame) {
+func splitCapture(t testing.TB, b []byte, rev Revision) (Banner, []capturedFrame) {
 	t.Helper()
 	bn, n, err := ParseBanner(b)
 	if err != nil {
@@ -47,7 +51,7 @@ func splitCapture(t testing.TB, b []byte) (Banner, []capturedFrame) {
 	}
 	b = b[n:]
 	var out []capturedFrame
-	r := FrameReader{Rev: Rev1}
+	r := FrameReader{Rev: rev}
 	for len(b) > 0 {
 		f, n, err := r.Decode(b)
 		if err != nil {
@@ -62,6 +66,9 @@ func splitCapture(t testing.TB, b []byte) (Banner, []capturedFrame) {
 func TestGoldenBanner(t *testing.T) {
 	want := AppendBanner(nil, LocalBanner)
 	for _, c := range captures {
+		if c.name == "own-rev0-c2s" {
+			continue // offers no features on purpose
+		}
 		b := readCapture(t, c.name)
 		if !bytes.Equal(b[:BannerSize], want) {
 			t.Errorf("%s: banner % x, ours % x", c.name, b[:BannerSize], want)
@@ -82,7 +89,7 @@ func TestGoldenBanner(t *testing.T) {
 // very same bytes.
 func TestGoldenFrames(t *testing.T) {
 	for _, c := range captures {
-		_, frames := splitCapture(t, readCapture(t, c.name))
+		_, frames := splitCapture(t, readCapture(t, c.name), c.rev)
 		if len(frames) != len(c.tags) {
 			t.Fatalf("%s: %d frames, want %d", c.name, len(frames), len(c.tags))
 		}
@@ -101,7 +108,7 @@ func TestGoldenFrames(t *testing.T) {
 					t.Fatalf("%s frame %d: %v", c.name, i, err)
 				}
 				var mf MessageFrame
-				mf.Encode(Rev1, &h, front, middle, data)
+				mf.Encode(c.rev, &h, front, middle, data)
 				re = mf.AppendTo(nil)
 				if mf.Len() != len(re) {
 					t.Errorf("%s frame %d: Len %d, AppendTo %d bytes", c.name, i, mf.Len(), len(re))
@@ -126,7 +133,7 @@ func TestGoldenFrames(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s frame %d: %v", c.name, i, err)
 				}
-				re = AppendControl(nil, Rev1, p)
+				re = AppendControl(nil, c.rev, p)
 			}
 			if !bytes.Equal(re, cf.raw) {
 				t.Errorf("%s frame %d (%v): re-encoded frame differs\nours % x\nreal % x", c.name, i, f.Tag(), re, cf.raw)
@@ -136,8 +143,8 @@ func TestGoldenFrames(t *testing.T) {
 }
 
 func TestGoldenContent(t *testing.T) {
-	_, c2s := splitCapture(t, readCapture(t, "conn1-c2s"))
-	_, s2c := splitCapture(t, readCapture(t, "conn1-s2c"))
+	_, c2s := splitCapture(t, readCapture(t, "conn1-c2s"), Rev1)
+	_, s2c := splitCapture(t, readCapture(t, "conn1-s2c"), Rev1)
 
 	var hello Hello
 	if err := DecodeFramePayload(&c2s[0].f, &hello); err != nil {
@@ -246,7 +253,7 @@ func TestGoldenContent(t *testing.T) {
 // pieces, as an event loop would, and expects the same frames.
 func TestGoldenStream(t *testing.T) {
 	all := readCapture(t, "conn1-s2c")
-	_, want := splitCapture(t, all)
+	_, want := splitCapture(t, all, Rev1)
 	for _, step := range []int{1, 7, 100, 4096} {
 		_, n, _ := ParseBanner(all)
 		stream := all[n:]
@@ -285,8 +292,20 @@ func TestGoldenStream(t *testing.T) {
 // it accepted the handshake, echoed the keepalive stamp and answered every
 // message.
 func TestGoldenOwnClient(t *testing.T) {
-	_, c2s := splitCapture(t, readCapture(t, "own-c2s"))
-	_, s2c := splitCapture(t, readCapture(t, "own-s2c"))
+	for _, tc := range []struct {
+		prefix string
+		rev    Revision
+	}{{"own", Rev1}, {"own-rev0", Rev0}} {
+		t.Run(tc.prefix, func(t *testing.T) { testOwnClient(t, tc.prefix, tc.rev) })
+	}
+}
+
+func testOwnClient(t *testing.T, prefix string, rev Revision) {
+	c2sBanner, c2s := splitCapture(t, readCapture(t, prefix+"-c2s"), rev)
+	s2cBanner, s2c := splitCapture(t, readCapture(t, prefix+"-s2c"), rev)
+	if a, err := Negotiate(c2sBanner, s2cBanner); err != nil || RevisionFor(a) != rev {
+		t.Fatalf("banners %v / %v negotiate %v, %v", c2sBanner, s2cBanner, a, err)
+	}
 	var ka Keepalive2
 	var kaAck Keepalive2Ack
 	if err := DecodeFramePayload(&c2s[4].f, &ka); err != nil {

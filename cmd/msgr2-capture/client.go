@@ -42,8 +42,9 @@ func (c *recConn) Write(b []byte) (int, error) {
 
 // runClient speaks msgr2 to a mon with this repository's encoder: the
 // handshake, a KEEPALIVE2, MMonGetVersion, MPing and MMonCommand, and
-// records both directions to <dir>/own-c2s.bin and own-s2c.bin.
-func runClient(target, advertised, fsid, dir string) error {
+// records both directions to <dir>/own[-rev0]-c2s.bin and own[-rev0]-s2c.bin;
+// with rev0 it offers no REVISION_1, so the session uses msgr2.0 framing.
+func runClient(target, advertised, fsid, dir string, rev0 bool) error {
 	id, err := parseUUID(fsid)
 	if err != nil {
 		return err
@@ -58,19 +59,25 @@ func runClient(target, advertised, fsid, dir string) error {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	c2s, err := os.Create(filepath.Join(dir, "own-c2s.bin"))
+	prefix := "own"
+	local := msgr2.LocalBanner
+	if rev0 {
+		// Offer no REVISION_1, so the mon falls back to msgr2.0 framing.
+		prefix, local = "own-rev0", msgr2.Banner{}
+	}
+	c2s, err := os.Create(filepath.Join(dir, prefix+"-c2s.bin"))
 	if err != nil {
 		return err
 	}
 	defer c2s.Close()
-	s2c, err := os.Create(filepath.Join(dir, "own-s2c.bin"))
+	s2c, err := os.Create(filepath.Join(dir, prefix+"-s2c.bin"))
 	if err != nil {
 		return err
 	}
 	defer s2c.Close()
 	c := &recConn{Conn: nc, rx: s2c, tx: c2s}
 
-	if _, err := c.Write(msgr2.AppendBanner(nil, msgr2.LocalBanner)); err != nil {
+	if _, err := c.Write(msgr2.AppendBanner(nil, local)); err != nil {
 		return err
 	}
 	var buf []byte
@@ -95,11 +102,12 @@ func runClient(target, advertised, fsid, dir string) error {
 		peer, buf = b, buf[n:]
 		break
 	}
-	agreed, err := msgr2.Negotiate(msgr2.LocalBanner, peer)
+	agreed, err := msgr2.Negotiate(local, peer)
 	if err != nil {
 		return err
 	}
 	rev := msgr2.RevisionFor(agreed)
+	fmt.Println("peer banner", peer.Supported, peer.Required, "->", rev)
 	r := msgr2.FrameReader{Rev: rev}
 	next := func() (msgr2.Frame, error) {
 		for {

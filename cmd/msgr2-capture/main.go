@@ -29,10 +29,11 @@ func main() {
 	client := flag.Bool("client", false, "instead of proxying, connect to -target as a msgr2 client built on package msgr2 and record the exchange")
 	advertised := flag.String("advertised", "127.0.0.1:13310", "with -client: the mon's advertised v2 address (CLIENT_IDENT target)")
 	fsid := flag.String("fsid", "", "with -client: the cluster fsid for MMonCommand")
+	rev0 := flag.Bool("rev0", false, "with -client: offer no REVISION_1 (msgr2.0 framing)")
 	flag.Parse()
 
 	if *client {
-		if err := runClient(*target, *advertised, *fsid, *dir); err != nil {
+		if err := runClient(*target, *advertised, *fsid, *dir, *rev0); err != nil {
 			log.Fatal(err)
 		}
 		return
