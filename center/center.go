@@ -248,6 +248,11 @@ func (c *Center) wait(timeout time.Duration) int {
 			if !c.ext.empty() {
 				return 0
 			}
+			if c.cfg.Wait == WaitPoller {
+				// A goroutine our handlers made runnable sits in this P's
+				// runnext slot; yield so that it runs while we spin.
+				runtime.Gosched()
+			}
 			el := time.Since(start)
 			if el >= spin || (timeout >= 0 && el >= timeout) {
 				if timeout > 0 {

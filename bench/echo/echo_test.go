@@ -2,7 +2,6 @@ package echo
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -26,13 +25,6 @@ func configs() []center.Config {
 	return out
 }
 
-func name(c center.Config) string {
-	spin := "nospin"
-	if c.Spin > 0 {
-		spin = "spin" + c.Spin.String()
-	}
-	return fmt.Sprintf("%s-%s-%s", c.Driver, c.Wait, spin)
-}
 
 func TestEchoServers(t *testing.T) {
 	for _, cfg := range configs() {

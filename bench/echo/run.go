@@ -1,0 +1,161 @@
+package echo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gomsgr/gomsgr/center"
+)
+
+// Target names one server configuration of a local run: "std" for the
+// goroutine-per-connection server, or an event-loop configuration.
+type Target struct {
+	Name   string
+	Std    bool
+	Center center.Config
+}
+
+// Targets returns "std" and every event-loop configuration for the given
+// drivers, wait modes and spin budgets.
+func Targets(drivers []string, waits []center.WaitMode, spins []time.Duration) []Target {
+	out := []Target{{Name: "std", Std: true}}
+	for _, d := range drivers {
+		for _, w := range waits {
+			for _, s := range spins {
+				cfg := center.Config{Driver: d, Wait: w, Spin: s}
+				out = append(out, Target{Name: name(cfg), Center: cfg})
+			}
+		}
+	}
+	return out
+}
+
+// name is a configuration's target name: driver-wait-spin.
+func name(c center.Config) string {
+	spin := "nospin"
+	if c.Spin > 0 {
+		spin = "spin" + c.Spin.String()
+	}
+	return fmt.Sprintf("%s-%s-%s", c.Driver, c.Wait, spin)
+}
+
+// Result is one target's ping-pong figures.
+type Result struct {
+	Target   string        `json:"target"`
+	Driver   string        `json:"driver,omitempty"` // after any fallback
+	Size     int           `json:"size_bytes"`
+	Ops      int           `json:"ops"`
+	Duration time.Duration `json:"duration_ns"`
+	OpsPerS  float64       `json:"ops_per_s"`
+	P50      time.Duration `json:"p50_ns"`
+	P90      time.Duration `json:"p90_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	P999     time.Duration `json:"p999_ns"`
+	Max      time.Duration `json:"max_ns"`
+}
+
+// Local runs a one-connection ping-pong of size-byte messages for d against
+// each target in turn, in this process, and returns one result per target.
+// progress, if not nil, is called after each target.
+func Local(ctx context.Context, targets []Target, size int, d time.Duration, progress func(Result)) ([]Result, error) {
+	var out []Result
+	for _, tg := range targets {
+		r, err := runTarget(ctx, tg, size, d)
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", tg.Name, err)
+		}
+		out = append(out, r)
+		if progress != nil {
+			progress(r)
+		}
+	}
+	return out, nil
+}
+
+func runTarget(ctx context.Context, tg Target, size int, d time.Duration) (Result, error) {
+	var addr, drv string
+	var stop func() error
+	if tg.Std {
+		s, err := NewStdServer("127.0.0.1:0")
+		if err != nil {
+			return Result{}, err
+		}
+		addr, stop = s.Addr(), s.Close
+	} else {
+		s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "gomsgr-perf", Workers: 1, Center: tg.Center})
+		if err != nil {
+			return Result{}, err
+		}
+		addr, drv = s.Addr(), s.stack.Workers()[0].Center().DriverName()
+		stop = func() error {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return s.Close(cctx)
+		}
+	}
+	rtts, elapsed, err := pingPongFor(ctx, addr, size, d)
+	if serr := stop(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	r := Result{Target: tg.Name, Driver: drv, Size: size, Ops: len(rtts), Duration: elapsed}
+	r.OpsPerS = float64(len(rtts)) / elapsed.Seconds()
+	r.P50, r.P90 = Percentile(rtts, 50), Percentile(rtts, 90)
+	r.P99, r.P999, r.Max = Percentile(rtts, 99), Percentile(rtts, 99.9), Percentile(rtts, 100)
+	return r, nil
+}
+
+// pingPongFor runs batches of ping-pongs on new connections until d has
+// passed; the first 1% of a run's round trips are warm-up and dropped.
+func pingPongFor(ctx context.Context, addr string, size int, d time.Duration) ([]time.Duration, time.Duration, error) {
+	const batch = 2000
+	rtts := make([]time.Duration, 0, 1<<16)
+	start := time.Now()
+	warm := make([]time.Duration, 200)
+	if err := PingPong(ctx, addr, size, warm); err != nil {
+		return nil, 0, err
+	}
+	start = time.Now()
+	buf := make([]time.Duration, batch)
+	for time.Since(start) < d {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		if err := PingPong(ctx, addr, size, buf); err != nil {
+			return nil, 0, err
+		}
+		rtts = append(rtts, buf...)
+	}
+	return rtts, time.Since(start), nil
+}
+
+// WriteTable prints results as an aligned table with each target's p50 and
+// p99 as a ratio to the "std" target's.
+func WriteTable(w io.Writer, rs []Result) {
+	var base *Result
+	for i := range rs {
+		if rs[i].Target == "std" {
+			base = &rs[i]
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join([]string{"target", "ops/s", "p50", "p90", "p99", "p99.9", "max", "p50/std", "p99/std", ""}, "\t"))
+	for _, r := range rs {
+		ratio50, ratio99 := "-", "-"
+		if base != nil && base.P50 > 0 {
+			ratio50 = fmt.Sprintf("%.2f", float64(r.P50)/float64(base.P50))
+			ratio99 = fmt.Sprintf("%.2f", float64(r.P99)/float64(base.P99))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%v\t%v\t%v\t%v\t%v\t%s\t%s\t\n", r.Target, r.OpsPerS,
+			us(r.P50), us(r.P90), us(r.P99), us(r.P999), us(r.Max), ratio50, ratio99)
+	}
+	tw.Flush()
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }
