@@ -73,11 +73,11 @@ func (a *AuthRequest) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (a *AuthRequest) DecodePayload(b []byte) error {
-	return decode(TagAuthRequest, b, func(d *Decoder) {
-		a.Method = AuthMethod(d.U32())
-		a.PreferredModes = conModes(d.U32Slice())
-		a.Payload = d.Bytes()
-	})
+	d := Decoder{b: b}
+	a.Method = AuthMethod(d.U32())
+	a.PreferredModes = conModes(d.U32Slice())
+	a.Payload = d.Bytes()
+	return d.result(TagAuthRequest)
 }
 
 func conModes(v []uint32) []ConMode {
@@ -119,17 +119,17 @@ func (a *AuthBadMethod) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (a *AuthBadMethod) DecodePayload(b []byte) error {
-	return decode(TagAuthBadMethod, b, func(d *Decoder) {
-		a.Method = AuthMethod(d.U32())
-		a.Result = int32(d.U32())
-		if v := d.U32Slice(); v != nil {
-			a.AllowedMethods = make([]AuthMethod, len(v))
-			for i, x := range v {
-				a.AllowedMethods[i] = AuthMethod(x)
-			}
+	d := Decoder{b: b}
+	a.Method = AuthMethod(d.U32())
+	a.Result = int32(d.U32())
+	if v := d.U32Slice(); v != nil {
+		a.AllowedMethods = make([]AuthMethod, len(v))
+		for i, x := range v {
+			a.AllowedMethods[i] = AuthMethod(x)
 		}
-		a.AllowedModes = conModes(d.U32Slice())
-	})
+	}
+	a.AllowedModes = conModes(d.U32Slice())
+	return d.result(TagAuthBadMethod)
 }
 
 // AuthReplyMore carries a server's auth challenge.
@@ -143,7 +143,9 @@ func (a *AuthReplyMore) AppendPayload(dst []byte) []byte { return AppendBytes(ds
 
 // DecodePayload implements Payload.
 func (a *AuthReplyMore) DecodePayload(b []byte) error {
-	return decode(TagAuthReplyMore, b, func(d *Decoder) { a.Payload = d.Bytes() })
+	d := Decoder{b: b}
+	a.Payload = d.Bytes()
+	return d.result(TagAuthReplyMore)
 }
 
 // AuthRequestMore carries a client's answer to an AuthReplyMore.
@@ -157,7 +159,9 @@ func (a *AuthRequestMore) AppendPayload(dst []byte) []byte { return AppendBytes(
 
 // DecodePayload implements Payload.
 func (a *AuthRequestMore) DecodePayload(b []byte) error {
-	return decode(TagAuthRequestMore, b, func(d *Decoder) { a.Payload = d.Bytes() })
+	d := Decoder{b: b}
+	a.Payload = d.Bytes()
+	return d.result(TagAuthRequestMore)
 }
 
 // AuthDone ends authentication successfully: the client's global id, the
@@ -180,11 +184,11 @@ func (a *AuthDone) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (a *AuthDone) DecodePayload(b []byte) error {
-	return decode(TagAuthDone, b, func(d *Decoder) {
-		a.GlobalID = d.U64()
-		a.ConMode = ConMode(d.U32())
-		a.Payload = d.Bytes()
-	})
+	d := Decoder{b: b}
+	a.GlobalID = d.U64()
+	a.ConMode = ConMode(d.U32())
+	a.Payload = d.Bytes()
+	return d.result(TagAuthDone)
 }
 
 // SignatureSize is the size of an AUTH_SIGNATURE (a SHA-256 digest).
@@ -202,21 +206,21 @@ func (a *AuthSignature) AppendPayload(dst []byte) []byte { return append(dst, a.
 
 // DecodePayload implements Payload.
 func (a *AuthSignature) DecodePayload(b []byte) error {
-	return decode(TagAuthSignature, b, func(d *Decoder) {
-		if p := d.Fixed(SignatureSize); p != nil {
-			a.Signature = [SignatureSize]byte(p)
-		}
-	})
+	d := Decoder{b: b}
+	if p := d.Fixed(SignatureSize); p != nil {
+		a.Signature = [SignatureSize]byte(p)
+	}
+	return d.result(TagAuthSignature)
 }
 
 // Signature computes the AUTH_SIGNATURE a side sends, following
-// ProtocolV2: the HMAC-SHA256, keyed by the session key, of every byte the
-// side received on this connection from its first byte (the peer's banner)
-// up to and including the frame that completed auth (AUTH_DONE for a
-// client, the last auth request for a server). When the session key is
-// empty, as with auth method none, the signature is 32 zero bytes, not an
-// HMAC with an empty key. A side checks the peer's signature against
-// Signature(key, bytes it sent over the same span).
+// ProtocolV2: the HMAC-SHA256, keyed by the session key, of the bytes the
+// side received while its pre-auth recording was on. For a client that is
+// every byte from the start of the connection (the server's banner)
+// through the AUTH_DONE frame; a side checks the peer's signature against
+// Signature(key, bytes it sent over the same span). When the session key
+// is empty, as with auth method none, the signature is 32 zero bytes, not
+// an HMAC with an empty key (checked against a real ceph-mon).
 func Signature(sessionKey, received []byte) [SignatureSize]byte {
 	var sig [SignatureSize]byte
 	if len(sessionKey) == 0 {
@@ -251,13 +255,13 @@ func (r *MonAuthRequest) Append(dst []byte) []byte {
 
 // Decode decodes a request; Extra aliases b.
 func (r *MonAuthRequest) Decode(b []byte) error {
-	return decode(TagAuthRequest, b, func(d *Decoder) {
-		if m := d.U8(); d.err == nil && m != AuthModeMon {
-			d.Fail("auth mode " + itoa(int(m)) + ", want AUTH_MODE_MON")
-			return
-		}
-		r.Name = d.AuthName()
-		r.GlobalID = d.U64()
-		r.Extra = d.Fixed(d.Remaining())
-	})
+	d := Decoder{b: b}
+	if m := d.U8(); d.err == nil && m != AuthModeMon {
+		d.Fail("auth mode " + itoa(int(m)) + ", want AUTH_MODE_MON")
+		return d.result(TagAuthRequest)
+	}
+	r.Name = d.AuthName()
+	r.GlobalID = d.U64()
+	r.Extra = d.Fixed(d.Remaining())
+	return d.result(TagAuthRequest)
 }

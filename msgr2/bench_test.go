@@ -115,3 +115,30 @@ func BenchmarkCRC32C(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkControlDecode decodes steady-state control frames (ACK,
+// KEEPALIVE2) from a buffer into reused payload values.
+func BenchmarkControlDecode(b *testing.B) {
+	wire := AppendControl(nil, Rev1, &Ack{Seq: 7})
+	wire = AppendControl(wire, Rev1, &Keepalive2{Stamp: UTime{1, 2}})
+	r := FrameReader{Rev: Rev1}
+	var ack Ack
+	var ka Keepalive2
+	b.ReportAllocs()
+	for b.Loop() {
+		f, n, err := r.Decode(wire)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ack.DecodePayload(f.Payload()); err != nil {
+			b.Fatal(err)
+		}
+		f, _, err = r.Decode(wire[n:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := ka.DecodePayload(f.Payload()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -17,8 +17,8 @@ func (h *Hello) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (h *Hello) DecodePayload(b []byte) error {
-	return decode(TagHello, b, func(d *Decoder) {
-		h.EntityType = EntityType(d.U8())
-		h.PeerAddr = d.EntityAddr()
-	})
+	d := Decoder{b: b}
+	h.EntityType = EntityType(d.U8())
+	h.PeerAddr = d.EntityAddr()
+	return d.result(TagHello)
 }

@@ -35,16 +35,16 @@ func (c *ClientIdent) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (c *ClientIdent) DecodePayload(b []byte) error {
-	return decode(TagClientIdent, b, func(d *Decoder) {
-		c.Addrs = d.AddrVec()
-		c.TargetAddr = d.EntityAddr()
-		c.GlobalID = int64(d.U64())
-		c.GlobalSeq = d.U64()
-		c.SupportedFeatures = d.U64()
-		c.RequiredFeatures = d.U64()
-		c.Flags = d.U64()
-		c.Cookie = d.U64()
-	})
+	d := Decoder{b: b}
+	c.Addrs = d.AddrVec()
+	c.TargetAddr = d.EntityAddr()
+	c.GlobalID = int64(d.U64())
+	c.GlobalSeq = d.U64()
+	c.SupportedFeatures = d.U64()
+	c.RequiredFeatures = d.U64()
+	c.Flags = d.U64()
+	c.Cookie = d.U64()
+	return d.result(TagClientIdent)
 }
 
 // ServerIdent accepts a new session (server to client).
@@ -74,15 +74,15 @@ func (s *ServerIdent) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (s *ServerIdent) DecodePayload(b []byte) error {
-	return decode(TagServerIdent, b, func(d *Decoder) {
-		s.Addrs = d.AddrVec()
-		s.GlobalID = int64(d.U64())
-		s.GlobalSeq = d.U64()
-		s.SupportedFeatures = d.U64()
-		s.RequiredFeatures = d.U64()
-		s.Flags = d.U64()
-		s.Cookie = d.U64()
-	})
+	d := Decoder{b: b}
+	s.Addrs = d.AddrVec()
+	s.GlobalID = int64(d.U64())
+	s.GlobalSeq = d.U64()
+	s.SupportedFeatures = d.U64()
+	s.RequiredFeatures = d.U64()
+	s.Flags = d.U64()
+	s.Cookie = d.U64()
+	return d.result(TagServerIdent)
 }
 
 // IdentMissingFeatures refuses an ident whose peer lacks required
@@ -97,5 +97,7 @@ func (m *IdentMissingFeatures) AppendPayload(dst []byte) []byte { return AppendU
 
 // DecodePayload implements Payload.
 func (m *IdentMissingFeatures) DecodePayload(b []byte) error {
-	return decode(TagIdentMissingFeatures, b, func(d *Decoder) { m.Features = d.U64() })
+	d := Decoder{b: b}
+	m.Features = d.U64()
+	return d.result(TagIdentMissingFeatures)
 }

@@ -119,8 +119,7 @@ func ParseMsgFooter(b []byte) (MsgFooter, error) {
 // copying the payload: the preamble and header segment (with its crc in
 // msgr2.1) go into the frame's own head buffer, front, middle and data are
 // referenced, and the epilogue goes into its own small buffer. A
-// MessageFrame holds no pointers but the payload slices and can be reused;
-// Encode does not allocate.
+// MessageFrame can be reused; Encode and EncodeVec do not allocate.
 type MessageFrame struct {
 	head     [PreambleSize + MsgHeader2Size + CRCSize]byte
 	epi      [EpilogueSizeRev0]byte
@@ -129,16 +128,34 @@ type MessageFrame struct {
 	rev      Revision
 	preamble Preamble
 	crcs     [MaxSegments]uint32
-	segs     [MaxSegments - 1][]byte // front, middle, data
+	front    []byte
+	middle   []byte
+	data     [][]byte
+	one      [1][]byte // backs data for Encode
+	dataLen  int
 }
 
 // Encode lays out a MESSAGE frame carrying h, front, middle and data for
 // revision rev and computes the segment crcs over the referenced payloads.
 // The payload slices must not change until the frame has been written.
 func (m *MessageFrame) Encode(rev Revision, h *MsgHeader2, front, middle, data []byte) {
+	m.one[0] = data
+	m.EncodeVec(rev, h, front, middle, m.one[:])
+}
+
+// EncodeVec is Encode with a data segment held in several buffers (as a
+// Ceph bufferlist is); Iovecs then lists each non-empty piece. data is
+// referenced, not copied, and must hold less than 4 GiB.
+func (m *MessageFrame) EncodeVec(rev Revision, h *MsgHeader2, front, middle []byte, data [][]byte) {
 	m.rev = rev
-	m.segs = [MaxSegments - 1][]byte{front, middle, data}
-	lens := [MaxSegments]uint32{MsgHeader2Size, uint32(len(front)), uint32(len(middle)), uint32(len(data))}
+	m.front, m.middle, m.data = front, middle, data
+	dataCRC := uint32(0xffffffff)
+	m.dataLen = 0
+	for _, d := range data {
+		m.dataLen += len(d)
+		dataCRC = SegmentCRCUpdate(dataCRC, d)
+	}
+	lens := [MaxSegments]uint32{MsgHeader2Size, uint32(len(front)), uint32(len(middle)), uint32(m.dataLen)}
 	m.preamble = makePreamble(TagMessage, &lens, MaxSegments)
 	m.preamble.put((*[PreambleSize]byte)(m.head[:PreambleSize]))
 	hb := m.head[PreambleSize : PreambleSize+MsgHeader2Size]
@@ -149,11 +166,16 @@ func (m *MessageFrame) Encode(rev Revision, h *MsgHeader2, front, middle, data [
 		binary.LittleEndian.PutUint32(m.head[m.headLen:], m.crcs[0])
 		m.headLen += CRCSize
 	}
-	for i := 1; i < MaxSegments; i++ {
-		m.crcs[i] = 0
-		if i < int(m.preamble.NumSegments) {
-			m.crcs[i] = SegmentCRC(m.segs[i-1])
-		}
+	n := int(m.preamble.NumSegments)
+	m.crcs[1], m.crcs[2], m.crcs[3] = 0, 0, 0
+	if n > 1 {
+		m.crcs[1] = SegmentCRC(front)
+	}
+	if n > 2 {
+		m.crcs[2] = SegmentCRC(middle)
+	}
+	if n > 3 {
+		m.crcs[3] = dataCRC
 	}
 	m.putEpilogue(false)
 }
@@ -180,13 +202,19 @@ func (m *MessageFrame) Head() []byte { return m.head[:m.headLen] }
 func (m *MessageFrame) Epilogue() []byte { return m.epi[:m.epiLen] }
 
 // Iovecs appends the frame's non-empty parts in wire order to dst: head,
-// front, middle, data, epilogue. At most 5 entries are added; the head and
-// epilogue entries alias m.
+// front, middle, the data pieces, epilogue. With Encode at most 5 entries
+// are added. The head and epilogue entries alias m.
 func (m *MessageFrame) Iovecs(dst [][]byte) [][]byte {
 	dst = append(dst, m.head[:m.headLen])
-	for _, s := range m.segs {
-		if len(s) > 0 {
-			dst = append(dst, s)
+	if len(m.front) > 0 {
+		dst = append(dst, m.front)
+	}
+	if len(m.middle) > 0 {
+		dst = append(dst, m.middle)
+	}
+	for _, d := range m.data {
+		if len(d) > 0 {
+			dst = append(dst, d)
 		}
 	}
 	if m.epiLen > 0 {
@@ -197,14 +225,16 @@ func (m *MessageFrame) Iovecs(dst [][]byte) [][]byte {
 
 // Len is the frame's size on the wire.
 func (m *MessageFrame) Len() int {
-	return m.headLen + len(m.segs[0]) + len(m.segs[1]) + len(m.segs[2]) + m.epiLen
+	return m.headLen + len(m.front) + len(m.middle) + m.dataLen + m.epiLen
 }
 
 // AppendTo appends the whole frame to dst, copying the payloads.
 func (m *MessageFrame) AppendTo(dst []byte) []byte {
 	dst = append(dst, m.head[:m.headLen]...)
-	for _, s := range m.segs {
-		dst = append(dst, s...)
+	dst = append(dst, m.front...)
+	dst = append(dst, m.middle...)
+	for _, d := range m.data {
+		dst = append(dst, d...)
 	}
 	return append(dst, m.epi[:m.epiLen]...)
 }

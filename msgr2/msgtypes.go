@@ -70,12 +70,6 @@ type DataCarrier interface {
 	SetDataSegment(b []byte)
 }
 
-func decodeMsg(b []byte, fn func(d *Decoder)) error {
-	d := Decoder{b: b}
-	fn(&d)
-	return withTag(d.err, TagMessage)
-}
-
 // Ping is MPing (CEPH_MSG_PING). A sender's MPing has an empty front; a
 // monitor answers with an MPing whose front holds a string with a JSON
 // health report. Front keeps the raw front either way.
@@ -134,10 +128,10 @@ func (m *MonGetVersion) AppendFront(dst []byte) []byte {
 
 // DecodeFront implements Message.
 func (m *MonGetVersion) DecodeFront(_ *MsgHeader2, b []byte) error {
-	return decodeMsg(b, func(d *Decoder) {
-		m.Handle = d.U64()
-		m.What = d.String()
-	})
+	d := Decoder{b: b}
+	m.Handle = d.U64()
+	m.What = d.String()
+	return d.result(TagMessage)
 }
 
 // MonGetVersionReply is MMonGetVersionReply.
@@ -160,13 +154,13 @@ func (m *MonGetVersionReply) AppendFront(dst []byte) []byte {
 
 // DecodeFront implements Message.
 func (m *MonGetVersionReply) DecodeFront(h *MsgHeader2, b []byte) error {
-	return decodeMsg(b, func(d *Decoder) {
-		m.Handle = d.U64()
-		m.Version = d.U64()
-		if h == nil || h.Version >= 2 {
-			m.OldestVersion = d.U64()
-		}
-	})
+	d := Decoder{b: b}
+	m.Handle = d.U64()
+	m.Version = d.U64()
+	if h == nil || h.Version >= 2 {
+		m.OldestVersion = d.U64()
+	}
+	return d.result(TagMessage)
 }
 
 // PaxosHeader is the prefix PaxosServiceMessage writes before its
@@ -215,13 +209,13 @@ func (m *MonCommand) AppendFront(dst []byte) []byte {
 
 // DecodeFront implements Message.
 func (m *MonCommand) DecodeFront(_ *MsgHeader2, b []byte) error {
-	return decodeMsg(b, func(d *Decoder) {
-		m.Paxos = d.PaxosHeader()
-		if p := d.Fixed(16); p != nil {
-			m.FSID = UUID(p)
-		}
-		m.Cmd = d.StringSlice()
-	})
+	d := Decoder{b: b}
+	m.Paxos = d.PaxosHeader()
+	if p := d.Fixed(16); p != nil {
+		m.FSID = UUID(p)
+	}
+	m.Cmd = d.StringSlice()
+	return d.result(TagMessage)
 }
 
 // MonCommandAck is MMonCommandAck: the result code, status string and
@@ -250,12 +244,12 @@ func (m *MonCommandAck) AppendFront(dst []byte) []byte {
 
 // DecodeFront implements Message.
 func (m *MonCommandAck) DecodeFront(_ *MsgHeader2, b []byte) error {
-	return decodeMsg(b, func(d *Decoder) {
-		m.Paxos = d.PaxosHeader()
-		m.Result = int32(d.U32())
-		m.Status = d.String()
-		m.Cmd = d.StringSlice()
-	})
+	d := Decoder{b: b}
+	m.Paxos = d.PaxosHeader()
+	m.Result = int32(d.U32())
+	m.Status = d.String()
+	m.Cmd = d.StringSlice()
+	return d.result(TagMessage)
 }
 
 // DataSegment implements DataCarrier.

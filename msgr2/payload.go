@@ -82,10 +82,10 @@ func DecodeFramePayload(f *Frame, p Payload) error {
 	return p.DecodePayload(f.Payload())
 }
 
-// decode runs fn over b and returns the decoder's error tagged with tag.
-func decode(tag Tag, b []byte, fn func(d *Decoder)) error {
-	d := Decoder{b: b}
-	fn(&d)
+// result returns the decoder's error tagged with tag. Payload decoders use
+// a Decoder value on their stack and no closures, so that decoding a
+// steady-state frame (ACK, KEEPALIVE2) does not allocate.
+func (d *Decoder) result(tag Tag) error {
 	if d.err != nil {
 		return withTag(d.err, tag)
 	}

@@ -25,14 +25,14 @@ func (s *SessionReconnect) AppendPayload(dst []byte) []byte {
 
 // DecodePayload implements Payload.
 func (s *SessionReconnect) DecodePayload(b []byte) error {
-	return decode(TagSessionReconnect, b, func(d *Decoder) {
-		s.Addrs = d.AddrVec()
-		s.ClientCookie = d.U64()
-		s.ServerCookie = d.U64()
-		s.GlobalSeq = d.U64()
-		s.ConnectSeq = d.U64()
-		s.MsgSeq = d.U64()
-	})
+	d := Decoder{b: b}
+	s.Addrs = d.AddrVec()
+	s.ClientCookie = d.U64()
+	s.ServerCookie = d.U64()
+	s.GlobalSeq = d.U64()
+	s.ConnectSeq = d.U64()
+	s.MsgSeq = d.U64()
+	return d.result(TagSessionReconnect)
 }
 
 // SessionReset tells the client its session is gone; Full asks it to
@@ -47,7 +47,9 @@ func (s *SessionReset) AppendPayload(dst []byte) []byte { return AppendBool(dst,
 
 // DecodePayload implements Payload.
 func (s *SessionReset) DecodePayload(b []byte) error {
-	return decode(TagSessionReset, b, func(d *Decoder) { s.Full = d.Bool() })
+	d := Decoder{b: b}
+	s.Full = d.Bool()
+	return d.result(TagSessionReset)
 }
 
 // SessionRetry refuses a reconnect with a stale connect seq.
@@ -61,7 +63,9 @@ func (s *SessionRetry) AppendPayload(dst []byte) []byte { return AppendU64(dst, 
 
 // DecodePayload implements Payload.
 func (s *SessionRetry) DecodePayload(b []byte) error {
-	return decode(TagSessionRetry, b, func(d *Decoder) { s.ConnectSeq = d.U64() })
+	d := Decoder{b: b}
+	s.ConnectSeq = d.U64()
+	return d.result(TagSessionRetry)
 }
 
 // SessionRetryGlobal refuses a reconnect with a stale global seq.
@@ -75,7 +79,9 @@ func (s *SessionRetryGlobal) AppendPayload(dst []byte) []byte { return AppendU64
 
 // DecodePayload implements Payload.
 func (s *SessionRetryGlobal) DecodePayload(b []byte) error {
-	return decode(TagSessionRetryGlobal, b, func(d *Decoder) { s.GlobalSeq = d.U64() })
+	d := Decoder{b: b}
+	s.GlobalSeq = d.U64()
+	return d.result(TagSessionRetryGlobal)
 }
 
 // SessionReconnectOK accepts a reconnect; MsgSeq is the last message the
@@ -90,7 +96,9 @@ func (s *SessionReconnectOK) AppendPayload(dst []byte) []byte { return AppendU64
 
 // DecodePayload implements Payload.
 func (s *SessionReconnectOK) DecodePayload(b []byte) error {
-	return decode(TagSessionReconnectOK, b, func(d *Decoder) { s.MsgSeq = d.U64() })
+	d := Decoder{b: b}
+	s.MsgSeq = d.U64()
+	return d.result(TagSessionReconnectOK)
 }
 
 // Wait tells the client to wait: the server is connecting to it and that
@@ -117,7 +125,9 @@ func (k *Keepalive2) AppendPayload(dst []byte) []byte { return AppendUTime(dst, 
 
 // DecodePayload implements Payload.
 func (k *Keepalive2) DecodePayload(b []byte) error {
-	return decode(TagKeepalive2, b, func(d *Decoder) { k.Stamp = d.UTime() })
+	d := Decoder{b: b}
+	k.Stamp = d.UTime()
+	return d.result(TagKeepalive2)
 }
 
 // Keepalive2Ack answers a Keepalive2 with its stamp.
@@ -131,7 +141,9 @@ func (k *Keepalive2Ack) AppendPayload(dst []byte) []byte { return AppendUTime(ds
 
 // DecodePayload implements Payload.
 func (k *Keepalive2Ack) DecodePayload(b []byte) error {
-	return decode(TagKeepalive2Ack, b, func(d *Decoder) { k.Stamp = d.UTime() })
+	d := Decoder{b: b}
+	k.Stamp = d.UTime()
+	return d.result(TagKeepalive2Ack)
 }
 
 // Ack acknowledges every message up to Seq.
@@ -145,5 +157,7 @@ func (a *Ack) AppendPayload(dst []byte) []byte { return AppendU64(dst, a.Seq) }
 
 // DecodePayload implements Payload.
 func (a *Ack) DecodePayload(b []byte) error {
-	return decode(TagAck, b, func(d *Decoder) { a.Seq = d.U64() })
+	d := Decoder{b: b}
+	a.Seq = d.U64()
+	return d.result(TagAck)
 }
