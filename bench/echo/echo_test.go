@@ -25,7 +25,6 @@ func configs() []center.Config {
 	return out
 }
 
-
 func TestEchoServers(t *testing.T) {
 	for _, cfg := range configs() {
 		t.Run(name(cfg), func(t *testing.T) {
