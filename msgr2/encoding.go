@@ -116,7 +116,9 @@ func (d *Decoder) Offset() int { return d.off }
 // Remaining returns the number of bytes left.
 func (d *Decoder) Remaining() int { return len(d.b) - d.off }
 
-// Fail records err unless an error is already recorded.
+// Fail records a decoding failure (wrapping ErrDecode) with reason,
+// unless a failure is already recorded. Message decoders use it for
+// checks of their own.
 func (d *Decoder) Fail(reason string) {
 	if d.err == nil {
 		d.err = frameErr(ErrDecode, 0, reason)

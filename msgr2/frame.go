@@ -105,7 +105,7 @@ func ParseEpilogue(rev Revision, p *Preamble, crc0, epi []byte) (Epilogue, error
 	var e Epilogue
 	l := p.Layout(rev)
 	if (l.CRC0 >= 0) != (len(crc0) == CRCSize) || len(epi) != l.EpilogueLen {
-		return e, frameErr(ErrShort, p.Tag, "trailer does not match the layout")
+		return e, frameErr(ErrDecode, p.Tag, "trailer does not match the layout")
 	}
 	if rev == Rev1 {
 		e.Late = lateStatusComplete
@@ -138,7 +138,7 @@ func VerifyFrame(rev Revision, p *Preamble, segs *[MaxSegments][]byte, e *Epilog
 	n := int(min(p.NumSegments, MaxSegments))
 	for i := 0; i < n; i++ {
 		if len(segs[i]) != int(p.Segments[i].Len) {
-			return false, frameErr(ErrShort, p.Tag, "segment "+itoa(i)+" length differs from preamble")
+			return false, frameErr(ErrDecode, p.Tag, "segment "+itoa(i)+" length differs from preamble")
 		}
 	}
 	first := 0
