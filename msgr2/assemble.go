@@ -36,7 +36,7 @@ func makePreamble(tag Tag, lens *[MaxSegments]uint32, n int) Preamble {
 // crcs is indexed by segment; aborted sets the late abort.
 func AppendEpilogue(dst []byte, rev Revision, p *Preamble, crcs *[MaxSegments]uint32, aborted bool) []byte {
 	n := int(min(p.NumSegments, MaxSegments))
-	if rev == Rev1 {
+	if rev != Rev0 {
 		if n <= 1 {
 			return dst
 		}
@@ -90,7 +90,7 @@ func AppendFrame(dst []byte, rev Revision, tag Tag, segs ...[]byte) []byte {
 		if i < len(segs) {
 			dst = append(dst, segs[i]...)
 		}
-		if i == 0 && rev == Rev1 && lens[0] > 0 {
+		if i == 0 && rev != Rev0 && lens[0] > 0 {
 			dst = binary.LittleEndian.AppendUint32(dst, crcs[0])
 		}
 	}
@@ -113,7 +113,7 @@ func FinishControl(dst []byte, start int, rev Revision, tag Tag) []byte {
 	crcs := [MaxSegments]uint32{SegmentCRC(payload)}
 	p := makePreamble(tag, &lens, 1)
 	p.put((*[PreambleSize]byte)(dst[start : start+PreambleSize]))
-	if rev == Rev1 && len(payload) > 0 {
+	if rev != Rev0 && len(payload) > 0 {
 		dst = binary.LittleEndian.AppendUint32(dst, crcs[0])
 	}
 	return AppendEpilogue(dst, rev, &p, &crcs, false)

@@ -107,7 +107,7 @@ func ParseEpilogue(rev Revision, p *Preamble, crc0, epi []byte) (Epilogue, error
 	if (l.CRC0 >= 0) != (len(crc0) == CRCSize) || len(epi) != l.EpilogueLen {
 		return e, frameErr(ErrDecode, p.Tag, "trailer does not match the layout")
 	}
-	if rev == Rev1 {
+	if rev != Rev0 {
 		e.Late = lateStatusComplete
 		if crc0 != nil {
 			e.CRC[0] = binary.LittleEndian.Uint32(crc0)
@@ -142,7 +142,7 @@ func VerifyFrame(rev Revision, p *Preamble, segs *[MaxSegments][]byte, e *Epilog
 		}
 	}
 	first := 0
-	if rev == Rev1 {
+	if rev != Rev0 {
 		// Segment 0 has its own crc, checked before the late status, as it
 		// is valid even in an aborted frame.
 		if !skipCRC {

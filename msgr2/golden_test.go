@@ -223,6 +223,9 @@ func TestGoldenContent(t *testing.T) {
 		if !ok {
 			t.Fatalf("got %T, want *MonCommand", m)
 		}
+		if mc.FSID.String() != "bf8caaa7-c79d-44d8-bbd7-1f162ad2cde0" {
+			t.Errorf("fsid %v", mc.FSID)
+		}
 		cmds = append(cmds, mc.Cmd...)
 	}
 	if want := []string{`{"prefix": "get_command_descriptions"}`, `{"prefix": "mon stat"}`}; !reflect.DeepEqual(cmds, want) {

@@ -162,7 +162,7 @@ func (m *MessageFrame) EncodeVec(rev Revision, h *MsgHeader2, front, middle []by
 	h.Put(hb)
 	m.crcs[0] = SegmentCRC(hb)
 	m.headLen = PreambleSize + MsgHeader2Size
-	if rev == Rev1 {
+	if rev != Rev0 {
 		binary.LittleEndian.PutUint32(m.head[m.headLen:], m.crcs[0])
 		m.headLen += CRCSize
 	}

@@ -183,8 +183,58 @@ func (d *Decoder) PaxosHeader() PaxosHeader {
 	return PaxosHeader{Version: v, SessionMon: s, SessionMonTid: d.U64()}
 }
 
-// UUID is a uuid_d, 16 raw bytes.
+// UUID is a uuid_d (a cluster fsid), encoded as 16 raw bytes.
 type UUID [16]byte
+
+// String formats u as 8-4-4-4-12 lowercase hex.
+func (u UUID) String() string {
+	const hexdigits = "0123456789abcdef"
+	var out [36]byte
+	j := 0
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexdigits[c>>4], hexdigits[c&15]
+		j += 2
+	}
+	return string(out[:])
+}
+
+// ParseUUID parses the 8-4-4-4-12 hex form (dashes optional).
+func ParseUUID(s string) (UUID, error) {
+	var u UUID
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '-' {
+			continue
+		}
+		v, ok := unhex(c)
+		if !ok || n >= 32 {
+			return UUID{}, frameErr(ErrDecode, 0, "bad uuid "+quoteBytes([]byte(s)))
+		}
+		u[n/2] |= v << (4 * (1 - n%2))
+		n++
+	}
+	if n != 32 {
+		return UUID{}, frameErr(ErrDecode, 0, "bad uuid "+quoteBytes([]byte(s)))
+	}
+	return u, nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
 
 // MonCommand is MMonCommand: a command for the monitor, usually one JSON
 // string such as {"prefix": "mon stat"}.

@@ -64,6 +64,7 @@ func (t Tag) String() string {
 }
 
 // Revision is the frame format revision: Rev0 is msgr2.0, Rev1 msgr2.1.
+// Encoders and decoders treat any value other than Rev0 as Rev1.
 type Revision uint8
 
 // Frame format revisions.
@@ -74,10 +75,13 @@ const (
 
 // String implements fmt.Stringer.
 func (r Revision) String() string {
-	if r == Rev1 {
+	switch r {
+	case Rev0:
+		return "msgr2.0"
+	case Rev1:
 		return "msgr2.1"
 	}
-	return "msgr2.0"
+	return "msgr2.1(" + itoa(int(r)) + ")"
 }
 
 // Sizes and limits of the frame format.
@@ -241,7 +245,7 @@ func (p *Preamble) Layout(rev Revision) Layout {
 	for i := 0; i < n; i++ {
 		l.Segment[i] = off
 		off += int(p.Segments[i].Len)
-		if i == 0 && rev == Rev1 && p.Segments[0].Len > 0 {
+		if i == 0 && rev != Rev0 && p.Segments[0].Len > 0 {
 			l.CRC0 = off
 			off += CRCSize
 		}

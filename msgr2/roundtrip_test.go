@@ -328,3 +328,16 @@ func TestDirectSegmentRead(t *testing.T) {
 		}
 	}
 }
+
+func TestUUID(t *testing.T) {
+	const s = "bf8caaa7-c79d-44d8-bbd7-1f162ad2cde0"
+	u, err := ParseUUID(s)
+	if err != nil || u.String() != s {
+		t.Errorf("ParseUUID(%q) = %v, %v", s, u, err)
+	}
+	for _, bad := range []string{"", "xyz", s + "0", s[:35]} {
+		if _, err := ParseUUID(bad); !errors.Is(err, ErrDecode) {
+			t.Errorf("ParseUUID(%q): %v", bad, err)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -45,9 +43,12 @@ func (c *recConn) Write(b []byte) (int, error) {
 // records both directions to <dir>/own[-rev0]-c2s.bin and own[-rev0]-s2c.bin;
 // with rev0 it offers no REVISION_1, so the session uses msgr2.0 framing.
 func runClient(target, advertised, fsid, dir string, rev0 bool) error {
-	id, err := parseUUID(fsid)
-	if err != nil {
-		return err
+	var id msgr2.UUID
+	if fsid != "" {
+		var err error
+		if id, err = msgr2.ParseUUID(fsid); err != nil {
+			return err
+		}
 	}
 	tgt, err := netip.ParseAddrPort(advertised)
 	if err != nil {
@@ -231,18 +232,4 @@ func runClient(target, advertised, fsid, dir string, rev0 bool) error {
 	}
 	fmt.Println("version reply:", gotVersion, "command ack:", gotAck, "keepalive ack:", gotKeepalive)
 	return nil
-}
-
-func parseUUID(s string) (msgr2.UUID, error) {
-	var u msgr2.UUID
-	if s == "" {
-		return u, nil
-	}
-	h := strings.ReplaceAll(s, "-", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != len(u) {
-		return u, fmt.Errorf("bad fsid %q", s)
-	}
-	copy(u[:], b)
-	return u, nil
 }
