@@ -70,12 +70,16 @@ func AppendEpilogue(dst []byte, rev Revision, p *Preamble, crcs *[MaxSegments]ui
 }
 
 // AppendFrame appends a complete frame of tag with up to four segments,
-// copying them. Trailing empty segments are dropped, as Ceph does. Use
+// copying them. Trailing empty segments are dropped, as Ceph does. It
+// panics if given more than MaxSegments segments, a programming error. Use
 // MessageFrame to send a MESSAGE without copying its payload.
 func AppendFrame(dst []byte, rev Revision, tag Tag, segs ...[]byte) []byte {
+	if len(segs) > MaxSegments {
+		panic("msgr2: AppendFrame with more than 4 segments")
+	}
 	var lens [MaxSegments]uint32
 	var crcs [MaxSegments]uint32
-	n := min(len(segs), MaxSegments)
+	n := len(segs)
 	for i := 0; i < n; i++ {
 		lens[i] = uint32(len(segs[i]))
 		crcs[i] = SegmentCRC(segs[i])
@@ -87,7 +91,7 @@ func AppendFrame(dst []byte, rev Revision, tag Tag, segs ...[]byte) []byte {
 	p := makePreamble(tag, &lens, n)
 	dst = AppendPreamble(dst, &p)
 	for i := 0; i < int(p.NumSegments); i++ {
-		if i < len(segs) {
+		if i < len(segs) { // a frame without segments still has an empty one
 			dst = append(dst, segs[i]...)
 		}
 		if i == 0 && rev != Rev0 && lens[0] > 0 {

@@ -71,6 +71,21 @@ func TestPayloadRoundTrip(t *testing.T) {
 	}
 }
 
+func TestAppendFrameEmpty(t *testing.T) {
+	for _, rev := range []Revision{Rev0, Rev1} {
+		wire := AppendFrame(nil, rev, TagWait)
+		if !bytes.Equal(wire, AppendControl(nil, rev, &Wait{})) {
+			t.Errorf("%v: AppendFrame without segments differs from an empty WAIT", rev)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("AppendFrame with 5 segments did not panic")
+		}
+	}()
+	AppendFrame(nil, Rev1, TagMessage, nil, nil, nil, nil, nil)
+}
+
 func TestAppendFrameMatchesControl(t *testing.T) {
 	for _, p := range samplePayloads() {
 		for _, rev := range []Revision{Rev0, Rev1} {
