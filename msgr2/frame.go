@@ -173,3 +173,24 @@ func VerifyFrame(rev Revision, p *Preamble, segs *[MaxSegments][]byte, e *Epilog
 	}
 	return false, nil
 }
+
+// VerifySegment0 checks segment 0 of a msgr2.1 frame against the crc that
+// follows it (crc0, 4 bytes; nil when segment 0 is empty), so that the
+// header of a MESSAGE can be trusted (to pick the buffers for its data by
+// tid, say) before the remaining segments are read. In msgr2.0 segment 0's
+// crc travels in the epilogue: it returns nil and VerifyFrame checks it.
+func VerifySegment0(rev Revision, p *Preamble, seg0, crc0 []byte) error {
+	if rev == Rev0 {
+		return nil
+	}
+	if len(seg0) != int(p.Segments[0].Len) || (len(seg0) > 0) != (len(crc0) == CRCSize) {
+		return frameErr(ErrDecode, p.Tag, "segment 0 or its crc does not match the preamble")
+	}
+	if len(seg0) == 0 {
+		return nil
+	}
+	if got, want := SegmentCRC(seg0), binary.LittleEndian.Uint32(crc0); got != want {
+		return frameErr(ErrBadCRC, p.Tag, "segment 0 crc "+hex64(uint64(got))+" != "+hex64(uint64(want)))
+	}
+	return nil
+}

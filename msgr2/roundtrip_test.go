@@ -326,6 +326,15 @@ func TestDirectSegmentRead(t *testing.T) {
 		if l.Size != len(wire) {
 			t.Fatalf("layout size %d, frame %d", l.Size, len(wire))
 		}
+		// The header segment can be checked on its own first.
+		if err := VerifySegment0(Rev1, &p, wire[l.Segment[0]:l.CRC0], wire[l.CRC0:l.CRC0+CRCSize]); err != nil {
+			t.Fatal(err)
+		}
+		bad := append([]byte(nil), wire[l.Segment[0]:l.CRC0]...)
+		bad[0] ^= 1
+		if err := VerifySegment0(Rev1, &p, bad, wire[l.CRC0:l.CRC0+CRCSize]); !errors.Is(err, ErrBadCRC) {
+			t.Errorf("corrupt header: %v", err)
+		}
 		var segs [MaxSegments][]byte
 		for i := 0; i < int(p.NumSegments); i++ {
 			segs[i] = append([]byte(nil), wire[l.Segment[i]:l.Segment[i]+int(p.Segments[i].Len)]...)
@@ -354,5 +363,19 @@ func TestUUID(t *testing.T) {
 		if _, err := ParseUUID(bad); !errors.Is(err, ErrDecode) {
 			t.Errorf("ParseUUID(%q): %v", bad, err)
 		}
+	}
+}
+
+func TestMsgFooterRoundTrip(t *testing.T) {
+	f := MsgFooter{FrontCRC: 1, MiddleCRC: 2, DataCRC: 3, Sig: 4, Flags: FooterComplete | FooterSigned}
+	b := AppendMsgFooter(nil, &f)
+	if len(b) != MsgFooterSize {
+		t.Fatalf("footer is %d bytes", len(b))
+	}
+	if got, err := ParseMsgFooter(b); err != nil || got != f {
+		t.Errorf("footer %+v, %v", got, err)
+	}
+	if _, err := ParseMsgFooter(b[:20]); !errors.Is(err, ErrDecode) {
+		t.Errorf("short footer: %v", err)
 	}
 }
