@@ -1,6 +1,9 @@
 package msgr2
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // Tag identifies a frame's type; it is the first byte of the preamble.
 type Tag uint8
@@ -173,7 +176,9 @@ func ParsePreambleLimit(b []byte, maxSegment uint32) (Preamble, error) {
 		off := 2 + 6*i
 		p.Segments[i].Len = binary.LittleEndian.Uint32(b[off:])
 		p.Segments[i].Align = binary.LittleEndian.Uint16(b[off+4:])
-		if p.Segments[i].Len > maxSegment {
+		// The second bound only matters where int is 32 bits: it keeps
+		// every frame size computed by Layout within an int.
+		if p.Segments[i].Len > maxSegment || uint64(p.Segments[i].Len) > math.MaxInt/8 {
 			return p, frameErr(ErrSegmentTooLarge, p.Tag, "segment "+itoa(i)+" is "+utoa(uint64(p.Segments[i].Len))+" bytes, limit "+utoa(uint64(maxSegment)))
 		}
 	}
