@@ -1,0 +1,653 @@
+package conn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// Connection states.
+const (
+	stConnecting int32 = iota // client: non-blocking connect in progress
+	stHandshake               // banner, auth and ident frames
+	stReady                   // session open
+	stClosed                  // faulted or marked down
+)
+
+var stateNames = [...]string{"connecting", "handshake", "ready", "closed"}
+
+// Errors a connection fails with.
+var (
+	// ErrReadyTimeout: connect + handshake did not finish within
+	// Options.ReadyTimeout.
+	ErrReadyTimeout = errors.New("conn: connection ready timeout")
+	// ErrIdleTimeout: nothing was read for Options.IdleTimeout.
+	ErrIdleTimeout = errors.New("conn: connection idle timeout")
+	// ErrMarkedDown: the connection was marked down.
+	ErrMarkedDown = errors.New("conn: marked down")
+)
+
+// wpart is one piece of pending output. On the last piece of a message, m
+// and f are set so that the message is released once the piece is written.
+type wpart struct {
+	b []byte
+	m *gomsgr.Message
+	f *msgr2.MessageFrame
+}
+
+var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
+
+// Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
+// AsyncConnection). Its exported methods may be called from any goroutine.
+type Connection struct {
+	msgr     *Messenger
+	w        *center.Worker
+	c        *center.Center
+	role     session.Role
+	peerType gomsgr.EntityType
+	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
+	key      addrKey
+	loopback bool
+
+	state atomic.Int32
+
+	// Shared with senders, under mu.
+	mu        sync.Mutex
+	outQ      [256]fifo
+	outMask   [4]uint64
+	outN      int
+	keepalive bool
+	peerName  gomsgr.EntityName
+	peerAddrs gomsgr.AddrVec
+	features  uint64
+	writeEv   center.Event
+
+	// Worker-only.
+	fd         int
+	eng        *session.Engine
+	rb         *bytebufferpool.ByteBuffer // prefetch buffer
+	buf        []byte                     // current read buffer: rb.B or a frame-sized one
+	big        bool                       // buf is a frame-sized buffer that messages may keep
+	r, wpos    int
+	parts      []wpart
+	iovs       *[iovMax]unix.Iovec
+	ctrl       []byte
+	tmpIov     [][]byte
+	wantWrite  bool
+	readyTimer center.Timer
+	idleTimer  center.Timer
+	lastRead   int64 // unix ns of the last read
+	faultErr   error
+	wasReady   bool
+}
+
+type addrKey struct {
+	ap    netip.AddrPort
+	nonce uint32
+}
+
+func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
+
+func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr) *Connection {
+	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
+	c.key = keyOf(target)
+	c.writeEv.Init(c.handleWrite)
+	c.readyTimer.Init(c.onReadyTimeout)
+	c.idleTimer.Init(c.onIdleTimer)
+	cfg := session.Config{
+		Role:            role,
+		Name:            m.opts.Name,
+		Addrs:           m.Addrs(),
+		Nonce:           m.nonce,
+		PeerType:        peerType,
+		PeerAddr:        target,
+		Policy:          m.policyFor,
+		GlobalSeq:       m.nextGlobalSeq,
+		NoRevision1:     m.opts.NoRevision1,
+		MaxSegmentBytes: m.opts.MaxSegmentBytes,
+		Cookie:          m.nextCookie(),
+	}
+	c.eng = session.New(cfg, c)
+	return c
+}
+
+// SendMessage queues msg for the peer. The messenger owns msg from now on.
+func (c *Connection) SendMessage(msg *gomsgr.Message) error {
+	if c.loopback {
+		return c.msgr.deliverLoopback(c, msg)
+	}
+	prio := msg.Priority
+	if prio == 0 {
+		prio = gomsgr.PrioDefault
+	} else if prio > 255 {
+		prio = 255
+	}
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return gomsgr.ErrClosed
+	}
+	c.outQ[prio].push(qitem{m: msg})
+	c.outMask[prio>>6] |= 1 << (prio & 63)
+	c.outN++
+	c.mu.Unlock()
+	c.c.Post(&c.writeEv)
+	return nil
+}
+
+// SendKeepalive queues a KEEPALIVE2 frame.
+func (c *Connection) SendKeepalive() error {
+	if c.loopback {
+		return nil
+	}
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return gomsgr.ErrClosed
+	}
+	c.keepalive = true
+	c.mu.Unlock()
+	c.c.Post(&c.writeEv)
+	return nil
+}
+
+// MarkDown closes the connection and discards its queue. No reset event is
+// delivered (as in Ceph).
+func (c *Connection) MarkDown() {
+	c.msgr.unregister(c)
+	if c.loopback {
+		return
+	}
+	c.c.Submit(func() { c.close(ErrMarkedDown, false) })
+}
+
+// IsConnected reports whether the session is open.
+func (c *Connection) IsConnected() bool {
+	if c.loopback {
+		return true
+	}
+	return c.state.Load() == stReady
+}
+
+// PeerName returns the peer's entity name (known once ready).
+func (c *Connection) PeerName() gomsgr.EntityName {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerName
+}
+
+// PeerType returns the peer's entity type.
+func (c *Connection) PeerType() gomsgr.EntityType { return c.peerType }
+
+// PeerAddr returns the peer's address: its advertised address once ready,
+// the dialled or accepted address before.
+func (c *Connection) PeerAddr() gomsgr.EntityAddr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.peerAddrs) > 0 && c.peerAddrs[0].Addr.Port() != 0 {
+		return c.peerAddrs[0]
+	}
+	return c.target
+}
+
+// Features returns the Ceph features agreed with the peer.
+func (c *Connection) Features() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.features
+}
+
+// Messenger returns the messenger the connection belongs to.
+func (c *Connection) Messenger() gomsgr.Messenger { return c.msgr }
+
+// State returns the connection's state name, for dumps and tests.
+func (c *Connection) State() string { return stateNames[c.state.Load()] }
+
+// Worker returns the id of the worker the connection is pinned to.
+func (c *Connection) Worker() int { return c.w.ID() }
+
+// QueueLen returns the number of messages waiting to be written.
+func (c *Connection) QueueLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.outN
+}
+
+// --- worker side ---
+
+// connect starts a non-blocking connect (client). Runs on the worker.
+func (c *Connection) connect() {
+	if c.state.Load() == stClosed {
+		return
+	}
+	ap := c.target.Addr
+	family := unix.AF_INET
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		c.close(fmt.Errorf("conn: socket: %w", err), true)
+		return
+	}
+	c.fd = fd
+	c.tuneSocket()
+	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
+	err = unix.Connect(fd, sockaddr(ap))
+	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
+		c.close(fmt.Errorf("conn: connect %v: %w", ap, err), true)
+		return
+	}
+	if err := c.c.AddFile(fd, driver.ReadWrite, c.handleEvent); err != nil {
+		c.close(err, true)
+		return
+	}
+	c.wantWrite = true
+}
+
+// accepted starts the server side on an accepted socket. Runs on the worker.
+func (c *Connection) accepted(fd int) {
+	c.fd = fd
+	c.tuneSocket()
+	c.state.Store(stHandshake)
+	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
+	if err := c.c.AddFile(fd, driver.Readable, c.handleEvent); err != nil {
+		c.close(err, true)
+		return
+	}
+	c.startSession()
+	c.handleRead() // bytes may have arrived before the add
+}
+
+func (c *Connection) tuneSocket() {
+	if !c.msgr.opts.NoDelay {
+		unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	if n := c.msgr.opts.RcvBufBytes; n > 0 {
+		unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+	}
+}
+
+func (c *Connection) startSession() {
+	c.rb = bytebufferpool.Get()
+	if cap(c.rb.B) < c.msgr.opts.PrefetchBytes {
+		c.rb.B = make([]byte, c.msgr.opts.PrefetchBytes)
+	}
+	c.rb.B = c.rb.B[:cap(c.rb.B)]
+	c.buf = c.rb.B
+	c.iovs = new([iovMax]unix.Iovec)
+	c.lastRead = time.Now().UnixNano()
+	c.eng.Start()
+	c.handleWrite()
+}
+
+// handleEvent is the socket's readiness handler.
+func (c *Connection) handleEvent(fd int, fired driver.Mask) {
+	if c.state.Load() == stConnecting {
+		errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && errno != 0 {
+			err = unix.Errno(errno)
+		}
+		if err != nil {
+			c.close(fmt.Errorf("conn: connect %v: %w", c.target.Addr, err), true)
+			return
+		}
+		if fired&driver.Writable == 0 {
+			return // not connected yet
+		}
+		c.state.Store(stHandshake)
+		c.c.DelFile(fd, driver.Writable)
+		c.wantWrite = false
+		c.startSession()
+		fired &^= driver.Writable
+	}
+	if fired&driver.Writable != 0 && c.state.Load() != stClosed {
+		c.handleWrite()
+	}
+	if fired&driver.Readable != 0 && c.state.Load() != stClosed {
+		c.handleRead()
+	}
+}
+
+// handleRead reads until EAGAIN (or a short read), feeding the engine.
+func (c *Connection) handleRead() {
+	for c.state.Load() != stClosed {
+		if c.wpos == len(c.buf) {
+			c.makeRoom(len(c.buf) + 1)
+		}
+		space := len(c.buf) - c.wpos
+		n, err := unix.Read(c.fd, c.buf[c.wpos:])
+		if n > 0 {
+			c.wpos += n
+			c.lastRead = time.Now().UnixNano()
+			if !c.process() {
+				return
+			}
+			if n < space {
+				break // short read: the socket is drained, a new edge will come
+			}
+			continue
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err == nil {
+			err = io.EOF
+		}
+		c.close(fmt.Errorf("conn: read: %w", err), true)
+		return
+	}
+	c.handleWrite() // replies, acks
+}
+
+// process feeds buffered bytes to the engine; false means the connection
+// closed.
+func (c *Connection) process() bool {
+	n, need, err := c.eng.Feed(c.buf[c.r:c.wpos])
+	c.r += n
+	if err != nil {
+		c.close(err, true)
+		return false
+	}
+	if c.r == c.wpos {
+		c.r, c.wpos = 0, 0
+		if c.big {
+			// The frame-sized buffer was consumed; messages may keep it.
+			c.big = false
+			c.buf = c.rb.B
+		}
+	}
+	if need > 0 {
+		c.makeRoom(need)
+	}
+	return true
+}
+
+// makeRoom ensures the unconsumed bytes plus room for an item of need
+// bytes in total fit in the read buffer, moving or growing it.
+func (c *Connection) makeRoom(need int) {
+	pending := c.wpos - c.r
+	if need <= len(c.buf)-c.r {
+		return
+	}
+	if need <= len(c.rb.B) {
+		copy(c.rb.B, c.buf[c.r:c.wpos])
+		c.buf, c.big = c.rb.B, false
+	} else {
+		// A frame larger than the prefetch buffer: read it into a buffer
+		// of its own, which its message keeps (no copy of the payload).
+		nb := make([]byte, need)
+		copy(nb, c.buf[c.r:c.wpos])
+		c.buf, c.big = nb, true
+	}
+	c.r, c.wpos = 0, pending
+}
+
+// handleWrite writes pending output until done or EAGAIN.
+func (c *Connection) handleWrite() {
+	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
+		return
+	}
+	for {
+		if len(c.parts) == 0 && !c.gather() {
+			break
+		}
+		n, err := writev(c.fd, c.parts, c.iovs)
+		if err == unix.EAGAIN {
+			if !c.wantWrite {
+				c.wantWrite = true
+				c.c.AddFile(c.fd, driver.Writable, c.handleEvent)
+			}
+			return
+		}
+		if err != nil {
+			c.close(fmt.Errorf("conn: write: %w", err), true)
+			return
+		}
+		c.advance(n)
+	}
+	if c.wantWrite {
+		c.wantWrite = false
+		c.c.DelFile(c.fd, driver.Writable)
+	}
+}
+
+// gather collects output into parts: the engine's control frames first,
+// then queued messages (highest priority first) once the session is ready,
+// then a standalone ACK if messages arrived and none went out.
+func (c *Connection) gather() bool {
+	if c.state.Load() == stReady {
+		c.mu.Lock()
+		ka := c.keepalive
+		c.keepalive = false
+		c.mu.Unlock()
+		if ka {
+			c.eng.QueueKeepalive(time.Now())
+		}
+	}
+	c.takeControl()
+	sent := false
+	if c.state.Load() == stReady {
+		c.mu.Lock()
+		for c.outN > 0 && len(c.parts) < iovMax-8 {
+			m := c.popOut()
+			c.mu.Unlock()
+			c.encode(m)
+			sent = true
+			c.mu.Lock()
+		}
+		c.mu.Unlock()
+		if !sent && c.eng.AckPending() {
+			c.eng.QueueAck()
+			c.takeControl()
+		}
+	}
+	return len(c.parts) > 0
+}
+
+func (c *Connection) takeControl() {
+	out := c.eng.Output()
+	if len(out) == 0 {
+		return
+	}
+	// Copy: the engine reuses its buffer; ctrl is only reused once every
+	// part pointing into it has been written.
+	start := len(c.ctrl)
+	c.ctrl = append(c.ctrl, out...)
+	c.eng.Advance(len(out))
+	c.parts = append(c.parts, wpart{b: c.ctrl[start:len(c.ctrl):len(c.ctrl)]})
+}
+
+// popOut removes the highest-priority queued message. Caller holds mu.
+func (c *Connection) popOut() *gomsgr.Message {
+	for w := 3; w >= 0; w-- {
+		if x := c.outMask[w]; x != 0 {
+			p := w*64 + 63 - leading(x)
+			it := c.outQ[p].pop()
+			if c.outQ[p].size == 0 {
+				c.outMask[w] &^= 1 << (p & 63)
+			}
+			c.outN--
+			return it.m
+		}
+	}
+	return nil
+}
+
+func (c *Connection) encode(m *gomsgr.Message) {
+	h := m.Header()
+	c.eng.PrepareMessage(&h)
+	f := framePool.Get().(*msgr2.MessageFrame)
+	f.Encode(c.eng.Revision(), &h, m.Front, m.Middle, m.Data)
+	c.tmpIov = f.Iovecs(c.tmpIov[:0])
+	for i, b := range c.tmpIov {
+		p := wpart{b: b}
+		if i == len(c.tmpIov)-1 {
+			p.m, p.f = m, f
+		}
+		c.parts = append(c.parts, p)
+	}
+	c.msgr.stats.sentMessages.Add(1)
+}
+
+// advance drops n written bytes from the front of parts, releasing messages
+// whose last byte went out.
+func (c *Connection) advance(n int) {
+	c.msgr.stats.sentBytes.Add(uint64(n))
+	i := 0
+	for ; i < len(c.parts) && n >= len(c.parts[i].b); i++ {
+		n -= len(c.parts[i].b)
+		c.finishPart(&c.parts[i])
+	}
+	if i < len(c.parts) && n > 0 {
+		c.parts[i].b = c.parts[i].b[n:]
+	}
+	rest := copy(c.parts, c.parts[i:])
+	for j := rest; j < len(c.parts); j++ {
+		c.parts[j] = wpart{}
+	}
+	c.parts = c.parts[:rest]
+	if len(c.parts) == 0 {
+		c.ctrl = c.ctrl[:0]
+	}
+}
+
+func (c *Connection) finishPart(p *wpart) {
+	if p.f != nil {
+		framePool.Put(p.f)
+	}
+	if p.m != nil {
+		p.m.Release() // lossy: written is done (lossless keeps it until acked: later work)
+	}
+	*p = wpart{}
+}
+
+// Ready is called by the engine when the handshake completes.
+func (c *Connection) Ready(e *session.Engine) {
+	name, addrs, _ := e.Peer()
+	c.mu.Lock()
+	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
+	c.peerType = e.PeerType()
+	c.mu.Unlock()
+	c.state.Store(stReady)
+	c.wasReady = true
+	c.c.CancelTimer(&c.readyTimer)
+	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout)
+	c.msgr.connReady(c)
+}
+
+// Deliver is called by the engine for each received message.
+func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+	m := gomsgr.GetMessage()
+	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
+	m.Tid, m.Seq = h.Tid, h.Seq
+	m.Src = c.peerName
+	m.Conn = c
+	m.RecvStamp = time.Unix(0, c.lastRead)
+	total := len(front) + len(middle) + len(data)
+	m.DispatchBytes = total
+	if c.big {
+		// The frame has a buffer of its own: hand it over.
+		m.Front, m.Middle, m.Data = front, middle, data
+		m.SetReleaser(releasePlain)
+	} else {
+		bb := bytebufferpool.Get()
+		bb.B = append(bb.B[:0], front...)
+		bb.B = append(bb.B, middle...)
+		bb.B = append(bb.B, data...)
+		f, mi := len(front), len(front)+len(middle)
+		m.Front, m.Middle, m.Data = bb.B[:f:f], bb.B[f:mi:mi], bb.B[mi:total:total]
+		if len(front) == 0 {
+			m.Front = nil
+		}
+		if len(middle) == 0 {
+			m.Middle = nil
+		}
+		if len(data) == 0 {
+			m.Data = nil
+		}
+		m.SetReleaser(c.msgr.releasePooled(bb))
+	}
+	c.msgr.stats.recvMessages.Add(1)
+	c.msgr.stats.recvBytes.Add(uint64(total))
+	c.msgr.deliver(c, m)
+	return nil
+}
+
+func releasePlain(m *gomsgr.Message) { gomsgr.PutMessage(m) }
+
+// Acked is called by the engine when the peer acknowledges messages.
+func (c *Connection) Acked(uint64) {}
+
+func (c *Connection) onReadyTimeout() {
+	if c.state.Load() != stReady {
+		c.msgr.stats.readyTimeouts.Add(1)
+		c.close(ErrReadyTimeout, true)
+	}
+}
+
+func (c *Connection) onIdleTimer() {
+	if c.state.Load() == stClosed {
+		return
+	}
+	idle := time.Duration(time.Now().UnixNano() - c.lastRead)
+	if idle >= c.msgr.opts.IdleTimeout {
+		c.msgr.stats.idleTimeouts.Add(1)
+		c.close(ErrIdleTimeout, true)
+		return
+	}
+	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout-idle)
+}
+
+// close tears the connection down on its worker: socket, timers, queue.
+// With notify, the messenger delivers a reset (or refused) event and forgets
+// the connection.
+func (c *Connection) close(err error, notify bool) {
+	prev := c.state.Swap(stClosed)
+	if prev == stClosed {
+		return
+	}
+	c.faultErr = err
+	c.eng.Close(err)
+	c.c.CancelTimer(&c.readyTimer)
+	c.c.CancelTimer(&c.idleTimer)
+	if c.fd >= 0 {
+		c.c.DelFile(c.fd, driver.ReadWrite)
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+	for i := range c.parts {
+		c.finishPart(&c.parts[i])
+	}
+	c.parts = c.parts[:0]
+	if c.rb != nil {
+		bytebufferpool.Put(c.rb)
+		c.rb, c.buf = nil, nil
+	}
+	c.mu.Lock()
+	var dropped []*gomsgr.Message
+	for c.outN > 0 {
+		dropped = append(dropped, c.popOut())
+	}
+	c.mu.Unlock()
+	for _, m := range dropped {
+		m.Release()
+	}
+	c.msgr.connClosed(c, prev, err, notify)
+}

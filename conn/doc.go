@@ -1,0 +1,17 @@
+// Package conn is gomsgr's event-loop messenger: Ceph's AsyncMessenger with
+// its Processor, AsyncConnection and DispatchQueue, on the workers of a
+// center.Stack.
+//
+// Every Connection is pinned to one worker; its socket, its session engine
+// (internal/session), its read buffer and its write state are touched only
+// there. Other goroutines queue messages under the connection's lock and post
+// the connection's write event once; the worker drains the queue into one
+// vectored write. Received messages go to fast dispatchers inline on the
+// worker or through the DispatchQueue to the slow dispatchers, in priority
+// order, together with connection events.
+//
+//	m, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
+//	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))
+//	m.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+//	m.Start()
+package conn

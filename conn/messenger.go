@@ -1,0 +1,444 @@
+package conn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/session"
+)
+
+// Messenger is the event-loop messenger (Ceph's AsyncMessenger). Create it
+// with NewMessenger; it implements gomsgr.Messenger.
+//
+// Lock order: Messenger.mu before Connection.mu.
+type Messenger struct {
+	opts      Options
+	nonce     uint32
+	stack     *center.Stack
+	ownsStack bool
+	proc      *Processor
+	dq        *DispatchQueue
+	gseq      atomic.Uint64
+	cookie    atomic.Uint64
+
+	mu            sync.Mutex
+	policies      map[gomsgr.EntityType]gomsgr.Policy
+	defaultPolicy gomsgr.Policy
+	dispatchers   []gomsgr.Dispatcher
+	fast          []gomsgr.FastDispatcher
+	handlers      []gomsgr.ConnHandler
+	conns         map[addrKey]*Connection
+	accepting     map[*Connection]struct{}
+	anon          map[*Connection]struct{}
+	loop          *Connection
+	addrs         gomsgr.AddrVec
+	started       bool
+	stopping      bool
+	done          chan struct{}
+
+	stats msgrStats
+}
+
+type msgrStats struct {
+	sentMessages, sentBytes, recvMessages, recvBytes atomic.Uint64
+	readyTimeouts, idleTimeouts, faults, created     atomic.Uint64
+	active                                           atomic.Int64
+}
+
+var _ gomsgr.Messenger = (*Messenger)(nil)
+
+// NewMessenger creates a messenger and, unless opts.Stack is given, its own
+// stack of workers.
+func NewMessenger(opts Options) (*Messenger, error) {
+	opts = opts.withDefaults()
+	m := &Messenger{
+		opts:      opts,
+		nonce:     opts.Nonce,
+		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
+		conns:     map[addrKey]*Connection{},
+		accepting: map[*Connection]struct{}{},
+		anon:      map[*Connection]struct{}{},
+		done:      make(chan struct{}),
+	}
+	if m.nonce == 0 {
+		m.nonce = rand.Uint32() | 1
+	}
+	m.stack = opts.Stack
+	if m.stack == nil {
+		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: opts.Center})
+		if err != nil {
+			return nil, fmt.Errorf("conn: %w", err)
+		}
+		m.stack, m.ownsStack = s, true
+	}
+	m.dq = newDispatchQueue(m.dispatch)
+	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
+	m.loop.state.Store(stReady)
+	return m, nil
+}
+
+// Name returns the messenger's entity name.
+func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
+
+// SetPolicy sets the policy for peers of type t.
+func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
+	m.mu.Lock()
+	m.policies[t] = p
+	m.mu.Unlock()
+}
+
+// SetDefaultPolicy sets the policy for peer types without their own.
+func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
+	m.mu.Lock()
+	m.defaultPolicy = p
+	m.mu.Unlock()
+}
+
+func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.policies[t]; ok {
+		return p
+	}
+	return m.defaultPolicy
+}
+
+// AddDispatcher appends d to the dispatch chain.
+func (m *Messenger) AddDispatcher(d gomsgr.Dispatcher) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dispatchers = append(m.dispatchers, d)
+	if f, ok := d.(gomsgr.FastDispatcher); ok {
+		m.fast = append(m.fast, f)
+	}
+	if h, ok := d.(gomsgr.ConnHandler); ok {
+		m.handlers = append(m.handlers, h)
+	}
+}
+
+// Bind listens on addr; see Options for the port range and retries.
+func (m *Messenger) Bind(addr netip.AddrPort) error {
+	m.mu.Lock()
+	if m.proc != nil {
+		m.mu.Unlock()
+		return errors.New("conn: already bound")
+	}
+	m.mu.Unlock()
+	p, err := newProcessor(m, addr)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.proc = p
+	m.addrs = gomsgr.AddrVec{p.addr}
+	m.mu.Unlock()
+	return nil
+}
+
+// Addrs returns the bound addresses (empty when not bound).
+func (m *Messenger) Addrs() gomsgr.AddrVec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addrs
+}
+
+// Start starts accepting and dispatching.
+func (m *Messenger) Start() error {
+	m.mu.Lock()
+	if m.started {
+		m.mu.Unlock()
+		return errors.New("conn: already started")
+	}
+	if m.stopping {
+		m.mu.Unlock()
+		return gomsgr.ErrShutdown
+	}
+	m.started = true
+	p := m.proc
+	m.mu.Unlock()
+	go m.dq.run()
+	if p != nil {
+		return p.start()
+	}
+	return nil
+}
+
+func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
+func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce) }
+
+// ConnectTo returns the connection to addr, creating it (and starting its
+// connect and handshake on a worker) if there is none.
+func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (gomsgr.Connection, error) {
+	return m.connect(t, addr)
+}
+
+func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return nil, gomsgr.ErrShutdown
+	}
+	if !m.started {
+		return nil, gomsgr.ErrNotStarted
+	}
+	for _, a := range m.addrs {
+		if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
+			return m.loop, nil
+		}
+	}
+	k := keyOf(addr)
+	if c := m.conns[k]; c != nil {
+		return c, nil
+	}
+	w := m.stack.Pick()
+	c := newConnection(m, w, session.Client, t, addr)
+	m.conns[k] = c
+	m.stats.created.Add(1)
+	m.stats.active.Add(1)
+	if err := w.Center().Submit(c.connect); err != nil {
+		delete(m.conns, k)
+		w.Release()
+		return nil, fmt.Errorf("conn: %w", err)
+	}
+	return c, nil
+}
+
+// SendTo sends msg to addr over its connection, connecting if needed.
+func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr.EntityAddr) error {
+	c, err := m.connect(t, addr)
+	if err != nil {
+		return err
+	}
+	return c.SendMessage(msg)
+}
+
+// MarkDown closes the connection to addr, if any.
+func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
+	m.mu.Lock()
+	c := m.conns[keyOf(addr)]
+	m.mu.Unlock()
+	if c != nil {
+		c.MarkDown()
+	}
+}
+
+// MarkDownAll closes every connection.
+func (m *Messenger) MarkDownAll() {
+	m.mu.Lock()
+	var all []*Connection
+	for _, c := range m.conns {
+		all = append(all, c)
+	}
+	for c := range m.accepting {
+		all = append(all, c)
+	}
+	for c := range m.anon {
+		all = append(all, c)
+	}
+	m.mu.Unlock()
+	for _, c := range all {
+		c.MarkDown()
+	}
+}
+
+// unregister forgets c.
+func (m *Messenger) unregister(c *Connection) {
+	m.mu.Lock()
+	if m.conns[c.key] == c {
+		delete(m.conns, c.key)
+	}
+	delete(m.accepting, c)
+	delete(m.anon, c)
+	m.mu.Unlock()
+}
+
+// addAccepted registers a connection accepted by the processor.
+func (m *Messenger) addAccepted(c *Connection) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return false
+	}
+	m.accepting[c] = struct{}{}
+	m.stats.created.Add(1)
+	m.stats.active.Add(1)
+	return true
+}
+
+// connReady runs on c's worker when its handshake completes.
+func (m *Messenger) connReady(c *Connection) {
+	ev := evConnect
+	if c.role == session.Server {
+		ev = evAccept
+		m.mu.Lock()
+		delete(m.accepting, c)
+		pol := c.eng.Policy()
+		addrs := c.peerAddrs
+		if len(addrs) > 0 && addrs[0].Addr.Port() != 0 && (!pol.Lossy || pol.RegisterLossyClients) {
+			c.key = keyOf(addrs[0])
+			if old := m.conns[c.key]; old != nil && old != c {
+				// A newer session from the same peer replaces the old one.
+				go old.MarkDown()
+			}
+			m.conns[c.key] = c
+		} else {
+			m.anon[c] = struct{}{}
+		}
+		m.mu.Unlock()
+	}
+	m.queueEvent(c, ev)
+}
+
+// connClosed runs on c's worker after it closed.
+func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool) {
+	m.stats.active.Add(-1)
+	c.w.Release()
+	m.unregister(c)
+	if !notify {
+		return
+	}
+	m.stats.faults.Add(1)
+	m.opts.Logger.Debug("conn: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
+	switch {
+	case prev == stReady:
+		m.queueEvent(c, evReset)
+	case c.role == session.Client && errors.Is(err, errRefused):
+		m.queueEvent(c, evRefused)
+	case c.role == session.Client:
+		m.queueEvent(c, evReset)
+	}
+}
+
+func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
+	if len(m.handlers) == 0 {
+		return
+	}
+	m.dq.enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
+}
+
+// deliver hands a received message to a fast dispatcher on this worker or
+// queues it for the slow ones.
+func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
+	for _, f := range m.fast {
+		if f.CanFastDispatch(msg) {
+			f.FastDispatch(msg)
+			return
+		}
+	}
+	prio := msg.Priority
+	if prio == 0 {
+		prio = gomsgr.PrioDefault
+	}
+	if !m.dq.enqueue(prio, qitem{m: msg, conn: c}) {
+		msg.Release()
+	}
+}
+
+func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
+	m.mu.Lock()
+	stopping := m.stopping
+	m.mu.Unlock()
+	if stopping {
+		return gomsgr.ErrShutdown
+	}
+	msg.Src = m.opts.Name
+	msg.Conn = c
+	m.deliver(c, msg)
+	return nil
+}
+
+// dispatch runs on the dispatch queue's goroutine.
+func (m *Messenger) dispatch(it qitem) {
+	if it.m != nil {
+		for _, d := range m.dispatchers {
+			if d.Dispatch(it.m) {
+				return
+			}
+		}
+		m.opts.Logger.Warn("conn: message not dispatched", "type", it.m.Type, "from", it.m.Src.String())
+		it.m.Release()
+		return
+	}
+	for _, h := range m.handlers {
+		switch it.ev {
+		case evConnect:
+			h.HandleConnect(it.conn)
+		case evAccept:
+			h.HandleAccept(it.conn)
+		case evReset:
+			if h.HandleReset(it.conn) {
+				return
+			}
+		case evRemoteReset:
+			h.HandleRemoteReset(it.conn)
+		case evRefused:
+			if h.HandleRefused(it.conn) {
+				return
+			}
+		}
+	}
+}
+
+func (m *Messenger) releasePooled(bb *bytebufferpool.ByteBuffer) func(*gomsgr.Message) {
+	return func(msg *gomsgr.Message) {
+		bytebufferpool.Put(bb)
+		gomsgr.PutMessage(msg)
+	}
+}
+
+// Shutdown stops accepting, closes every connection, stops dispatching and,
+// if the messenger owns its stack, stops the workers.
+func (m *Messenger) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		return m.Wait(ctx)
+	}
+	m.stopping = true
+	started := m.started
+	p := m.proc
+	m.mu.Unlock()
+	var errs []error
+	if p != nil {
+		errs = append(errs, p.stop(ctx))
+	}
+	m.MarkDownAll()
+	// Wait until every connection's worker has run its close.
+	for _, w := range m.stack.Workers() {
+		if err := w.Center().SubmitWait(ctx, func() {}); err != nil && !errors.Is(err, center.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if started {
+		m.dq.stop()
+		select {
+		case <-m.dq.done:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	if m.ownsStack {
+		errs = append(errs, m.stack.Stop(ctx))
+	}
+	close(m.done)
+	return errors.Join(errs...)
+}
+
+// Wait blocks until Shutdown completed or ctx ends.
+func (m *Messenger) Wait(ctx context.Context) error {
+	select {
+	case <-m.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
