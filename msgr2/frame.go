@@ -87,7 +87,7 @@ func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
 	if l.Epilogue >= 0 {
 		epi = b[l.Epilogue:l.Size]
 	}
-	e, err := ParseEpilogue(r.Rev, p, crc0, epi)
+	e, err := parseEpilogue(r.Rev, p, &l, crc0, epi)
 	if err != nil {
 		return f, 0, err
 	}
@@ -102,8 +102,12 @@ func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
 // segment 0 in msgr2.1 (nil if segment 0 is empty or in msgr2.0) and epi
 // the epilogue (nil if the layout has none).
 func ParseEpilogue(rev Revision, p *Preamble, crc0, epi []byte) (Epilogue, error) {
-	var e Epilogue
 	l := p.Layout(rev)
+	return parseEpilogue(rev, p, &l, crc0, epi)
+}
+
+func parseEpilogue(rev Revision, p *Preamble, l *Layout, crc0, epi []byte) (Epilogue, error) {
+	var e Epilogue
 	if (l.CRC0 >= 0) != (len(crc0) == CRCSize) || len(epi) != l.EpilogueLen {
 		return e, frameErr(ErrDecode, p.Tag, "trailer does not match the layout")
 	}
