@@ -228,3 +228,32 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("new: %v", err)
 	}
 }
+
+func TestParseEpilogueArgs(t *testing.T) {
+	p := Preamble{Tag: TagAck, NumSegments: 1, Segments: [4]SegmentDesc{{8, 8}}}
+	crc := []byte{1, 2, 3, 4}
+	for _, tc := range []struct {
+		rev      Revision
+		crc0, ep []byte
+		ok       bool
+	}{
+		{Rev1, crc, nil, true},
+		{Rev1, crc, []byte{}, true},
+		{Rev1, nil, nil, false},
+		{Rev1, []byte{}, []byte{}, false},
+		{Rev1, crc, make([]byte, EpilogueSizeRev1), false},
+		{Rev0, nil, make([]byte, EpilogueSizeRev0), true},
+		{Rev0, []byte{}, make([]byte, EpilogueSizeRev0), true},
+		{Rev0, nil, []byte{}, false},
+		{Rev0, crc, make([]byte, EpilogueSizeRev0), false},
+	} {
+		_, err := ParseEpilogue(tc.rev, &p, tc.crc0, tc.ep)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrDecode)) {
+			t.Errorf("%v crc0=%v epi=%d: %v", tc.rev, tc.crc0, len(tc.ep), err)
+		}
+	}
+	empty := Preamble{Tag: TagWait, NumSegments: 1}
+	if _, err := ParseEpilogue(Rev1, &empty, []byte{}, []byte{}); err != nil {
+		t.Errorf("empty WAIT: %v", err)
+	}
+}

@@ -68,8 +68,7 @@ func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
 	if len(b) < PreambleSize {
 		return f, PreambleSize, ErrShort
 	}
-	f.Preamble, err = ParsePreambleLimit(b, r.limit())
-	if err != nil {
+	if err = parsePreamble(&f.Preamble, b, r.limit()); err != nil {
 		return f, 0, err
 	}
 	l := f.Preamble.Layout(r.Rev)
@@ -87,8 +86,8 @@ func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
 	if l.Epilogue >= 0 {
 		epi = b[l.Epilogue:l.Size]
 	}
-	e, err := parseEpilogue(r.Rev, p, &l, crc0, epi)
-	if err != nil {
+	var e Epilogue
+	if err = parseEpilogue(&e, r.Rev, p, &l, crc0, epi); err != nil {
 		return f, 0, err
 	}
 	f.Aborted, err = VerifyFrame(r.Rev, p, &f.Segments, &e, r.SkipDataCRC)
@@ -102,35 +101,36 @@ func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
 // segment 0 in msgr2.1 (nil if segment 0 is empty or in msgr2.0) and epi
 // the epilogue (nil if the layout has none).
 func ParseEpilogue(rev Revision, p *Preamble, crc0, epi []byte) (Epilogue, error) {
+	var e Epilogue
 	l := p.Layout(rev)
-	return parseEpilogue(rev, p, &l, crc0, epi)
+	err := parseEpilogue(&e, rev, p, &l, crc0, epi)
+	return e, err
 }
 
-func parseEpilogue(rev Revision, p *Preamble, l *Layout, crc0, epi []byte) (Epilogue, error) {
-	var e Epilogue
+func parseEpilogue(e *Epilogue, rev Revision, p *Preamble, l *Layout, crc0, epi []byte) error {
 	if (l.CRC0 >= 0) != (len(crc0) == CRCSize) || len(epi) != l.EpilogueLen {
-		return e, frameErr(ErrDecode, p.Tag, "trailer does not match the layout")
+		return frameErr(ErrDecode, p.Tag, "trailer does not match the layout")
 	}
 	if rev != Rev0 {
 		e.Late = lateStatusComplete
-		if crc0 != nil {
+		if len(crc0) == CRCSize {
 			e.CRC[0] = binary.LittleEndian.Uint32(crc0)
 		} else {
 			e.CRC[0] = SegmentCRC(nil)
 		}
-		if epi != nil {
+		if len(epi) > 0 {
 			e.Late = epi[0]
 			for i := 1; i < MaxSegments; i++ {
 				e.CRC[i] = binary.LittleEndian.Uint32(epi[1+4*(i-1):])
 			}
 		}
-		return e, nil
+		return nil
 	}
 	e.Late = epi[0]
 	for i := 0; i < MaxSegments; i++ {
 		e.CRC[i] = binary.LittleEndian.Uint32(epi[1+4*i:])
 	}
-	return e, nil
+	return nil
 }
 
 // VerifyFrame checks the late status and the segment crcs of a frame whose

@@ -157,20 +157,28 @@ func ParsePreamble(b []byte) (Preamble, error) {
 // returns ErrShort if b holds fewer than PreambleSize bytes.
 func ParsePreambleLimit(b []byte, maxSegment uint32) (Preamble, error) {
 	var p Preamble
+	err := parsePreamble(&p, b, maxSegment)
+	return p, err
+}
+
+// parsePreamble is ParsePreambleLimit into *p, which the frame reader
+// uses to avoid copying the preamble around.
+func parsePreamble(p *Preamble, b []byte, maxSegment uint32) error {
+	*p = Preamble{}
 	if len(b) < PreambleSize {
-		return p, ErrShort
+		return ErrShort
 	}
 	b = b[:PreambleSize]
 	want := binary.LittleEndian.Uint32(b[28:])
 	if got := PreambleCRC(b[:28]); got != want {
-		return p, frameErr(ErrBadCRC, 0, "preamble crc "+hex64(uint64(got))+" != "+hex64(uint64(want)))
+		return frameErr(ErrBadCRC, 0, "preamble crc "+hex64(uint64(got))+" != "+hex64(uint64(want)))
 	}
 	p.Tag = Tag(b[0])
 	p.NumSegments = b[1]
 	p.Flags = b[26]
 	p.Reserved = b[27]
 	if p.NumSegments < 1 || p.NumSegments > MaxSegments {
-		return p, frameErr(ErrTooManySegments, p.Tag, itoa(int(p.NumSegments))+" segments")
+		return frameErr(ErrTooManySegments, p.Tag, itoa(int(p.NumSegments))+" segments")
 	}
 	for i := 0; i < int(p.NumSegments); i++ {
 		off := 2 + 6*i
@@ -179,19 +187,19 @@ func ParsePreambleLimit(b []byte, maxSegment uint32) (Preamble, error) {
 		// The second bound only matters where int is 32 bits: it keeps
 		// every frame size computed by Layout within an int.
 		if p.Segments[i].Len > maxSegment || uint64(p.Segments[i].Len) > math.MaxInt/8 {
-			return p, frameErr(ErrSegmentTooLarge, p.Tag, "segment "+itoa(i)+" is "+utoa(uint64(p.Segments[i].Len))+" bytes, limit "+utoa(uint64(maxSegment)))
+			return frameErr(ErrSegmentTooLarge, p.Tag, "segment "+itoa(i)+" is "+utoa(uint64(p.Segments[i].Len))+" bytes, limit "+utoa(uint64(maxSegment)))
 		}
 	}
 	if p.NumSegments > 1 && p.Segments[p.NumSegments-1].Len == 0 {
-		return p, frameErr(ErrBadPreamble, p.Tag, "last segment empty")
+		return frameErr(ErrBadPreamble, p.Tag, "last segment empty")
 	}
 	if !p.Tag.Known() {
-		return p, frameErr(ErrUnknownTag, p.Tag, "")
+		return frameErr(ErrUnknownTag, p.Tag, "")
 	}
 	if p.Flags&FlagCompressed != 0 {
-		return p, frameErr(ErrBadPreamble, p.Tag, "compressed frame, compression not negotiated")
+		return frameErr(ErrBadPreamble, p.Tag, "compressed frame, compression not negotiated")
 	}
-	return p, nil
+	return nil
 }
 
 // AppendPreamble appends p with its crc. Descriptors past NumSegments are
