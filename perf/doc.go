@@ -19,4 +19,39 @@
 //	w.AddTime(perf.RunningRecvTime, d)         // time sum
 //	w.AddTime(perf.SendMessagesQueueLat, lat)  // average + histogram
 //	set.WriteJSON(os.Stdout)                   // perf dump
+//
+// # Where a messenger counts
+//
+// Ceph updates each counter at one place; a messenger that counts at the
+// same places gives numbers a Ceph operator can read the same way:
+//
+//   - RunningTotalTime: after each event-loop iteration, the time it spent
+//     working (not blocked waiting for events).
+//   - CreatedConnections, ActiveConnections: Inc both when a connection is
+//     created (accepted or connecting) on the worker; Dec ActiveConnections
+//     when the messenger drops it. Ceph decrements from whichever thread
+//     drops it; Dec is safe from any goroutine, and Set.Total sums gauges
+//     signed, so the total stays right.
+//   - RecvMessages, RecvBytes: when a whole message has been read, once per
+//     message, with its on-wire length (msgr2: the frame's length).
+//   - RunningRecvTime: from the start of reading a message to just before
+//     its dispatch; RunningFastDispatchTime: the fast-dispatch call itself.
+//   - SendMessages, SendBytes: for each message written, with its encoded
+//     on-wire length.
+//   - RunningSendTime: the time of each write event (framing and writing
+//     the out queue).
+//   - SendMessagesQueueLat: when a message is taken off the out queue to be
+//     written, the time since it was queued (Ceph: queue_start).
+//   - HandleAckLat: the time to process an ack (dropping acked messages from
+//     the sent list).
+//   - RecvEncryptedBytes, SendEncryptedBytes: bytes read and written in
+//     secure mode.
+//   - ConnectionReadyTimeouts: a connection not ready within the connect
+//     timeout was faulted; ConnectionIdleTimeouts: an open connection idle
+//     longer than the idle timeout was faulted.
+//
+// A throttle calls its Throttle's Record methods where Ceph's Throttle
+// updates its logger: RecordGetStarted before a get may wait, RecordWait
+// after it waited, RecordGet / RecordGetOrFail / RecordTake / RecordPut with
+// the amount and the new value after each.
 package perf

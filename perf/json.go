@@ -55,7 +55,11 @@ func (s *Set) WriteJSON(w io.Writer) error {
 		b = appendAvg(b, 2, ts.Wait.Count, uint64(ts.Wait.Sum))
 		b = append(b, "\n    }"...)
 	}
-	b = append(b, "\n}\n"...)
+	if first {
+		b = append(b, '}', '\n') // no loggers: "{}", as Ceph
+	} else {
+		b = append(b, "\n}\n"...)
+	}
 	_, err := w.Write(b)
 	return err
 }

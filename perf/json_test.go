@@ -154,3 +154,10 @@ func TestAppendSeconds(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteJSONEmpty(t *testing.T) {
+	var buf bytes.Buffer
+	if err := NewSet("empty").WriteJSON(&buf); err != nil || buf.String() != "{}\n" {
+		t.Errorf("empty dump = %q, %v; want {}", buf.String(), err)
+	}
+}
