@@ -138,10 +138,12 @@ func (w *Counters) Histogram(c Counter) *Histogram {
 }
 
 // ProfileLabels returns the pprof labels a worker goroutine runs under, so
-// that a CPU profile splits time by worker: messenger=<Set name>,
-// worker=<ID>. Use it as pprof.Do(ctx, w.ProfileLabels(), loop).
+// that a CPU profile splits time by worker: gomsgr.stack=<Set name>,
+// gomsgr.worker=<ID>, the labels center.Stack gives its workers. Use it as
+// pprof.Do(ctx, w.ProfileLabels(), loop) for a goroutine center did not
+// start.
 func (w *Counters) ProfileLabels() pprof.LabelSet {
-	return pprof.Labels("messenger", w.msgr, "worker", strconv.Itoa(w.id))
+	return pprof.Labels("gomsgr.stack", w.msgr, "gomsgr.worker", strconv.Itoa(w.id))
 }
 
 // Do runs f with the worker's ProfileLabels set on the calling goroutine.

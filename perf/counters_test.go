@@ -129,6 +129,23 @@ func TestSetWorkers(t *testing.T) {
 	}
 }
 
+func TestSetWorkerByID(t *testing.T) {
+	s := NewSet("osd.1")
+	w2 := s.Worker(2)
+	if w2.ID() != 2 || len(s.Workers()) != 3 {
+		t.Fatalf("Worker(2): id %d, %d workers; want id 2 of 3", w2.ID(), len(s.Workers()))
+	}
+	if s.Worker(2) != w2 || s.Worker(0) != s.Workers()[0] {
+		t.Error("Worker(id) is not stable")
+	}
+	if w := s.AddWorker(); w.ID() != 3 {
+		t.Errorf("AddWorker after Worker(2) gave id %d, want 3", w.ID())
+	}
+	if s.Worker(0).Histogram(HandleAckLat) == nil {
+		t.Error("worker made by Worker(id) has no histogram")
+	}
+}
+
 func TestProfileLabels(t *testing.T) {
 	w := NewSet("mon.a").AddWorker()
 	var got map[string]string
@@ -136,8 +153,8 @@ func TestProfileLabels(t *testing.T) {
 		got = map[string]string{}
 		pprof.ForLabels(ctx, func(k, v string) bool { got[k] = v; return true })
 	})
-	if got["messenger"] != "mon.a" || got["worker"] != "0" {
-		t.Errorf("labels = %v, want messenger=mon.a worker=0", got)
+	if got["gomsgr.stack"] != "mon.a" || got["gomsgr.worker"] != "0" {
+		t.Errorf("labels = %v, want gomsgr.stack=mon.a gomsgr.worker=0", got)
 	}
 }
 

@@ -40,7 +40,7 @@ func WithoutHistograms() Option {
 }
 
 // NewSet returns an empty Set for the messenger named messenger (the
-// "messenger" label in Prometheus and in pprof).
+// "messenger" label in Prometheus, "gomsgr.stack" in pprof).
 func NewSet(messenger string, opts ...Option) *Set {
 	s := &Set{name: messenger, hist: true, hopts: DefaultHistogramOptions}
 	for _, o := range opts {
@@ -52,10 +52,30 @@ func NewSet(messenger string, opts ...Option) *Set {
 // Name returns the messenger name.
 func (s *Set) Name() string { return s.name }
 
-// AddWorker returns a new worker's Counters, numbered from 0 in the order of
-// the calls. Give it to the worker goroutine, its only writer.
+// AddWorker returns a new worker's Counters, numbered after the existing
+// ones (from 0). Give it to the worker goroutine, its only writer.
 func (s *Set) AddWorker() *Counters {
-	w := &Counters{msgr: s.name}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addWorkerLocked()
+}
+
+// Worker returns the Counters of worker id (such as center.Worker.ID()),
+// adding workers up to id if the Set has fewer. It panics if id < 0.
+func (s *Set) Worker(id int) *Counters {
+	if id < 0 {
+		panic("perf: negative worker id")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.workers) <= id {
+		s.addWorkerLocked()
+	}
+	return s.workers[id]
+}
+
+func (s *Set) addWorkerLocked() *Counters {
+	w := &Counters{msgr: s.name, id: len(s.workers)}
 	if s.hist {
 		for c := range NumCounters {
 			if kinds[c] == KindTimeAvg {
@@ -63,10 +83,7 @@ func (s *Set) AddWorker() *Counters {
 			}
 		}
 	}
-	s.mu.Lock()
-	w.id = len(s.workers)
 	s.workers = append(s.workers, w)
-	s.mu.Unlock()
 	return w
 }
 
