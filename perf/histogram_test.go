@@ -19,7 +19,7 @@ func TestHistogramLayoutMatchesHdr(t *testing.T) {
 		{Lowest: 1, Highest: time.Minute, Digits: 3},
 		{Lowest: time.Microsecond, Highest: time.Hour, Digits: 3},
 		{Lowest: 1000, Highest: 10 * time.Second, Digits: 1},
-		{Lowest: 1, Highest: time.Second, Digits: 5},
+		{Lowest: 1, Highest: 10 * time.Millisecond, Digits: 5},
 		{Lowest: 7, Highest: 3 * time.Millisecond, Digits: 4},
 	} {
 		h := NewHistogram(o)
