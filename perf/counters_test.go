@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestCephNames pins every counter's Ceph name and kind, in Ceph's enum
@@ -165,16 +166,13 @@ func TestProfileLabels(t *testing.T) {
 func TestConcurrentWorkersAndReader(t *testing.T) {
 	const workers, perWorker = 4, 20000
 	s := NewSet("race")
-	ws := make([]*Counters, workers)
-	for i := range ws {
-		ws[i] = s.AddWorker()
-	}
 	var done atomic.Bool
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for i := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			w := s.Worker(i) // registers concurrently with the reader
 			for range perWorker {
 				w.Inc(SendMessages)
 				w.Add(SendBytes, 10)
@@ -221,6 +219,17 @@ func TestConcurrentWorkersAndReader(t *testing.T) {
 	}
 	if got, want := s.Percentiles(SendMessagesQueueLat).Count, int64(workers*perWorker); got != want {
 		t.Errorf("histogram count = %d, want %d", got, want)
+	}
+}
+
+// TestPadding checks that the counters sit a cache line away from whatever
+// the allocator puts before or after a Counters.
+func TestPadding(t *testing.T) {
+	var w Counters
+	start := unsafe.Offsetof(w.slots)
+	end := start + unsafe.Sizeof(w.slots)
+	if start < 64 || unsafe.Sizeof(w)-end < 64 {
+		t.Errorf("slots at [%d, %d) of %d bytes: want 64 bytes of padding each side", start, end, unsafe.Sizeof(w))
 	}
 }
 
