@@ -34,7 +34,8 @@ type Collector struct {
 }
 
 // NewCollector returns a Collector of the given Sets' workers and throttles,
-// including those added to the Sets later.
+// including those added to the Sets later. The Sets' names (the messenger
+// label) must differ, or the registry reports duplicate series.
 func NewCollector(sets ...*perf.Set) *Collector {
 	c := &Collector{sets: sets}
 	workerLabels := []string{"messenger", "worker"}
