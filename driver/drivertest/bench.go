@@ -2,6 +2,7 @@ package drivertest
 
 import (
 	"errors"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,14 @@ func BenchPipePingPong(b *testing.B, open Factory) {
 		// driver side reads p1, writes p2; helper reads p2, writes p1.
 		return p1[0], p2[1], p2[0], p1[1]
 	}, 1)
+}
+
+// BenchWakeParked is BenchWake with the benchmark goroutine parked in the Go
+// runtime poller on the driver's own fd (driver.Pollable) instead of
+// blocking its thread in Wait: the way an event loop waits without holding
+// an OS thread. Each wake-up then polls with Wait(events, 0).
+func BenchWakeParked(b *testing.B, open Factory) {
+	benchPingPongParked(b, open)
 }
 
 func mustEventfd(b *testing.B, flags int) int {
@@ -118,6 +127,101 @@ func benchPingPong(b *testing.B, open Factory, mk func(*testing.B) (rd, wr, peer
 	b.StopTimer()
 	msg[0] = 2
 	if _, err := unix.Write(wr, msg[:size]); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func benchPingPongParked(b *testing.B, open Factory) {
+	d, err := open(driver.Config{Events: defaultEvents})
+	var unsup *driver.UnsupportedError
+	if errors.As(err, &unsup) {
+		b.Skipf("driver unsupported: %v", err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	p, ok := d.(driver.Pollable)
+	if !ok {
+		b.Skipf("%s does not implement driver.Pollable", d.Name())
+	}
+	// A dup, so that closing the os.File leaves the driver's fd alone; the
+	// runtime poller needs it non-blocking (the flag is on the shared file
+	// description; neither epoll_wait nor io_uring_enter looks at it).
+	dfd, err := unix.FcntlInt(uintptr(p.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.SetNonblock(dfd, true); err != nil {
+		b.Fatal(err)
+	}
+	f := os.NewFile(uintptr(dfd), "driver")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ping := mustEventfd(b, unix.EFD_NONBLOCK)
+	pong := mustEventfd(b, 0)
+	if err := d.Add(ping, driver.None, driver.Readable); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.Wait(make([]driver.Event, 1), 0); err != nil { // submit
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		msg := make([]byte, 8)
+		for {
+			if _, err := unix.Read(pong, msg); err != nil {
+				if errors.Is(err, unix.EINTR) {
+					continue
+				}
+				done <- err
+				return
+			}
+			if msg[0] != 1 {
+				done <- nil
+				return
+			}
+			if _, err := unix.Write(ping, msg); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	evs := make([]driver.Event, 8)
+	msg := make([]byte, 8)
+	in := make([]byte, 8)
+	var werr error
+	wait := func(uintptr) bool {
+		n, err := d.Wait(evs, 0)
+		if err != nil {
+			werr = err
+			return true
+		}
+		return n > 0
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		msg[0] = 1
+		if _, err := unix.Write(pong, msg); err != nil {
+			b.Fatal(err)
+		}
+		if err := rc.Read(wait); err != nil || werr != nil {
+			b.Fatal(err, werr)
+		}
+		if _, err := unix.Read(ping, in); err != nil {
+			b.Fatalf("read after the event: %v", err)
+		}
+	}
+	b.StopTimer()
+	msg[0] = 2
+	if _, err := unix.Write(pong, msg); err != nil {
 		b.Fatal(err)
 	}
 	if err := <-done; err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -487,8 +489,9 @@ func testWaitAllocs(h *harness) {
 	}
 }
 
-// testPollable: a driver implementing driver.Pollable has an fd that polls
-// readable when Wait has events to return.
+// testPollable: a driver implementing driver.Pollable has an fd on which a
+// goroutine parked in the Go runtime poller (edge-triggered epoll) is woken
+// when Wait has events to return, as an event loop parks.
 func testPollable(h *harness) {
 	p, ok := h.d.(driver.Pollable)
 	if !ok {
@@ -501,9 +504,71 @@ func testPollable(h *harness) {
 	if n, err := unix.Poll(pfd, 0); err != nil || n != 0 {
 		h.t.Fatalf("driver fd polled ready (%d, %v) with nothing fired", n, err)
 	}
-	if err := writeEventfd(efd); err != nil {
-		h.t.Fatal(err)
+	f, rc := h.parkable(p.Fd())
+	defer f.Close()
+	for round := range 3 {
+		// The eventfd is written by another goroutine once the parked
+		// goroutine found nothing, so that the wake-up must come through
+		// the driver fd.
+		parking := make(chan struct{})
+		wrote := make(chan error, 1)
+		go func() {
+			<-parking
+			wrote <- writeEventfd(efd)
+		}()
+		if err := f.SetReadDeadline(time.Now().Add(fireTimeout)); err != nil {
+			h.t.Fatal(err)
+		}
+		var got []driver.Event
+		var werr error
+		calls := 0
+		err := rc.Read(func(uintptr) bool {
+			var n int
+			n, werr = h.d.Wait(h.buf, 0)
+			got = h.buf[:n]
+			if calls++; calls == 1 {
+				close(parking)
+			}
+			return n > 0 || werr != nil
+		})
+		if calls == 0 {
+			close(parking)
+		}
+		if e := <-wrote; e != nil {
+			h.t.Fatalf("eventfd write: %v", e)
+		}
+		if werr != nil {
+			h.t.Fatalf("Wait(0) after wake-up: %v", werr)
+		}
+		if err != nil {
+			h.t.Fatalf("round %d: goroutine parked on the driver fd was not woken by an eventfd write within %v: %v", round, fireTimeout, err)
+		}
+		if len(got) != 1 || int(got[0].Fd) != efd || got[0].Mask != driver.Readable {
+			h.t.Fatalf("round %d: Wait after wake-up returned %v, want %d:R", round, fmtEvents(got), efd)
+		}
+		h.drain(efd)
 	}
-	h.pollFd(p.Fd(), unix.POLLIN, "driver fd after eventfd write")
-	h.waitFd(efd, driver.Readable, "eventfd after the driver fd polled ready")
+}
+
+// parkable returns an *os.File on a duplicate of fd, registered with the Go
+// runtime poller, and its RawConn. The duplicate shares the file description,
+// so the non-blocking flag the poller needs is set on the driver's fd too;
+// neither epoll_wait nor io_uring_enter looks at it.
+func (h *harness) parkable(fd int) (*os.File, syscall.RawConn) {
+	h.t.Helper()
+	dfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		h.t.Fatalf("dup driver fd: %v", err)
+	}
+	if err := unix.SetNonblock(dfd, true); err != nil {
+		unix.Close(dfd)
+		h.t.Fatalf("set non-blocking: %v", err)
+	}
+	f := os.NewFile(uintptr(dfd), "driver")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		h.t.Fatalf("SyscallConn: %v", err)
+	}
+	return f, rc
 }

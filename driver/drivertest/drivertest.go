@@ -53,7 +53,7 @@ var cases = []testCase{
 	{name: "WaitTimeout", run: testWaitTimeout},
 	{name: "SmallEventsSlice", run: testSmallEventsSlice},
 	{name: "WaitAllocs", run: testWaitAllocs},
-	{name: "Pollable", run: testPollable},
+	{name: "Pollable", leakCheck: true, run: testPollable},
 	{name: "StressEcho", leakCheck: true, run: testStressEcho},
 }
 

@@ -48,3 +48,5 @@ func (l lockedDriver) Close() error {
 	runtime.UnlockOSThread()
 	return err
 }
+
+func BenchmarkWakeParked(b *testing.B) { drivertest.BenchWakeParked(b, open) }

@@ -12,6 +12,9 @@
 // re-armed. Several completions for one fd in one Wait are merged into one
 // event, as epoll does.
 //
+// The driver New returns implements driver.Pollable (the ring fd is readable
+// when completions are pending) unless Options.DeferTaskrun is set.
+//
 // Because the poll request holds a reference to the file, an fd must be
 // removed with Del before it is closed (with epoll, closing it is enough);
 // otherwise the file stays open until the Driver is closed.

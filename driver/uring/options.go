@@ -25,8 +25,9 @@ type Options struct {
 	SingleIssuer bool
 	// DeferTaskrun sets IORING_SETUP_DEFER_TASKRUN (it implies
 	// SingleIssuer): completion work runs only inside Wait, on the owner
-	// thread. The ring fd still polls readable when that work is pending
-	// (checked by drivertest's Pollable case on this kernel).
+	// thread. Nothing then wakes a goroutine parked on the ring fd, so the
+	// Driver does not implement driver.Pollable and the owner blocks in
+	// Wait.
 	DeferTaskrun bool
 }
 

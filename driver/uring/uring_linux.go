@@ -20,6 +20,15 @@ func init() {
 
 func open(cfg driver.Config) (driver.Driver, error) { return New(cfg, Options{}) }
 
+// pollableDriver is a Driver whose ring fd wakes a goroutine parked on it.
+type pollableDriver struct{ *Driver }
+
+var _ driver.Pollable = pollableDriver{}
+
+// Fd returns the ring fd, readable when completions are pending. Some may
+// be internal, so a Wait after it may return 0 events.
+func (p pollableDriver) Fd() int { return p.r.fd }
+
 // user_data layout of our requests: kind (8 bits) | generation (24) | fd (32).
 const (
 	kindPoll   = 1 // the multishot POLL_ADD of an fd
@@ -53,8 +62,8 @@ type file struct {
 	idx int32
 }
 
-// Driver is an io_uring instance in readiness mode. Like every driver.Driver
-// it is owned by one goroutine.
+// Driver is an io_uring instance in readiness mode, as returned by New. Like
+// every driver.Driver it is owned by one goroutine.
 type Driver struct {
 	r     *ring
 	opts  Options
@@ -62,11 +71,14 @@ type Driver struct {
 	seq   uint32 // Wait call counter, for merging events
 }
 
-var _ driver.Pollable = (*Driver)(nil)
-
 // New creates an io_uring instance. It returns a *driver.UnsupportedError
 // when the kernel refuses io_uring or lacks a feature the driver needs.
-func New(cfg driver.Config, opts Options) (*Driver, error) {
+//
+// The result implements driver.Pollable, except with opts.DeferTaskrun:
+// completion work then runs only inside io_uring_enter, so nothing wakes a
+// goroutine parked on the ring fd (drivertest's Pollable case times out),
+// and the owner must block in Wait.
+func New(cfg driver.Config, opts Options) (driver.Driver, error) {
 	sq := pow2(opts.Entries, 1, 4096)
 	if opts.Entries == 0 {
 		sq = pow2(cfg.Events, 32, 4096)
@@ -85,7 +97,11 @@ func New(cfg driver.Config, opts Options) (*Driver, error) {
 		r.close()
 		return nil, unsupported(fmt.Errorf("kernel io_uring features %#x lack %#x (NODROP, EXT_ARG, 5.13 multishot poll)", r.features, need&^r.features))
 	}
-	return &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}, nil
+	d := &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}
+	if opts.DeferTaskrun {
+		return d, nil
+	}
+	return pollableDriver{d}, nil
 }
 
 // setupFailed classifies a newRing error: the kernel refusing io_uring
@@ -448,8 +464,3 @@ func (d *Driver) Close() error {
 
 // Name returns "uring".
 func (d *Driver) Name() string { return Name }
-
-// Fd returns the ring fd, readable when completions (or, with
-// Options.DeferTaskrun, completion work) are pending. Some may be internal,
-// so a Wait after it may return 0 events.
-func (d *Driver) Fd() int { return d.r.fd }

@@ -39,12 +39,18 @@ func TestConformanceTinySQ(t *testing.T) {
 
 // lockedDriver keeps the goroutine that built the driver on its OS thread
 // until Close, as SINGLE_ISSUER, DEFER_TASKRUN and COOP_TASKRUN need.
-type lockedDriver struct{ *Driver }
+type lockedDriver struct{ driver.Driver }
 
 func (l lockedDriver) Close() error {
 	err := l.Driver.Close()
 	runtime.UnlockOSThread()
 	return err
+}
+
+// lockedPollable is a lockedDriver that keeps driver.Pollable.
+type lockedPollable struct {
+	lockedDriver
+	driver.Pollable
 }
 
 func openLocked(opts Options) drivertest.Factory {
@@ -55,7 +61,25 @@ func openLocked(opts Options) drivertest.Factory {
 			runtime.UnlockOSThread()
 			return nil, err
 		}
+		if p, ok := d.(driver.Pollable); ok {
+			return lockedPollable{lockedDriver{d}, p}, nil
+		}
 		return lockedDriver{d}, nil
+	}
+}
+
+func TestPollableUnlessDeferTaskrun(t *testing.T) {
+	for _, opts := range []Options{{}, {CoopTaskrun: true}, {SingleIssuer: true}, {DeferTaskrun: true}} {
+		func() {
+			d, err := openLocked(opts)(driver.Config{Events: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, ok := d.(driver.Pollable); ok == opts.DeferTaskrun {
+				t.Errorf("%+v: implements driver.Pollable = %v, want %v", opts, ok, !opts.DeferTaskrun)
+			}
+		}()
 	}
 }
 
@@ -174,6 +198,16 @@ func TestOpenRegistered(t *testing.T) {
 func BenchmarkWake(b *testing.B) { drivertest.BenchWake(b, open) }
 
 func BenchmarkPipePingPong(b *testing.B) { drivertest.BenchPipePingPong(b, open) }
+
+func BenchmarkWakeParked(b *testing.B) { drivertest.BenchWakeParked(b, open) }
+
+func BenchmarkWakeParkedCoopTaskrun(b *testing.B) {
+	drivertest.BenchWakeParked(b, openLocked(Options{CoopTaskrun: true}))
+}
+
+func BenchmarkWakeParkedSingleIssuer(b *testing.B) {
+	drivertest.BenchWakeParked(b, openLocked(Options{SingleIssuer: true}))
+}
 
 func BenchmarkWakeCoopTaskrun(b *testing.B) {
 	drivertest.BenchWake(b, openLocked(Options{CoopTaskrun: true}))
