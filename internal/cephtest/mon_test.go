@@ -1,12 +1,15 @@
 package cephtest_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,5 +263,74 @@ func checkGone(t *testing.T, pid int, mon *cephtest.Mon) {
 	}
 	if strings.Contains(string(cmdline), mon.ConfPath()) {
 		t.Errorf("ceph-mon pid %d still there: %q", pid, cmdline)
+	}
+}
+
+// TestNoMonLeftAfterCrash runs this test binary again as a helper that starts
+// a mon and is then killed with SIGKILL, so no cleanup runs: the mon must
+// die with it (Pdeathsig) rather than linger.
+func TestNoMonLeftAfterCrash(t *testing.T) {
+	if os.Getenv("CEPHTEST_CRASH_HELPER") == "1" {
+		mon := cephtest.StartMon(t)
+		fmt.Printf("pid=%d dir=%s conf=%s\n", mon.PID(), mon.Dir(), mon.ConfPath())
+		time.Sleep(time.Minute) // until killed
+		return
+	}
+	t.Parallel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNoMonLeftAfterCrash$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), "CEPHTEST_CRASH_HELPER=1")
+	cmd.Stdout = w
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		t.Fatal(err)
+	}
+	w.Close()
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	r.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var pid int
+	var dir, conf string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if _, err := fmt.Sscanf(sc.Text(), "pid=%d dir=%s conf=%s", &pid, &dir, &conf); err == nil {
+			break
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("helper printed no pid: %v\n%s", sc.Err(), stderr.String())
+	}
+	defer func() {
+		// The killed helper could not remove its temp dir.
+		os.RemoveAll(dir)
+		if parent := filepath.Dir(dir); strings.HasPrefix(filepath.Base(parent), "TestNoMonLeftAfterCrash") {
+			os.RemoveAll(parent)
+		}
+	}()
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("mon pid %d not running in the helper: %v", pid, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Gone, or a zombie (cmdline empty) waiting for init to reap it.
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), conf) {
+			return
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL) // ours: do not leave it
+			t.Fatalf("mon pid %d still runs 10 s after its test binary was killed", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
