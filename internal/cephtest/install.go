@@ -15,11 +15,12 @@ import (
 	"time"
 )
 
-// Packages are the Debian packages that provide the binaries this package
+// packages are the Debian packages that provide the binaries this package
 // runs.
-var Packages = []string{"ceph-mon", "ceph-common"}
+var packages = []string{"ceph-mon", "ceph-common"}
 
-// InstallCommand is the shell command that installs Packages, as Install runs
+// InstallCommand is the shell command that installs the Debian packages
+// ceph-mon and ceph-common, as Install runs
 // it (as root) and as its error message tells a non-root user to run it.
 const InstallCommand = "apt-get update && apt-get install -y ceph-mon ceph-common"
 
@@ -45,8 +46,8 @@ var (
 )
 
 // Install makes sure ceph-mon, monmaptool and ceph are installed. When one
-// is missing and the process runs as root, it installs Packages with
-// apt-get; when it is not root, it returns an error that says how to install
+// is missing and the process runs as root, it installs the Debian
+// packages ceph-mon and ceph-common with apt-get; when it is not root, it returns an error that says how to install
 // them. The work runs once per process (later calls return the first
 // result), and the apt-get run holds a flock on a lock file in os.TempDir()
 // so that parallel test binaries do not run apt-get concurrently. A TestMain
@@ -92,7 +93,7 @@ func install(pathEnv string, extra []string, root bool, doInstall func() error) 
 			"the tests that start a real ceph-mon need the Debian packages %s (Ceph 16.2 pacific). "+
 			"Install them as root with:\n\tsudo sh -c '%s'\n"+
 			"or run the tests as root and they will install them",
-			strings.Join(missing, ", "), strings.Join(extra, ", "), strings.Join(Packages, " and "), InstallCommand)
+			strings.Join(missing, ", "), strings.Join(extra, ", "), strings.Join(packages, " and "), InstallCommand)
 	}
 	unlock, err := lockInstall()
 	if err != nil {
@@ -108,7 +109,7 @@ func install(pathEnv string, extra []string, root bool, doInstall func() error) 
 	}
 	if bins, missing = findBinaries(pathEnv, extra); len(missing) != 0 {
 		return binaries{}, fmt.Errorf("cephtest: %s still not found after installing %s",
-			strings.Join(missing, ", "), strings.Join(Packages, " "))
+			strings.Join(missing, ", "), strings.Join(packages, " "))
 	}
 	return bins, nil
 }
@@ -173,10 +174,10 @@ func lockInstall() (unlock func(), err error) {
 func aptInstall() error {
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "cephtest: installing %s (%s)\n", strings.Join(Packages, " "), InstallCommand)
+	fmt.Fprintf(os.Stderr, "cephtest: installing %s (%s)\n", strings.Join(packages, " "), InstallCommand)
 	steps := [][]string{
 		{"apt-get", "update"},
-		append([]string{"apt-get", "install", "-y"}, Packages...),
+		append([]string{"apt-get", "install", "-y"}, packages...),
 	}
 	for _, argv := range steps {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
