@@ -20,7 +20,9 @@ type Policy struct {
 	// connection map by address, so that SendTo can find them.
 	RegisterLossyClients bool
 	// FeaturesSupported and FeaturesRequired are the Ceph feature bits
-	// advertised and required in the session handshake.
+	// advertised and required in the session handshake; a zero
+	// FeaturesSupported means the implementation's default (everything a
+	// Ceph 16.2 client supports).
 	FeaturesSupported, FeaturesRequired uint64
 	// ThrottleBytes and ThrottleMessages bound the bytes and messages
 	// received from peers of this type that are not yet released by the
@@ -28,44 +30,50 @@ type Policy struct {
 	ThrottleBytes, ThrottleMessages int64
 }
 
-// The seven policy presets of Ceph's Messenger::Policy.
+// The seven policy presets of Ceph's Messenger::Policy. Each takes the Ceph
+// feature bits the peer must support (features_required); the supported set
+// is the implementation's default.
 
-// StatefulServer: a lossless server; the client reconnects, this side keeps
-// the session and replays (OSD to client with lossless sessions).
-func StatefulServer(supported uint64) Policy {
-	return Policy{Server: true, FeaturesSupported: supported}
+// StatefulServer: a lossless server that never dials out; the client
+// reconnects and this side keeps the session, goes to STANDBY when idle and
+// resets when the peer did (MON and MDS facing their peers).
+func StatefulServer(required uint64) Policy {
+	return Policy{Server: true, Standby: true, ResetCheck: true, RegisterLossyClients: true, FeaturesRequired: required}
 }
 
-// StatelessServer: a lossy server (mon and OSD facing clients).
-func StatelessServer(supported uint64) Policy {
-	return Policy{Lossy: true, Server: true, FeaturesSupported: supported}
+// StatelessRegisteredServer: a lossy server that registers its lossy
+// clients' connections, so that one client keeps one connection (the public
+// messenger facing external clients).
+func StatelessRegisteredServer(required uint64) Policy {
+	return Policy{Lossy: true, Server: true, RegisterLossyClients: true, FeaturesRequired: required}
 }
 
-// StatelessRegisteredServer: a lossy server that registers its lossy client
-// connections so that it can send to them by address.
-func StatelessRegisteredServer(supported uint64) Policy {
-	return Policy{Lossy: true, Server: true, RegisterLossyClients: true, FeaturesSupported: supported}
+// StatelessServer: a lossy server that does not track its clients
+// (heartbeat servers).
+func StatelessServer(required uint64) Policy {
+	return Policy{Lossy: true, Server: true, FeaturesRequired: required}
 }
 
-// LosslessPeer: both sides may connect and reconnect; sessions are kept.
-func LosslessPeer(supported uint64) Policy {
-	return Policy{ResetCheck: true, FeaturesSupported: supported}
+// LosslessPeer: both sides connect and reconnect; sessions are kept, idle
+// sessions go to STANDBY (OSD to OSD).
+func LosslessPeer(required uint64) Policy {
+	return Policy{Standby: true, RegisterLossyClients: true, FeaturesRequired: required}
 }
 
-// LosslessPeerReuse: a lossless peer that goes to STANDBY when idle after a
-// fault and reuses its session (OSD to OSD).
-func LosslessPeerReuse(supported uint64) Policy {
-	return Policy{Standby: true, ResetCheck: true, FeaturesSupported: supported}
+// LosslessPeerReuse: a lossless peer that also resets when the peer has
+// reset its session.
+func LosslessPeerReuse(required uint64) Policy {
+	return Policy{Standby: true, ResetCheck: true, RegisterLossyClients: true, FeaturesRequired: required}
 }
 
-// LossyClient: a client whose sessions are dropped on any fault (librados
-// to mon).
-func LossyClient(supported uint64) Policy {
-	return Policy{Lossy: true, FeaturesSupported: supported}
+// LossyClient: a client whose session is dropped on any fault (librados to
+// mon).
+func LossyClient(required uint64) Policy {
+	return Policy{Lossy: true, RegisterLossyClients: true, FeaturesRequired: required}
 }
 
 // LosslessClient: a client that reconnects and replays, and resets when the
 // server has reset (librados to OSD).
-func LosslessClient(supported uint64) Policy {
-	return Policy{ResetCheck: true, FeaturesSupported: supported}
+func LosslessClient(required uint64) Policy {
+	return Policy{ResetCheck: true, RegisterLossyClients: true, FeaturesRequired: required}
 }

@@ -62,7 +62,8 @@ type Connection struct {
 	key      addrKey
 	loopback bool
 
-	state atomic.Int32
+	state      atomic.Int32
+	markedDown atomic.Bool // set at once by MarkDown; the worker closes later
 
 	// Shared with senders, under mu.
 	mu        sync.Mutex
@@ -101,7 +102,7 @@ type addrKey struct {
 
 func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
 
-func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr) *Connection {
+func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
 	c.key = keyOf(target)
 	c.writeEv.Init(c.handleWrite)
@@ -110,7 +111,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	cfg := session.Config{
 		Role:            role,
 		Name:            m.opts.Name,
-		Addrs:           m.Addrs(),
+		Addrs:           myAddrs,
 		Nonce:           m.nonce,
 		PeerType:        peerType,
 		PeerAddr:        target,
@@ -136,7 +137,7 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 		prio = 255
 	}
 	c.mu.Lock()
-	if c.state.Load() == stClosed {
+	if c.state.Load() == stClosed || c.markedDown.Load() {
 		c.mu.Unlock()
 		return gomsgr.ErrClosed
 	}
@@ -171,6 +172,7 @@ func (c *Connection) MarkDown() {
 	if c.loopback {
 		return
 	}
+	c.markedDown.Store(true)
 	c.c.Submit(func() { c.close(ErrMarkedDown, false) })
 }
 
@@ -179,7 +181,7 @@ func (c *Connection) IsConnected() bool {
 	if c.loopback {
 		return true
 	}
-	return c.state.Load() == stReady
+	return c.state.Load() == stReady && !c.markedDown.Load()
 }
 
 // PeerName returns the peer's entity name (known once ready).

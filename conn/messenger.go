@@ -30,20 +30,22 @@ type Messenger struct {
 	gseq      atomic.Uint64
 	cookie    atomic.Uint64
 
-	mu            sync.Mutex
+	polMu         sync.RWMutex // guards the policies; never held with mu
 	policies      map[gomsgr.EntityType]gomsgr.Policy
 	defaultPolicy gomsgr.Policy
-	dispatchers   []gomsgr.Dispatcher
-	fast          []gomsgr.FastDispatcher
-	handlers      []gomsgr.ConnHandler
-	conns         map[addrKey]*Connection
-	accepting     map[*Connection]struct{}
-	anon          map[*Connection]struct{}
-	loop          *Connection
-	addrs         gomsgr.AddrVec
-	started       bool
-	stopping      bool
-	done          chan struct{}
+
+	mu          sync.Mutex
+	dispatchers []gomsgr.Dispatcher
+	fast        []gomsgr.FastDispatcher
+	handlers    []gomsgr.ConnHandler
+	conns       map[addrKey]*Connection
+	accepting   map[*Connection]struct{}
+	anon        map[*Connection]struct{}
+	loop        *Connection
+	addrs       gomsgr.AddrVec
+	started     bool
+	stopping    bool
+	done        chan struct{}
 
 	stats msgrStats
 }
@@ -91,21 +93,21 @@ func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
 
 // SetPolicy sets the policy for peers of type t.
 func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
-	m.mu.Lock()
+	m.polMu.Lock()
 	m.policies[t] = p
-	m.mu.Unlock()
+	m.polMu.Unlock()
 }
 
 // SetDefaultPolicy sets the policy for peer types without their own.
 func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
-	m.mu.Lock()
+	m.polMu.Lock()
 	m.defaultPolicy = p
-	m.mu.Unlock()
+	m.polMu.Unlock()
 }
 
 func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.polMu.RLock()
+	defer m.polMu.RUnlock()
 	if p, ok := m.policies[t]; ok {
 		return p
 	}
@@ -200,7 +202,7 @@ func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Conne
 		return c, nil
 	}
 	w := m.stack.Pick()
-	c := newConnection(m, w, session.Client, t, addr)
+	c := newConnection(m, w, session.Client, t, addr, m.addrs)
 	m.conns[k] = c
 	m.stats.created.Add(1)
 	m.stats.active.Add(1)

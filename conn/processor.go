@@ -145,7 +145,7 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 		p.accepted++
 		peer := msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Addr: addrPort(sa)}
 		w := p.m.stack.Pick()
-		c := newConnection(p.m, w, session.Server, 0, peer)
+		c := newConnection(p.m, w, session.Server, 0, peer, p.m.Addrs())
 		if !p.m.addAccepted(c) {
 			w.Release()
 			unix.Close(nfd)

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -100,8 +101,12 @@ type Config struct {
 	// AuthID is the auth entity id ("admin" for client.admin); defaults to
 	// the name's number, or "admin" for a new client.
 	AuthID string
-	// Addrs are the local addresses advertised in the ident frame.
+	// Addrs are the local addresses advertised in the ident frame. When
+	// empty (a client that did not bind), the engine advertises the address
+	// the peer saw in its HELLO, with port 0 and Nonce, as Ceph clients do.
 	Addrs msgr2.AddrVec
+	// Nonce identifies the local messenger instance.
+	Nonce uint32
 	// PeerType is the entity type the client expects to reach (client
 	// only; the server learns it from HELLO).
 	PeerType msgr2.EntityType
@@ -453,7 +458,7 @@ func (e *Engine) handleAuthSignature(f *msgr2.Frame) error {
 			flags |= msgr2.IdentLossy
 		}
 		e.send(&msgr2.ClientIdent{
-			Addrs:             e.cfg.Addrs,
+			Addrs:             e.myAddrs(),
 			TargetAddr:        e.cfg.PeerAddr,
 			GlobalID:          e.cfg.Name.Num,
 			GlobalSeq:         e.gseq,
@@ -464,6 +469,17 @@ func (e *Engine) handleAuthSignature(f *msgr2.Frame) error {
 		})
 	}
 	return nil
+}
+
+func (e *Engine) myAddrs() msgr2.AddrVec {
+	if len(e.cfg.Addrs) > 0 {
+		return e.cfg.Addrs
+	}
+	a := msgr2.EntityAddr{Type: msgr2.AddrAny, Nonce: e.cfg.Nonce}
+	if e.learnedAddr.Addr.IsValid() {
+		a.Addr = netip.AddrPortFrom(e.learnedAddr.Addr.Addr(), 0)
+	}
+	return msgr2.AddrVec{a}
 }
 
 func (e *Engine) nextGlobalSeq() uint64 {

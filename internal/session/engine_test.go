@@ -189,7 +189,8 @@ func TestWrongPeerType(t *testing.T) {
 func TestMissingFeatures(t *testing.T) {
 	spol := gomsgr.StatelessServer(0)
 	spol.FeaturesRequired = 1 << 62
-	cpol := gomsgr.LossyClient(FeaturesPacific &^ (1 << 62))
+	cpol := gomsgr.LossyClient(0)
+	cpol.FeaturesSupported = FeaturesPacific &^ (1 << 62)
 	c, s, cs, ss := pair(t, cpol, spol)
 	err := pump(t, c, s, 1<<20)
 	if !errors.Is(err, ErrMissingFeatures) {

@@ -1,0 +1,5 @@
+//go:build race
+
+package msgrtest
+
+const raceEnabled = true

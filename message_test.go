@@ -1,0 +1,58 @@
+package gomsgr_test
+
+import (
+	"testing"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+func TestReleaseOnce(t *testing.T) {
+	m := gomsgr.NewMessage(msgr2.MsgPing)
+	calls := 0
+	m.SetReleaser(func(*gomsgr.Message) { calls++ })
+	m.Release()
+	m.Release()
+	if calls != 1 {
+		t.Fatalf("releaser ran %d times, want 1", calls)
+	}
+}
+
+func TestEncodeDecode(t *testing.T) {
+	m := gomsgr.Encode(&msgr2.MonGetVersion{Handle: 7, What: "osdmap"})
+	if m.Type != msgr2.MsgMonGetVersion || m.Priority != gomsgr.PrioDefault {
+		t.Fatalf("type %v prio %d", m.Type, m.Priority)
+	}
+	p, err := m.Decode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := p.(*msgr2.MonGetVersion); !ok || v.Handle != 7 || v.What != "osdmap" {
+		t.Fatalf("decoded %#v", p)
+	}
+}
+
+func TestPolicyPresets(t *testing.T) {
+	cases := map[string]struct {
+		p                                  gomsgr.Policy
+		lossy, server, standby, reset, reg bool
+	}{
+		// Ceph's Policy.h: (lossy, server, standby, resetcheck, register_lossy_clients)
+		"stateful_server":             {gomsgr.StatefulServer(0), false, true, true, true, true},
+		"stateless_registered_server": {gomsgr.StatelessRegisteredServer(0), true, true, false, false, true},
+		"stateless_server":            {gomsgr.StatelessServer(0), true, true, false, false, false},
+		"lossless_peer":               {gomsgr.LosslessPeer(0), false, false, true, false, true},
+		"lossless_peer_reuse":         {gomsgr.LosslessPeerReuse(0), false, false, true, true, true},
+		"lossy_client":                {gomsgr.LossyClient(0), true, false, false, false, true},
+		"lossless_client":             {gomsgr.LosslessClient(0), false, false, false, true, true},
+	}
+	for name, c := range cases {
+		p := c.p
+		if got := gomsgr.LossyClient(1 << 59).FeaturesRequired; got != 1<<59 {
+			t.Fatalf("preset argument is features_required: got %#x", got)
+		}
+		if p.Lossy != c.lossy || p.Server != c.server || p.Standby != c.standby || p.ResetCheck != c.reset || p.RegisterLossyClients != c.reg {
+			t.Errorf("%s: %+v", name, p)
+		}
+	}
+}
