@@ -59,12 +59,16 @@ type Result struct {
 }
 
 // Local runs a one-connection ping-pong of size-byte messages for d against
-// each target in turn, in this process, and returns one result per target.
-// progress, if not nil, is called after each target.
-func Local(ctx context.Context, targets []Target, size int, d time.Duration, progress func(Result)) ([]Result, error) {
+// each target in turn, with servers started by serve (Serve for this
+// process), and returns one result per target. progress, if not nil, is
+// called after each target.
+func Local(ctx context.Context, targets []Target, size int, d time.Duration, serve ServeFunc, progress func(Result)) ([]Result, error) {
+	if serve == nil {
+		serve = Serve
+	}
 	var out []Result
 	for _, tg := range targets {
-		r, err := runTarget(ctx, tg, size, d)
+		r, err := runTarget(ctx, tg, size, d, serve)
 		if err != nil {
 			return out, fmt.Errorf("%s: %w", tg.Name, err)
 		}
@@ -76,26 +80,37 @@ func Local(ctx context.Context, targets []Target, size int, d time.Duration, pro
 	return out, nil
 }
 
-func runTarget(ctx context.Context, tg Target, size int, d time.Duration) (Result, error) {
-	var addr, drv string
-	var stop func() error
+// Serve starts tg's server on a free loopback port and returns its address,
+// the driver it runs on (after any fallback; empty for "std") and a stop
+// function.
+func Serve(tg Target) (addr, drv string, stop func() error, err error) {
 	if tg.Std {
 		s, err := NewStdServer("127.0.0.1:0")
 		if err != nil {
-			return Result{}, err
+			return "", "", nil, err
 		}
-		addr, stop = s.Addr(), s.Close
-	} else {
-		s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "gomsgr-perf", Workers: 1, Center: tg.Center})
-		if err != nil {
-			return Result{}, err
-		}
-		addr, drv = s.Addr(), s.stack.Workers()[0].Center().DriverName()
-		stop = func() error {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return s.Close(cctx)
-		}
+		return s.Addr(), "", s.Close, nil
+	}
+	s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "gomsgr-perf", Workers: 1, Center: tg.Center})
+	if err != nil {
+		return "", "", nil, err
+	}
+	stop = func() error {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return s.Close(cctx)
+	}
+	return s.Addr(), s.stack.Workers()[0].Center().DriverName(), stop, nil
+}
+
+// ServeFunc starts a server for a target and returns its address, driver
+// name and stop function; Serve in this process, or a child process.
+type ServeFunc func(tg Target) (addr, drv string, stop func() error, err error)
+
+func runTarget(ctx context.Context, tg Target, size int, d time.Duration, serve ServeFunc) (Result, error) {
+	addr, drv, stop, err := serve(tg)
+	if err != nil {
+		return Result{}, err
 	}
 	rtts, elapsed, err := pingPongFor(ctx, addr, size, d)
 	if serr := stop(); err == nil {

@@ -1,12 +1,16 @@
 // Command gomsgr-perf measures gomsgr's event loop (Ceph's perf_msgr tools in
-// spirit). For now it has one mode:
+// spirit):
 //
-//	gomsgr-perf local [-duration 1s] [-size 64] [-drivers epoll,uring] [-waits poller,thread] [-spins 0,50µs] [-json out.json]
+//	gomsgr-perf local [-duration 1s] [-size 64] [-drivers epoll,uring] [-waits poller,thread] [-spins 0,50µs] [-split] [-json out.json]
+//	gomsgr-perf echo-server -target NAME     (used by local -split)
 //
-// local runs, in this process, a one-connection ping-pong against the
-// standard library's goroutine-per-connection echo server and against the
-// event-loop echo server in every chosen configuration, then prints
-// throughput and round-trip percentiles with ratios to the standard library.
+// local runs a one-connection ping-pong against the standard library's
+// goroutine-per-connection echo server and against the event-loop echo
+// server in every chosen configuration, then prints throughput and
+// round-trip percentiles with ratios to the standard library. With -split
+// (the default) each server runs in a child process pinned to CPU 1 with
+// GOMAXPROCS=1 and the client is pinned to CPU 0, so that client and server
+// do not compete for one scheduler; -split=false runs both in one process.
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"time"
 
@@ -24,14 +29,43 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "local" {
-		fmt.Fprintln(os.Stderr, "usage: gomsgr-perf local [flags]  (run 'gomsgr-perf local -h' for flags)")
-		os.Exit(2)
+	if len(os.Args) < 2 {
+		usage()
 	}
-	if err := local(os.Args[2:]); err != nil {
+	var err error
+	switch os.Args[1] {
+	case "local":
+		err = local(os.Args[2:])
+	case "echo-server":
+		err = echoServer(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gomsgr-perf:", err)
 		os.Exit(1)
 	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: gomsgr-perf local [flags]  (run 'gomsgr-perf local -h' for flags)")
+	os.Exit(2)
+}
+
+func allTargets() []echo.Target {
+	return echo.Targets([]string{"epoll", "uring"}, []center.WaitMode{center.WaitPoller, center.WaitThread}, []time.Duration{-1, center.DefaultSpin})
+}
+
+func echoServer(args []string) error {
+	fs := flag.NewFlagSet("echo-server", flag.ExitOnError)
+	name := fs.String("target", "std", "server configuration (a target name printed by local)")
+	fs.Parse(args)
+	for _, tg := range allTargets() {
+		if tg.Name == *name {
+			return echo.RunChild(tg, os.Stdin, os.Stdout)
+		}
+	}
+	return fmt.Errorf("unknown target %q", *name)
 }
 
 func local(args []string) error {
@@ -42,6 +76,7 @@ func local(args []string) error {
 	waits := fs.String("waits", "poller,thread", "wait modes, comma separated (poller, thread)")
 	spins := fs.String("spins", "0,50µs", "spin budgets before blocking, comma separated (0 = none)")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
+	splitProc := fs.Bool("split", true, "run each server in a child process on its own CPU")
 	fs.Parse(args)
 
 	var wm []center.WaitMode
@@ -69,8 +104,22 @@ func local(args []string) error {
 	targets := echo.Targets(split(*drivers), wm, sp)
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()
-	fmt.Fprintf(os.Stderr, "ping-pong, 1 connection, %d-byte messages, %v per target, %d targets\n", *size, *dur, len(targets))
-	rs, err := echo.Local(ctx, targets, *size, *dur, func(r echo.Result) {
+	var serve echo.ServeFunc
+	mode := "client and server in one process"
+	if *splitProc && runtime.NumCPU() >= 2 {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		serve = echo.ChildServe(exe, 1, 1)
+		if err := echo.PinSelf(0); err != nil {
+			fmt.Fprintln(os.Stderr, "gomsgr-perf: not pinned:", err)
+		}
+		runtime.GOMAXPROCS(1)
+		mode = "server process on CPU 1, client on CPU 0, GOMAXPROCS=1 each"
+	}
+	fmt.Fprintf(os.Stderr, "ping-pong, 1 connection, %d-byte messages, %v per target, %d targets; %s\n", *size, *dur, len(targets), mode)
+	rs, err := echo.Local(ctx, targets, *size, *dur, serve, func(r echo.Result) {
 		fmt.Fprintf(os.Stderr, "  %-28s p50 %6.1fµs  p99 %7.1fµs\n", r.Target, float64(r.P50)/1e3, float64(r.P99)/1e3)
 	})
 	if err != nil {
