@@ -76,8 +76,9 @@ type Message struct {
 	// messenger.
 	DispatchBytes int
 
-	released  atomic.Bool
-	onRelease func(*Message)
+	released   atomic.Bool
+	onRelease  func(*Message, any)
+	releaseArg any
 }
 
 // NewMessage returns a message of type t with default priority.
@@ -88,11 +89,13 @@ func NewMessage(t msgr2.MsgType) *Message {
 // Len returns the payload size: front + middle + data.
 func (m *Message) Len() int { return len(m.Front) + len(m.Middle) + len(m.Data) }
 
-// SetReleaser installs the function Release calls once; messengers use it
-// to return buffers and throttle budget. Not for applications.
-func (m *Message) SetReleaser(f func(*Message)) {
+// SetReleaser installs the function Release calls once, with arg;
+// messengers use it to return buffers and throttle budget, and senders may
+// use it to recycle a message once it is written (a static function and a
+// pointer arg keep that free of allocations).
+func (m *Message) SetReleaser(f func(m *Message, arg any), arg any) {
 	m.released.Store(false)
-	m.onRelease = f
+	m.onRelease, m.releaseArg = f, arg
 }
 
 // Release tells the messenger the receiver is done with the message and its
@@ -102,8 +105,9 @@ func (m *Message) Release() {
 		return
 	}
 	if f := m.onRelease; f != nil {
-		m.onRelease = nil
-		f(m)
+		arg := m.releaseArg
+		m.onRelease, m.releaseArg = nil, nil
+		f(m, arg)
 	}
 }
 
@@ -154,6 +158,14 @@ func GetMessage() *Message { return messagePool.Get().(*Message) }
 
 // PutMessage resets m and returns it to the pool. m must not be used after.
 func PutMessage(m *Message) {
-	*m = Message{}
+	m.Type, m.Priority, m.Version, m.CompatVersion, m.Tid = 0, 0, 0, 0, 0
+	m.Front, m.Middle, m.Data = nil, nil, nil
+	m.Seq, m.Src, m.Conn, m.RecvStamp, m.DispatchBytes = 0, EntityName{}, nil, time.Time{}, 0
+	m.released.Store(false)
+	m.onRelease, m.releaseArg = nil, nil
 	messagePool.Put(m)
 }
+
+// ReleaseToPool is a releaser (see SetReleaser) that returns a message
+// from GetMessage to the pool once the messenger is done with it.
+func ReleaseToPool(m *Message, _ any) { PutMessage(m) }

@@ -10,7 +10,7 @@ import (
 func TestReleaseOnce(t *testing.T) {
 	m := gomsgr.NewMessage(msgr2.MsgPing)
 	calls := 0
-	m.SetReleaser(func(*gomsgr.Message) { calls++ })
+	m.SetReleaser(func(*gomsgr.Message, any) { calls++ }, nil)
 	m.Release()
 	m.Release()
 	if calls != 1 {

@@ -567,7 +567,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	if c.big {
 		// The frame has a buffer of its own: hand it over.
 		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(releasePlain)
+		m.SetReleaser(gomsgr.ReleaseToPool, nil)
 	} else {
 		bb := bytebufferpool.Get()
 		bb.B = append(bb.B[:0], front...)
@@ -584,7 +584,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		if len(data) == 0 {
 			m.Data = nil
 		}
-		m.SetReleaser(c.msgr.releasePooled(bb))
+		m.SetReleaser(releasePooled, bb)
 	}
 	c.msgr.stats.recvMessages.Add(1)
 	c.msgr.stats.recvBytes.Add(uint64(total))
@@ -592,7 +592,11 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	return nil
 }
 
-func releasePlain(m *gomsgr.Message) { gomsgr.PutMessage(m) }
+// releasePooled returns a received message and its pooled buffer.
+func releasePooled(m *gomsgr.Message, bb any) {
+	bytebufferpool.Put(bb.(*bytebufferpool.ByteBuffer))
+	gomsgr.PutMessage(m)
+}
 
 // Acked is called by the engine when the peer acknowledges messages.
 func (c *Connection) Acked(uint64) {}

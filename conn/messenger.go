@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/valyala/bytebufferpool"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -387,13 +385,6 @@ func (m *Messenger) dispatch(it qitem) {
 				return
 			}
 		}
-	}
-}
-
-func (m *Messenger) releasePooled(bb *bytebufferpool.ByteBuffer) func(*gomsgr.Message) {
-	return func(msg *gomsgr.Message) {
-		bytebufferpool.Put(bb)
-		gomsgr.PutMessage(msg)
 	}
 }
 
