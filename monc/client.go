@@ -443,8 +443,14 @@ func (d dispatcher) Dispatch(m *gomsgr.Message) bool {
 	return true
 }
 
-func (d dispatcher) HandleConnect(cn gomsgr.Connection)      { d.c.sessionReady(cn) }
-func (d dispatcher) HandleAccept(gomsgr.Connection)          {}
-func (d dispatcher) HandleRemoteReset(cn gomsgr.Connection)  {}
-func (d dispatcher) HandleReset(cn gomsgr.Connection) bool   { d.c.sessionFailed(cn, "connection reset"); return true }
-func (d dispatcher) HandleRefused(cn gomsgr.Connection) bool { d.c.sessionFailed(cn, "connection refused"); return true }
+func (d dispatcher) HandleConnect(cn gomsgr.Connection)     { d.c.sessionReady(cn) }
+func (d dispatcher) HandleAccept(gomsgr.Connection)         {}
+func (d dispatcher) HandleRemoteReset(cn gomsgr.Connection) {}
+func (d dispatcher) HandleReset(cn gomsgr.Connection) bool {
+	d.c.sessionFailed(cn, "connection reset")
+	return true
+}
+func (d dispatcher) HandleRefused(cn gomsgr.Connection) bool {
+	d.c.sessionFailed(cn, "connection refused")
+	return true
+}

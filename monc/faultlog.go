@@ -16,7 +16,7 @@ import (
 // reset or refused event is about: the messenger logs before it queues the
 // event.
 type faultLog struct {
-	next  slog.Handler
+	next slog.Handler
 
 	mu  *sync.Mutex
 	err *error

@@ -69,4 +69,3 @@ func dial(t *testing.T, mon *cephtest.Mon, o monc.Options) *monc.Client {
 	})
 	return c
 }
-
