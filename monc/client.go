@@ -127,6 +127,7 @@ type Client struct {
 	lastErr   error             // why the last session or attempt failed
 	backoff   time.Duration
 	retry     *time.Timer // pending session attempt
+	giveUp    *time.Timer // fails the waiting requests at downSince+ReadyTimeout
 	fsid      msgr2.UUID
 	haveFSID  bool
 	monEpoch  uint32
@@ -267,10 +268,7 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.closed = true
-	if c.retry != nil {
-		c.retry.Stop()
-		c.retry = nil
-	}
+	c.stopTimersLocked()
 	c.failAllLocked(ErrClosed)
 	c.cur = nil
 	c.mu.Unlock()
@@ -287,9 +285,7 @@ func (c *Client) ensureSessionLocked() {
 	if c.closed || c.cur != nil || c.retry != nil {
 		return
 	}
-	if c.downSince.IsZero() {
-		c.downSince = time.Now()
-	}
+	c.armLocked()
 	cn, err := c.msgr.ConnectTo(gomsgr.EntityMon, c.target)
 	if err != nil {
 		c.attemptFailedLocked(err)
@@ -307,9 +303,18 @@ func (c *Client) ensureSessionLocked() {
 	c.flushLocked()
 }
 
-// attemptFailedLocked records a failed session or attempt and either
-// schedules the next attempt or, past ReadyTimeout, fails the waiting
-// requests.
+// armLocked starts the ready timeout for the requests that wait for a
+// session, unless it runs already.
+func (c *Client) armLocked() {
+	if c.downSince.IsZero() && !c.ready {
+		c.downSince = time.Now()
+		c.giveUp = time.AfterFunc(c.opts.ReadyTimeout, c.onGiveUp)
+	}
+}
+
+// attemptFailedLocked records a failed session or attempt and schedules
+// the next attempt, unless nobody waits or the ready timeout is near (then
+// onGiveUp fails the waiting requests).
 func (c *Client) attemptFailedLocked(err error) {
 	c.lastErr = err
 	c.stats.Faults++
@@ -318,14 +323,7 @@ func (c *Client) attemptFailedLocked(err error) {
 	}
 	if len(c.calls) == 0 {
 		// Nobody waits: the next request reconnects.
-		c.downSince = time.Time{}
-		c.backoff = 0
-		return
-	}
-	if time.Since(c.downSince) >= c.opts.ReadyTimeout {
-		c.failAllLocked(fmt.Errorf("%w at %v for %v: %w", ErrNoSession, c.opts.Addr, c.opts.ReadyTimeout, err))
-		c.downSince = time.Time{}
-		c.backoff = 0
+		c.idleLocked()
 		return
 	}
 	switch {
@@ -334,12 +332,59 @@ func (c *Client) attemptFailedLocked(err error) {
 	case c.backoff < c.opts.RetryMax:
 		c.backoff = min(2*c.backoff, c.opts.RetryMax)
 	}
+	if time.Until(c.downSince.Add(c.opts.ReadyTimeout)) <= c.backoff {
+		return // onGiveUp comes first
+	}
 	c.retry = time.AfterFunc(c.backoff, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.retry = nil
 		c.ensureSessionLocked()
 	})
+}
+
+// onGiveUp runs ReadyTimeout after requests started waiting for a session:
+// if there is still none, they fail with the last reason.
+func (c *Client) onGiveUp() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.downSince.IsZero() || time.Since(c.downSince) < c.opts.ReadyTimeout {
+		return // a session opened meanwhile (or a newer wait began)
+	}
+	err := c.lastErr
+	switch {
+	case err == nil:
+		err = errors.New("the handshake did not complete (ready timeout)")
+	case c.cur != nil:
+		err = fmt.Errorf("the handshake did not complete (ready timeout); the attempt before failed: %w", err)
+	}
+	c.failAllLocked(fmt.Errorf("%w at %v within %v: %w", ErrNoSession, c.opts.Addr, c.opts.ReadyTimeout, err))
+	if c.cur == nil {
+		c.idleLocked()
+	} else {
+		// The attempt under way may still succeed; the next request waits
+		// for it with a fresh timeout.
+		c.downSince = time.Time{}
+		c.giveUp = nil
+	}
+}
+
+// idleLocked forgets the outage: nobody waits for a session.
+func (c *Client) idleLocked() {
+	c.stopTimersLocked()
+	c.downSince = time.Time{}
+	c.backoff = 0
+}
+
+func (c *Client) stopTimersLocked() {
+	if c.retry != nil {
+		c.retry.Stop()
+		c.retry = nil
+	}
+	if c.giveUp != nil {
+		c.giveUp.Stop()
+		c.giveUp = nil
+	}
 }
 
 // sessionReady runs when cn completed its handshake.
@@ -350,8 +395,7 @@ func (c *Client) sessionReady(cn gomsgr.Connection) {
 		return
 	}
 	c.ready = true
-	c.downSince = time.Time{}
-	c.backoff = 0
+	c.idleLocked()
 	c.stats.Sessions++
 	c.log.Debug("monc: session open", "mon", c.opts.Addr, "peer", cn.PeerName())
 	c.maybeReadyLocked()

@@ -125,6 +125,7 @@ func (c *Client) do(ctx context.Context, cl *call) reply {
 	c.tid++
 	cl.tid = c.tid
 	c.calls[cl.tid] = cl
+	c.armLocked()
 	if c.cur == nil {
 		c.ensureSessionLocked()
 	} else {
