@@ -3,11 +3,13 @@ package monc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +26,7 @@ import (
 func TestMonRestart(t *testing.T) {
 	mon := cephtest.StartMon(t)
 	forEach(t, func(t *testing.T, o monc.Options) {
-		o.ReadyTimeout = 3 * time.Second
+		o.ReadyTimeout = 30 * time.Second // longer than any restart
 		c := dial(t, mon, o)
 		mustOK(t, c, `{"prefix": "version"}`)
 
@@ -48,20 +50,53 @@ func TestMonRestart(t *testing.T) {
 			t.Errorf("stats %+v, want a second session", s)
 		}
 
+		// A request in flight when the mon dies is sent again on the next
+		// session: the mon is stopped (SIGSTOP) so that the request is
+		// written but not answered, then killed and restarted.
+		resent := c.Stats().Resent
+		if err := syscall.Kill(mon.PID(), syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		key := "gomsgr/inflight/" + o.Driver + fmt.Sprint(o.NoRevision1)
+		go func() {
+			r, err := c.Command(testCtx(t, 30*time.Second), `{"prefix": "config-key set", "key": "`+key+`", "val": "x"}`)
+			if err == nil {
+				err = r.Err()
+			}
+			done <- err
+		}()
+		time.Sleep(200 * time.Millisecond) // written to the stopped mon's socket
+		if err := mon.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		mon.Restart(t)
+		if err := <-done; err != nil {
+			t.Fatalf("a command in flight across a mon crash: %v", err)
+		}
+		if s := c.Stats(); s.Resent <= resent {
+			t.Errorf("stats %+v: want the in-flight command resent", s)
+		}
+		if out := ceph(t, mon, "config-key", "get", key); strings.TrimSpace(string(out)) != "x" {
+			t.Errorf("config-key get %s = %q after the resend", key, out)
+		}
+
 		// Down for longer than ReadyTimeout: the request fails, saying why.
+		o.ReadyTimeout = time.Second
+		short := dial(t, mon, o)
 		if err := mon.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		_, err := c.Command(testCtx(t, 30*time.Second), `{"prefix": "version"}`)
+		_, err := short.Command(testCtx(t, 30*time.Second), `{"prefix": "version"}`)
 		if !errors.Is(err, monc.ErrNoSession) || !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("Command with the mon down: %v, want ErrNoSession (connection refused)", err)
 		}
-		if d := time.Since(start); d > o.ReadyTimeout+2*time.Second {
+		if d := time.Since(start); d > o.ReadyTimeout+500*time.Millisecond {
 			t.Errorf("Command with the mon down failed after %v, want about ReadyTimeout (%v)", d, o.ReadyTimeout)
 		}
 		mon.Restart(t)
 		mustOK(t, c, `{"prefix": "version"}`)
+		mustOK(t, short, `{"prefix": "version"}`)
 	})
 }
 
