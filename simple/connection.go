@@ -1,0 +1,613 @@
+package simple
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// Connection states.
+const (
+	stConnecting int32 = iota // client: dialling
+	stHandshake               // banner, auth and ident frames
+	stReady                   // session open
+	stClosed                  // faulted or marked down
+)
+
+var stateNames = [...]string{"connecting", "handshake", "ready", "closed"}
+
+// Errors a connection fails with.
+var (
+	// ErrReadyTimeout: connect + handshake did not finish within
+	// Options.ReadyTimeout.
+	ErrReadyTimeout = errors.New("simple: connection ready timeout")
+	// ErrIdleTimeout: nothing was read for Options.IdleTimeout.
+	ErrIdleTimeout = errors.New("simple: connection idle timeout")
+	// ErrMarkedDown: the connection was marked down.
+	ErrMarkedDown = errors.New("simple: marked down")
+)
+
+// maxBatch bounds the messages one vectored write takes, so that a long
+// queue does not delay control frames (acks, keepalive acks) for long.
+const maxBatch = 128
+
+// outMsg is a message taken from the out-queue for the current write: its
+// header (seq and ack assigned under the lock) and its pooled frame.
+type outMsg struct {
+	m *gomsgr.Message
+	h msgr2.MsgHeader2
+	f *msgr2.MessageFrame
+}
+
+var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
+
+// Connection is one msgr2 session with a peer, served by two goroutines
+// (Ceph's SimpleMessenger Pipe): a reader that dials (client side), then
+// reads and feeds the session engine and dispatches, and a writer that
+// drains the out-queue into vectored writes. Its exported methods may be
+// called from any goroutine.
+//
+// The session engine, the out-queue and the peer fields are guarded by mu;
+// dispatchers run with no lock held.
+type Connection struct {
+	msgr     *Messenger
+	role     session.Role
+	peerType gomsgr.EntityType
+	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
+	key      addrKey           // under msgr.mu
+	loopback bool
+
+	state      atomic.Int32
+	markedDown atomic.Bool
+	lastRead   atomic.Int64 // unix ns of the last read
+
+	mu         sync.Mutex
+	cond       sync.Cond // the writer waits on it for output or close
+	eng        *session.Engine
+	out        prioQueue
+	keepalive  bool
+	peerName   gomsgr.EntityName
+	peerAddrs  gomsgr.AddrVec
+	features   uint64
+	nc         net.Conn
+	readyTimer *time.Timer
+	idleTimer  *time.Timer
+	cancelDial context.CancelFunc
+	readyNow   bool // set by Ready, taken by the reader after Feed
+	writerDone chan struct{}
+
+	// Reader-only.
+	rb    *bytebufferpool.ByteBuffer // prefetch buffer
+	buf   []byte                     // current read buffer: rb.B or a frame-sized one
+	big   bool                       // buf is a frame-sized buffer that its message keeps
+	r, w  int
+	inbox []*gomsgr.Message // delivered by the engine during one Feed
+
+	// Writer-only.
+	batch []outMsg
+	ctrl  []byte
+	iov   [][]byte
+	bufs  net.Buffers
+}
+
+type addrKey struct {
+	ap    netip.AddrPort
+	nonce uint32
+}
+
+func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
+
+func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
+	c := &Connection{msgr: m, role: role, peerType: peerType, target: target, writerDone: make(chan struct{})}
+	c.cond.L = &c.mu
+	c.key = keyOf(target)
+	if role == session.Server {
+		c.state.Store(stHandshake)
+	}
+	cfg := session.Config{
+		Role:            role,
+		Name:            m.opts.Name,
+		Addrs:           myAddrs,
+		Nonce:           m.nonce,
+		PeerType:        peerType,
+		PeerAddr:        target,
+		Policy:          m.policyFor,
+		GlobalSeq:       m.nextGlobalSeq,
+		NoRevision1:     m.opts.NoRevision1,
+		MaxSegmentBytes: m.opts.MaxSegmentBytes,
+		Cookie:          m.nextCookie(),
+	}
+	c.eng = session.New(cfg, c)
+	// The ready timer covers connect and handshake; it starts now, as
+	// Ceph's does when the connection is created.
+	c.readyTimer = time.AfterFunc(m.opts.ReadyTimeout, c.onReadyTimeout)
+	return c
+}
+
+// SendMessage queues msg for the peer. The messenger owns msg from now on.
+func (c *Connection) SendMessage(msg *gomsgr.Message) error {
+	if c.loopback {
+		return c.msgr.deliverLoopback(c, msg)
+	}
+	prio := clampPrio(msg.Priority)
+	c.mu.Lock()
+	if c.state.Load() == stClosed || c.markedDown.Load() {
+		c.mu.Unlock()
+		return gomsgr.ErrClosed
+	}
+	c.out.push(prio, qitem{m: msg})
+	c.mu.Unlock()
+	c.cond.Signal()
+	return nil
+}
+
+// SendKeepalive queues a KEEPALIVE2 frame.
+func (c *Connection) SendKeepalive() error {
+	if c.loopback {
+		return nil
+	}
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return gomsgr.ErrClosed
+	}
+	c.keepalive = true
+	c.mu.Unlock()
+	c.cond.Signal()
+	return nil
+}
+
+// MarkDown closes the connection and discards its queue. No reset event is
+// delivered (as in Ceph).
+func (c *Connection) MarkDown() {
+	c.msgr.unregister(c)
+	if c.loopback {
+		return
+	}
+	c.markedDown.Store(true)
+	c.close(ErrMarkedDown, false)
+}
+
+// IsConnected reports whether the session is open.
+func (c *Connection) IsConnected() bool {
+	if c.loopback {
+		return true
+	}
+	return c.state.Load() == stReady && !c.markedDown.Load()
+}
+
+// PeerName returns the peer's entity name (known once ready).
+func (c *Connection) PeerName() gomsgr.EntityName {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerName
+}
+
+// PeerType returns the peer's entity type.
+func (c *Connection) PeerType() gomsgr.EntityType {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerType
+}
+
+// PeerAddr returns the peer's address: its advertised address once ready,
+// the dialled or accepted address before.
+func (c *Connection) PeerAddr() gomsgr.EntityAddr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.peerAddrs) > 0 && c.peerAddrs[0].Addr.Port() != 0 {
+		return c.peerAddrs[0]
+	}
+	return c.target
+}
+
+// Features returns the Ceph features agreed with the peer.
+func (c *Connection) Features() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.features
+}
+
+// Messenger returns the messenger the connection belongs to.
+func (c *Connection) Messenger() gomsgr.Messenger { return c.msgr }
+
+// State returns the connection's state name, for dumps and tests.
+func (c *Connection) State() string { return stateNames[c.state.Load()] }
+
+// QueueLen returns the number of messages waiting to be written.
+func (c *Connection) QueueLen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.n
+}
+
+// --- reader goroutine ---
+
+// run is the connection's reader goroutine. nc is the accepted socket, or
+// nil for a client, which dials first.
+func (c *Connection) run(nc net.Conn) {
+	defer c.msgr.wg.Done()
+	if nc == nil {
+		nc = c.dial()
+		if nc == nil {
+			return
+		}
+	}
+	c.tune(nc)
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		nc.Close()
+		return
+	}
+	c.nc = nc
+	c.state.Store(stHandshake)
+	c.eng.Start()
+	c.mu.Unlock()
+
+	c.rb = bytebufferpool.Get()
+	if cap(c.rb.B) < c.msgr.opts.PrefetchBytes {
+		c.rb.B = make([]byte, c.msgr.opts.PrefetchBytes)
+	}
+	c.rb.B = c.rb.B[:cap(c.rb.B)]
+	c.buf = c.rb.B
+	c.lastRead.Store(time.Now().UnixNano())
+
+	go c.writeLoop(nc)
+	c.cond.Signal() // the banner
+	c.readLoop(nc)
+	<-c.writerDone
+	bytebufferpool.Put(c.rb)
+	c.rb, c.buf = nil, nil
+}
+
+func (c *Connection) dial() net.Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.cancelDial = cancel
+	c.mu.Unlock()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", c.target.Addr.String())
+	c.mu.Lock()
+	c.cancelDial = nil
+	c.mu.Unlock()
+	if err != nil {
+		c.close(fmt.Errorf("simple: connect %v: %w", c.target.Addr, err), true)
+		return nil
+	}
+	return nc
+}
+
+func (c *Connection) tune(nc net.Conn) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if c.msgr.opts.NoDelay {
+		tc.SetNoDelay(false) // Go enables TCP_NODELAY by default
+	}
+	if n := c.msgr.opts.RcvBufBytes; n > 0 {
+		tc.SetReadBuffer(n)
+	}
+}
+
+// readLoop reads until the connection closes, feeding the engine.
+func (c *Connection) readLoop(nc net.Conn) {
+	for {
+		if c.w == len(c.buf) {
+			c.makeRoom(len(c.buf) + 1)
+		}
+		n, err := nc.Read(c.buf[c.w:])
+		if n > 0 {
+			c.w += n
+			c.lastRead.Store(time.Now().UnixNano())
+			if !c.process() {
+				return
+			}
+		}
+		if err != nil {
+			c.close(fmt.Errorf("simple: read: %w", err), true)
+			return
+		}
+	}
+}
+
+// process feeds buffered bytes to the engine and dispatches what it
+// decoded; false means the connection closed.
+func (c *Connection) process() bool {
+	c.mu.Lock()
+	n, need, err := c.eng.Feed(c.buf[c.r:c.w])
+	ready := c.readyNow
+	c.readyNow = false
+	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
+	c.mu.Unlock()
+	c.r += n
+	// Dispatch with no lock held: a fast dispatcher may send on c.
+	if ready {
+		c.msgr.connReady(c)
+	}
+	for i, m := range c.inbox {
+		c.inbox[i] = nil
+		c.msgr.deliver(c, m)
+	}
+	c.inbox = c.inbox[:0]
+	if wake {
+		c.cond.Signal()
+	}
+	if err != nil {
+		c.close(err, true)
+		return false
+	}
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+		if c.big {
+			// The frame-sized buffer was consumed; its message keeps it.
+			c.big = false
+			c.buf = c.rb.B
+		}
+	}
+	if need > 0 {
+		c.makeRoom(need)
+	}
+	return true
+}
+
+// makeRoom ensures the unconsumed bytes plus room for an item of need
+// bytes in total fit in the read buffer, moving or growing it.
+func (c *Connection) makeRoom(need int) {
+	pending := c.w - c.r
+	if need <= len(c.buf)-c.r {
+		return
+	}
+	if need <= len(c.rb.B) {
+		copy(c.rb.B, c.buf[c.r:c.w])
+		c.buf, c.big = c.rb.B, false
+	} else {
+		// A frame larger than the prefetch buffer: read it into a buffer
+		// of its own, which its message keeps (no copy of the payload).
+		// need is bounded by Options.MaxSegmentBytes per segment.
+		nb := make([]byte, need)
+		copy(nb, c.buf[c.r:c.w])
+		c.buf, c.big = nb, true
+	}
+	c.r, c.w = 0, pending
+}
+
+// --- session.Sink, called by the engine inside Feed with c.mu held ---
+
+// Ready is called by the engine when the handshake completes. Not for
+// applications.
+func (c *Connection) Ready(e *session.Engine) {
+	name, addrs, _ := e.Peer()
+	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
+	c.peerType = e.PeerType()
+	c.state.Store(stReady)
+	c.readyNow = true
+	c.readyTimer.Stop()
+	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
+}
+
+// Deliver is called by the engine for each received message; the message
+// is dispatched once Feed returns and the lock is released. Not for
+// applications.
+func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+	m := gomsgr.GetMessage()
+	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
+	m.Tid, m.Seq = h.Tid, h.Seq
+	m.Src = c.peerName
+	m.Conn = c
+	m.RecvStamp = time.Unix(0, c.lastRead.Load())
+	total := len(front) + len(middle) + len(data)
+	m.DispatchBytes = total
+	if c.big {
+		// The frame has a buffer of its own: hand it over.
+		m.Front, m.Middle, m.Data = front, middle, data
+		m.SetReleaser(gomsgr.ReleaseToPool, nil)
+	} else {
+		bb := bytebufferpool.Get()
+		b := append(bb.B[:0], front...)
+		b = append(b, middle...)
+		b = append(b, data...)
+		bb.B = b
+		f, mi := len(front), len(front)+len(middle)
+		if len(front) > 0 {
+			m.Front = b[:f:f]
+		}
+		if len(middle) > 0 {
+			m.Middle = b[f:mi:mi]
+		}
+		if len(data) > 0 {
+			m.Data = b[mi:total:total]
+		}
+		m.SetReleaser(releasePooled, bb)
+	}
+	c.inbox = append(c.inbox, m)
+	return nil
+}
+
+// Acked is called by the engine when the peer acknowledges messages. Not
+// for applications.
+func (c *Connection) Acked(uint64) {}
+
+// releasePooled returns a received message's pooled buffer (arg, a
+// *bytebufferpool.ByteBuffer) and the message itself; a static function and
+// a pointer argument keep receiving free of allocations.
+func releasePooled(m *gomsgr.Message, arg any) {
+	bytebufferpool.Put(arg.(*bytebufferpool.ByteBuffer))
+	gomsgr.PutMessage(m)
+}
+
+// --- writer goroutine ---
+
+// writeLoop writes the engine's control frames and queued messages until
+// the connection closes.
+func (c *Connection) writeLoop(nc net.Conn) {
+	defer close(c.writerDone)
+	for c.gather() {
+		_, err := c.bufs.WriteTo(nc)
+		c.finishBatch()
+		if err != nil {
+			c.close(fmt.Errorf("simple: write: %w", err), true)
+			return
+		}
+	}
+}
+
+// pendingLocked reports whether the writer has something to do. Caller
+// holds mu.
+func (c *Connection) pendingLocked() bool {
+	if c.state.Load() == stClosed || len(c.eng.Output()) > 0 {
+		return true
+	}
+	return c.state.Load() == stReady && (c.out.n > 0 || c.keepalive || c.eng.AckPending())
+}
+
+// gather waits for output and lays it out in c.bufs: the engine's control
+// frames first, then queued messages (highest priority first) once the
+// session is ready, or a standalone ACK if messages arrived and none goes
+// out. Payloads are referenced, not copied. False means the connection
+// closed.
+func (c *Connection) gather() bool {
+	c.mu.Lock()
+	for !c.pendingLocked() {
+		c.cond.Wait()
+	}
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return false
+	}
+	c.ctrl = c.ctrl[:0]
+	c.iov = c.iov[:0]
+	ready := c.state.Load() == stReady
+	if ready && c.keepalive {
+		c.keepalive = false
+		c.eng.QueueKeepalive(time.Now())
+	}
+	c.takeControl()
+	if ready {
+		for c.out.n > 0 && len(c.batch) < maxBatch {
+			m := c.out.popHighest().m
+			c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
+			c.eng.PrepareMessage(&c.batch[len(c.batch)-1].h)
+		}
+		if len(c.batch) == 0 && c.eng.AckPending() {
+			c.eng.QueueAck()
+			c.takeControl()
+		}
+	}
+	rev := c.eng.Revision()
+	c.mu.Unlock()
+	// Encode (crc the payloads) outside the lock: the reader keeps going.
+	for i := range c.batch {
+		o := &c.batch[i]
+		o.f = framePool.Get().(*msgr2.MessageFrame)
+		o.f.Encode(rev, &o.h, o.m.Front, o.m.Middle, o.m.Data)
+		c.iov = o.f.Iovecs(c.iov)
+	}
+	c.bufs = c.iov
+	return true
+}
+
+// takeControl moves the engine's output into ctrl (the engine reuses its
+// buffer) and adds it to the write. Caller holds mu.
+func (c *Connection) takeControl() {
+	out := c.eng.Output()
+	if len(out) == 0 {
+		return
+	}
+	start := len(c.ctrl)
+	c.ctrl = append(c.ctrl, out...)
+	c.eng.Advance(len(out))
+	c.iov = append(c.iov, c.ctrl[start:len(c.ctrl):len(c.ctrl)])
+}
+
+// finishBatch releases the messages of the last write (lossy: written is
+// done; lossless sessions would keep them until acked, which needs session
+// reconnect first) and returns their frames to the pool.
+func (c *Connection) finishBatch() {
+	for i := range c.batch {
+		o := &c.batch[i]
+		if o.f != nil {
+			framePool.Put(o.f)
+		}
+		o.m.Release()
+		*o = outMsg{}
+	}
+	c.batch = c.batch[:0]
+	clear(c.iov[:cap(c.iov)])
+}
+
+// --- timers and teardown ---
+
+func (c *Connection) onReadyTimeout() {
+	if c.state.Load() != stReady {
+		c.close(ErrReadyTimeout, true)
+	}
+}
+
+func (c *Connection) onIdleTimer() {
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return
+	}
+	idle := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
+	if idle < c.msgr.opts.IdleTimeout {
+		c.idleTimer.Reset(c.msgr.opts.IdleTimeout - idle)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.close(ErrIdleTimeout, true)
+}
+
+// close tears the connection down from any goroutine: it closes the socket
+// (which ends the reader and the writer), stops the timers and releases the
+// queued messages. With notify, the messenger delivers a reset (or refused)
+// event. Only the first call acts.
+func (c *Connection) close(err error, notify bool) {
+	c.mu.Lock()
+	prev := c.state.Swap(stClosed)
+	if prev == stClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.eng.Close(err)
+	c.readyTimer.Stop()
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	if c.cancelDial != nil {
+		c.cancelDial()
+	}
+	nc := c.nc
+	var dropped []*gomsgr.Message
+	for c.out.n > 0 {
+		dropped = append(dropped, c.out.popHighest().m)
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+	if nc != nil {
+		nc.Close()
+	}
+	for _, m := range dropped {
+		m.Release()
+	}
+	c.msgr.connClosed(c, prev, err, notify)
+}

@@ -1,0 +1,512 @@
+package simple
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// maxAcceptBackoff bounds how long accepting pauses after the process ran
+// out of file descriptors.
+const maxAcceptBackoff = 2 * time.Second
+
+// Messenger is the goroutine-per-connection messenger (Ceph's
+// SimpleMessenger role). Create it with NewMessenger; it implements
+// gomsgr.Messenger.
+//
+// Lock order: Messenger.mu before Connection.mu.
+type Messenger struct {
+	opts   Options
+	nonce  uint32
+	dq     *dispatchQueue
+	gseq   atomic.Uint64
+	cookie atomic.Uint64
+
+	polMu         sync.RWMutex // guards the policies; never held with mu
+	policies      map[gomsgr.EntityType]gomsgr.Policy
+	defaultPolicy gomsgr.Policy
+
+	// wg counts the accept loop and every connection's goroutines; Add
+	// happens under mu while !stopping, so it never races with Shutdown's
+	// Wait.
+	wg sync.WaitGroup
+
+	mu          sync.Mutex
+	dispatchers []gomsgr.Dispatcher
+	fast        []gomsgr.FastDispatcher
+	handlers    []gomsgr.ConnHandler
+	ln          net.Listener
+	conns       map[addrKey]*Connection
+	accepting   map[*Connection]struct{}
+	anon        map[*Connection]struct{}
+	loop        *Connection
+	addrs       gomsgr.AddrVec
+	started     bool
+	stopping    bool
+	stopCh      chan struct{} // closed when Shutdown begins
+	done        chan struct{} // closed when Shutdown has completed
+}
+
+var _ gomsgr.Messenger = (*Messenger)(nil)
+
+// NewMessenger creates a messenger. It starts no goroutine until Start.
+func NewMessenger(opts Options) (*Messenger, error) {
+	opts = opts.withDefaults()
+	if opts.BindPortMin < 0 || opts.BindPortMax > 65535 || opts.BindPortMin > opts.BindPortMax {
+		return nil, fmt.Errorf("simple: bad bind port range %d..%d", opts.BindPortMin, opts.BindPortMax)
+	}
+	m := &Messenger{
+		opts:      opts,
+		nonce:     opts.Nonce,
+		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
+		conns:     map[addrKey]*Connection{},
+		accepting: map[*Connection]struct{}{},
+		anon:      map[*Connection]struct{}{},
+		stopCh:    make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if m.nonce == 0 {
+		m.nonce = rand.Uint32() | 1
+	}
+	m.dq = newDispatchQueue(m.dispatch)
+	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
+	m.loop.state.Store(stReady)
+	return m, nil
+}
+
+// Name returns the messenger's entity name.
+func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
+
+// SetPolicy sets the policy for peers of type t.
+func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
+	m.polMu.Lock()
+	m.policies[t] = p
+	m.polMu.Unlock()
+}
+
+// SetDefaultPolicy sets the policy for peer types without their own.
+func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
+	m.polMu.Lock()
+	m.defaultPolicy = p
+	m.polMu.Unlock()
+}
+
+func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
+	m.polMu.RLock()
+	defer m.polMu.RUnlock()
+	if p, ok := m.policies[t]; ok {
+		return p
+	}
+	return m.defaultPolicy
+}
+
+// AddDispatcher appends d to the dispatch chain.
+func (m *Messenger) AddDispatcher(d gomsgr.Dispatcher) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dispatchers = append(m.dispatchers, d)
+	if f, ok := d.(gomsgr.FastDispatcher); ok {
+		m.fast = append(m.fast, f)
+	}
+	if h, ok := d.(gomsgr.ConnHandler); ok {
+		m.handlers = append(m.handlers, h)
+	}
+}
+
+// Bind listens on addr. A port of 0 scans Options.BindPortMin..BindPortMax
+// (or takes a kernel-chosen port with BindAnyPort); a bind that finds no
+// free port is retried Options.BindRetryCount times, Options.BindRetryDelay
+// apart, as Ceph's Processor::bind does.
+func (m *Messenger) Bind(addr netip.AddrPort) error {
+	m.mu.Lock()
+	if m.ln != nil {
+		m.mu.Unlock()
+		return errors.New("simple: already bound")
+	}
+	if m.stopping {
+		m.mu.Unlock()
+		return gomsgr.ErrShutdown
+	}
+	m.mu.Unlock()
+	ln, err := m.listen(addr)
+	if err != nil {
+		return err
+	}
+	bound := ln.Addr().(*net.TCPAddr).AddrPort()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ln != nil || m.stopping {
+		ln.Close()
+		return errors.New("simple: already bound")
+	}
+	m.ln = ln
+	m.addrs = gomsgr.AddrVec{{Type: msgr2.AddrMsgr2, Nonce: m.nonce, Addr: netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())}}
+	return nil
+}
+
+func (m *Messenger) listen(addr netip.AddrPort) (net.Listener, error) {
+	o := m.opts
+	lo, hi := int(addr.Port()), int(addr.Port())
+	if addr.Port() == 0 && !o.BindAnyPort {
+		lo, hi = o.BindPortMin, o.BindPortMax
+	}
+	var lc net.ListenConfig
+	var lastErr error
+	for try := 0; try <= o.BindRetryCount; try++ {
+		if try > 0 {
+			o.Logger.Warn("simple: bind failed, retrying", "addr", addr, "err", lastErr, "delay", o.BindRetryDelay)
+			time.Sleep(o.BindRetryDelay)
+		}
+		for port := lo; port <= hi; port++ {
+			ap := netip.AddrPortFrom(addr.Addr(), uint16(port))
+			ln, err := lc.Listen(context.Background(), "tcp", ap.String())
+			if err == nil {
+				return ln, nil
+			}
+			lastErr = err
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("simple: %w", err)
+			}
+		}
+	}
+	return nil, fmt.Errorf("simple: bind %v: no free port in %d tries: %w", addr, o.BindRetryCount+1, lastErr)
+}
+
+// Addrs returns the bound addresses (empty when not bound).
+func (m *Messenger) Addrs() gomsgr.AddrVec {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.addrs
+}
+
+// Start starts accepting (if bound) and dispatching.
+func (m *Messenger) Start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return errors.New("simple: already started")
+	}
+	if m.stopping {
+		return gomsgr.ErrShutdown
+	}
+	m.started = true
+	go m.dq.run()
+	if m.ln != nil {
+		m.wg.Add(1)
+		go m.acceptLoop(m.ln)
+	}
+	return nil
+}
+
+// acceptLoop accepts until the listener closes (Ceph's Processor::accept),
+// pausing with a growing backoff when the process is out of descriptors.
+func (m *Messenger) acceptLoop(ln net.Listener) {
+	defer m.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 10*time.Millisecond), maxAcceptBackoff)
+			m.opts.Logger.Warn("simple: accept failed, pausing", "err", err, "pause", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-m.stopCh:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		peer := msgr2.EntityAddr{Type: msgr2.AddrMsgr2}
+		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+			ap := ta.AddrPort()
+			peer.Addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+		c := newConnection(m, session.Server, 0, peer, m.Addrs())
+		if !m.addAccepted(c) {
+			nc.Close()
+			continue
+		}
+		go c.run(nc)
+	}
+}
+
+func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
+func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce) }
+
+// ConnectTo returns the connection to addr, creating it (and starting its
+// connect and handshake on a new goroutine) if there is none. An address of
+// this messenger gives the loopback connection, which delivers to the local
+// dispatchers.
+func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (gomsgr.Connection, error) {
+	return m.connect(t, addr)
+}
+
+func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return nil, gomsgr.ErrShutdown
+	}
+	if !m.started {
+		return nil, gomsgr.ErrNotStarted
+	}
+	for _, a := range m.addrs {
+		if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
+			return m.loop, nil
+		}
+	}
+	k := keyOf(addr)
+	if c := m.conns[k]; c != nil {
+		return c, nil
+	}
+	c := newConnection(m, session.Client, t, addr, m.addrs)
+	m.conns[k] = c
+	m.wg.Add(1)
+	go c.run(nil)
+	return c, nil
+}
+
+// SendTo sends msg to addr over its connection, connecting if needed.
+func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr.EntityAddr) error {
+	c, err := m.connect(t, addr)
+	if err != nil {
+		return err
+	}
+	return c.SendMessage(msg)
+}
+
+// MarkDown closes the connection to addr, if any.
+func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
+	m.mu.Lock()
+	c := m.conns[keyOf(addr)]
+	m.mu.Unlock()
+	if c != nil {
+		c.MarkDown()
+	}
+}
+
+// MarkDownAll closes every connection.
+func (m *Messenger) MarkDownAll() {
+	m.mu.Lock()
+	all := make([]*Connection, 0, len(m.conns)+len(m.accepting)+len(m.anon))
+	for _, c := range m.conns {
+		all = append(all, c)
+	}
+	for c := range m.accepting {
+		all = append(all, c)
+	}
+	for c := range m.anon {
+		all = append(all, c)
+	}
+	m.mu.Unlock()
+	for _, c := range all {
+		c.MarkDown()
+	}
+}
+
+// unregister forgets c.
+func (m *Messenger) unregister(c *Connection) {
+	m.mu.Lock()
+	if m.conns[c.key] == c {
+		delete(m.conns, c.key)
+	}
+	delete(m.accepting, c)
+	delete(m.anon, c)
+	m.mu.Unlock()
+}
+
+// addAccepted registers a connection accepted by the accept loop and counts
+// its goroutine; false means the messenger is stopping.
+func (m *Messenger) addAccepted(c *Connection) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopping {
+		return false
+	}
+	m.accepting[c] = struct{}{}
+	m.wg.Add(1)
+	return true
+}
+
+// connReady runs on c's reader goroutine, without c.mu, when its handshake
+// completes.
+func (m *Messenger) connReady(c *Connection) {
+	ev := evConnect
+	if c.role == session.Server {
+		ev = evAccept
+		c.mu.Lock()
+		pol := c.eng.Policy()
+		addrs := c.peerAddrs
+		c.mu.Unlock()
+		m.mu.Lock()
+		delete(m.accepting, c)
+		if c.state.Load() == stClosed {
+			m.mu.Unlock()
+			return
+		}
+		if len(addrs) > 0 && addrs[0].Addr.Port() != 0 && (!pol.Lossy || pol.RegisterLossyClients) {
+			c.key = keyOf(addrs[0])
+			if old := m.conns[c.key]; old != nil && old != c {
+				// A newer session from the same peer replaces the old one.
+				go old.MarkDown()
+			}
+			m.conns[c.key] = c
+		} else {
+			m.anon[c] = struct{}{}
+		}
+		m.mu.Unlock()
+	}
+	m.queueEvent(c, ev)
+}
+
+// connClosed runs once per connection, on the goroutine that closed it.
+func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool) {
+	m.unregister(c)
+	if !notify {
+		return
+	}
+	m.opts.Logger.Debug("simple: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
+	switch {
+	case prev == stReady:
+		m.queueEvent(c, evReset)
+	case c.role == session.Client && errors.Is(err, syscall.ECONNREFUSED):
+		m.queueEvent(c, evRefused)
+	case c.role == session.Client:
+		m.queueEvent(c, evReset)
+	}
+}
+
+func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
+	m.mu.Lock()
+	n := len(m.handlers)
+	m.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	m.dq.enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
+}
+
+// deliver hands a received message to a fast dispatcher on the calling
+// goroutine (the connection's reader) or queues it for the slow ones. No
+// connection lock is held.
+func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
+	for _, f := range m.fast {
+		if f.CanFastDispatch(msg) {
+			f.FastDispatch(msg)
+			return
+		}
+	}
+	if !m.dq.enqueue(msg.Priority, qitem{m: msg, conn: c}) {
+		msg.Release()
+	}
+}
+
+func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
+	m.mu.Lock()
+	stopping := m.stopping
+	m.mu.Unlock()
+	if stopping {
+		return gomsgr.ErrShutdown
+	}
+	msg.Src = m.opts.Name
+	msg.Conn = c
+	m.deliver(c, msg)
+	return nil
+}
+
+// dispatch runs on the dispatch queue's goroutine.
+func (m *Messenger) dispatch(it qitem) {
+	if it.m != nil {
+		for _, d := range m.dispatchers {
+			if d.Dispatch(it.m) {
+				return
+			}
+		}
+		m.opts.Logger.Warn("simple: message not dispatched", "type", it.m.Type, "from", it.m.Src.String())
+		it.m.Release()
+		return
+	}
+	for _, h := range m.handlers {
+		switch it.ev {
+		case evConnect:
+			h.HandleConnect(it.conn)
+		case evAccept:
+			h.HandleAccept(it.conn)
+		case evReset:
+			if h.HandleReset(it.conn) {
+				return
+			}
+		case evRemoteReset:
+			h.HandleRemoteReset(it.conn)
+		case evRefused:
+			if h.HandleRefused(it.conn) {
+				return
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting, closes every connection, waits for their
+// goroutines and stops dispatching (queued messages are released).
+func (m *Messenger) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopping {
+		m.mu.Unlock()
+		return m.Wait(ctx)
+	}
+	m.stopping = true
+	close(m.stopCh)
+	started := m.started
+	ln := m.ln
+	m.mu.Unlock()
+	var errs []error
+	if ln != nil {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("simple: %w", err))
+		}
+	}
+	m.MarkDownAll()
+	stopped := make(chan struct{})
+	go func() { m.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	if started {
+		m.dq.stop()
+		select {
+		case <-m.dq.done:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+	}
+	close(m.done)
+	return errors.Join(errs...)
+}
+
+// Wait blocks until Shutdown completed or ctx ends.
+func (m *Messenger) Wait(ctx context.Context) error {
+	select {
+	case <-m.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,82 @@
+package simple
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+)
+
+// Options configures a Messenger. Zero fields take the defaults named in
+// their comments, which are Ceph's ms_* defaults where Ceph has one. The
+// names and defaults match conn.Options, minus the event-loop fields
+// (Workers, Center, Stack) and ListenBacklog, which net.Listen does not
+// expose (the kernel's somaxconn applies).
+type Options struct {
+	// Name is the entity this messenger speaks for (required type; a
+	// negative number means "new", as for a client before the mon assigns
+	// one).
+	Name gomsgr.EntityName
+	// Nonce distinguishes this messenger instance in its addresses;
+	// default: random.
+	Nonce uint32
+	// BindPortMin and BindPortMax are the range scanned by Bind for a port
+	// of 0 (ms_bind_port_min 6800, ms_bind_port_max 7568). With
+	// BindAnyPort, port 0 takes a kernel-chosen port instead.
+	BindPortMin, BindPortMax int
+	// BindAnyPort makes Bind with port 0 take a kernel-chosen port.
+	BindAnyPort bool
+	// BindRetryCount and BindRetryDelay retry a bind that found no free
+	// port (ms_bind_retry_count 3, ms_bind_retry_delay 5s).
+	BindRetryCount int
+	// BindRetryDelay is the pause between two bind attempts.
+	BindRetryDelay time.Duration
+	// PrefetchBytes is each connection's read buffer
+	// (ms_tcp_prefetch_max_size; Ceph's 4 KiB is too small for batching,
+	// default 64 KiB). Frames larger than it are read into a buffer of
+	// their own, which the received message keeps.
+	PrefetchBytes int
+	// ReadyTimeout bounds connect + handshake (ms_connection_ready_timeout
+	// 10s).
+	ReadyTimeout time.Duration
+	// IdleTimeout closes a connection with no input for that long
+	// (ms_connection_idle_timeout 900s).
+	IdleTimeout time.Duration
+	// MaxSegmentBytes bounds each frame segment a peer may send (default
+	// msgr2's, 1 GiB). Memory per connection is bounded by it.
+	MaxSegmentBytes uint32
+	// NoDelay disables TCP_NODELAY (ms_tcp_nodelay true) when set.
+	NoDelay bool
+	// RcvBufBytes sets SO_RCVBUF when positive (ms_tcp_rcvbuf 0).
+	RcvBufBytes int
+	// NoRevision1 offers msgr2.0 framing only (for interop tests).
+	NoRevision1 bool
+	// Logger receives connection faults and accept errors (quiet by
+	// default: warnings and errors only through slog.Default()).
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.BindPortMin == 0 && o.BindPortMax == 0 {
+		o.BindPortMin, o.BindPortMax = 6800, 7568
+	}
+	if o.BindRetryCount <= 0 {
+		o.BindRetryCount = 3
+	}
+	if o.BindRetryDelay <= 0 {
+		o.BindRetryDelay = 5 * time.Second
+	}
+	if o.PrefetchBytes <= 0 {
+		o.PrefetchBytes = 64 << 10
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 900 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

@@ -1,0 +1,23 @@
+package simple_test
+
+import (
+	"testing"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
+	"github.com/gomsgr/gomsgr/simple"
+)
+
+func factory(t *testing.T, cfg msgrtest.Config) gomsgr.Messenger {
+	m, err := simple.NewMessenger(simple.Options{
+		Name:         cfg.Name,
+		IdleTimeout:  cfg.IdleTimeout,
+		ReadyTimeout: cfg.ReadyTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestMessenger(t *testing.T) { msgrtest.Run(t, factory) }
