@@ -556,38 +556,41 @@ func (c *Connection) finishBatch() {
 // --- timers and teardown ---
 
 func (c *Connection) onReadyTimeout() {
-	if c.state.Load() != stReady {
-		c.close(ErrReadyTimeout, true)
-	}
+	c.closeIf(ErrReadyTimeout, true, func(st int32) bool { return st != stReady })
 }
 
+// onIdleTimer closes the connection if nothing was read for IdleTimeout,
+// or re-arms for the rest (reads do not touch the timer).
 func (c *Connection) onIdleTimer() {
-	c.mu.Lock()
-	if c.state.Load() == stClosed {
-		c.mu.Unlock()
-		return
-	}
-	idle := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
-	if idle < c.msgr.opts.IdleTimeout {
-		c.idleTimer.Reset(c.msgr.opts.IdleTimeout - idle)
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	c.close(ErrIdleTimeout, true)
+	idle := c.msgr.opts.IdleTimeout
+	c.closeIf(ErrIdleTimeout, true, func(int32) bool {
+		since := time.Duration(time.Now().UnixNano() - c.lastRead.Load())
+		if since < idle {
+			c.idleTimer.Reset(idle - since)
+			return false
+		}
+		return true
+	})
 }
 
 // close tears the connection down from any goroutine: it closes the socket
 // (which ends the reader and the writer), stops the timers and releases the
 // queued messages. With notify, the messenger delivers a reset (or refused)
 // event. Only the first call acts.
-func (c *Connection) close(err error, notify bool) {
+func (c *Connection) close(err error, notify bool) { c.closeIf(err, notify, nil) }
+
+// closeIf is close if cond (nil: always) holds for the state under the
+// lock, so that a timer that fires as the handshake completes cannot close
+// a session that just became ready.
+func (c *Connection) closeIf(err error, notify bool, cond func(state int32) bool) {
 	c.mu.Lock()
-	prev := c.state.Swap(stClosed)
-	if prev == stClosed {
+	st := c.state.Load()
+	if st == stClosed || (cond != nil && !cond(st)) {
 		c.mu.Unlock()
 		return
 	}
+	prev := st
+	c.state.Store(stClosed)
 	c.eng.Close(err)
 	c.readyTimer.Stop()
 	if c.idleTimer != nil {

@@ -239,6 +239,7 @@ func (m *Messenger) acceptLoop(ln net.Listener) {
 		}
 		c := newConnection(m, session.Server, 0, peer, m.Addrs())
 		if !m.addAccepted(c) {
+			c.readyTimer.Stop()
 			nc.Close()
 			continue
 		}
