@@ -27,7 +27,7 @@ func TestMonRestart(t *testing.T) {
 	mon := cephtest.StartMon(t)
 	forEach(t, func(t *testing.T, o monc.Options) {
 		o.ReadyTimeout = 30 * time.Second // longer than any restart
-		c := dial(t, mon, o)
+		c := dialUnchecked(t, mon, o)
 		mustOK(t, c, `{"prefix": "version"}`)
 
 		// Killed: the session resets; a request waits for the next session.
@@ -82,7 +82,7 @@ func TestMonRestart(t *testing.T) {
 
 		// Down for longer than ReadyTimeout: the request fails, saying why.
 		o.ReadyTimeout = time.Second
-		short := dial(t, mon, o)
+		short := dialUnchecked(t, mon, o)
 		if err := mon.Kill(); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/gomsgr/gomsgr/internal/cephtest"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/monc"
 )
 
@@ -56,6 +57,16 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 }
 
 func dial(t *testing.T, mon *cephtest.Mon, o monc.Options) *monc.Client {
+	t.Helper()
+	// Registered before the client's Close, so it runs after it: the
+	// client must leave no goroutine and no fd behind.
+	leakcheck.Check(t)
+	return dialUnchecked(t, mon, o)
+}
+
+// dialUnchecked is dial for tests that restart the mon: the new mon
+// process's waiter goroutine and pidfd belong to cephtest, not the client.
+func dialUnchecked(t *testing.T, mon *cephtest.Mon, o monc.Options) *monc.Client {
 	t.Helper()
 	o.Addr = netip.MustParseAddrPort(mon.V2Addr())
 	c, err := monc.Dial(testCtx(t, 20*time.Second), o)
