@@ -112,6 +112,7 @@ type Stats struct {
 // client with its own locks held).
 type Client struct {
 	opts   Options
+	stack  *center.Stack
 	msgr   *conn.Messenger
 	target gomsgr.EntityAddr
 	faults *faultLog
@@ -157,22 +158,34 @@ func New(opts Options) (*Client, error) {
 		c.fsid, c.haveFSID = opts.FSID, true
 	}
 	c.faults = newFaultLog(opts.Logger.Handler())
+	// The client owns the stack (rather than the messenger) so that it can
+	// tell which driver runs after a fallback.
+	stack, err := center.NewStack(center.StackConfig{
+		Name:    "monc",
+		Workers: opts.Workers,
+		Center:  center.Config{Driver: opts.Driver, Spin: opts.Spin, Logger: opts.Logger},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("monc: %w", err)
+	}
+	c.stack = stack
 	m, err := conn.NewMessenger(conn.Options{
 		Name:         gomsgr.EntityName{Type: gomsgr.EntityClient, Num: -1},
-		Workers:      opts.Workers,
-		Center:       center.Config{Driver: opts.Driver, Spin: opts.Spin, Logger: opts.Logger},
+		Stack:        stack,
 		ReadyTimeout: opts.ReadyTimeout,
 		IdleTimeout:  opts.IdleTimeout,
 		NoRevision1:  opts.NoRevision1,
 		Logger:       slog.New(c.faults),
 	})
 	if err != nil {
+		stack.Stop(context.Background())
 		return nil, fmt.Errorf("monc: %w", err)
 	}
 	m.SetDefaultPolicy(gomsgr.LossyClient(0))
 	m.AddDispatcher(dispatcher{c})
 	if err := m.Start(); err != nil {
 		m.Shutdown(context.Background())
+		stack.Stop(context.Background())
 		return nil, fmt.Errorf("monc: %w", err)
 	}
 	c.msgr = m
@@ -276,7 +289,13 @@ func (c *Client) Close() error {
 	<-c.kaDone
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return c.msgr.Shutdown(ctx)
+	return errors.Join(c.msgr.Shutdown(ctx), c.stack.Stop(ctx))
+}
+
+// Driver returns the event-loop driver in use ("uring" may have fallen
+// back to "epoll" when the kernel refused io_uring).
+func (c *Client) Driver() string {
+	return c.stack.Workers()[0].Center().DriverName()
 }
 
 // ensureSessionLocked starts a session attempt unless one is open, under

@@ -73,6 +73,9 @@ func dialUnchecked(t *testing.T, mon *cephtest.Mon, o monc.Options) *monc.Client
 	if err != nil {
 		t.Fatalf("Dial %s: %v\nmon log:\n%s", mon.V2Addr(), err, mon.LogTail(20))
 	}
+	if o.Driver != "" && c.Driver() != o.Driver {
+		t.Errorf("driver %q in use, want %q (the kernel refused io_uring?)", c.Driver(), o.Driver)
+	}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Errorf("Close: %v", err)

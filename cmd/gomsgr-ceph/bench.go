@@ -85,7 +85,7 @@ func benchGomsgr(ctx context.Context, g *globals, n int, b *benchFlags) (result,
 		return result{}, err
 	}
 	defer c.Close()
-	res := result{Client: "gomsgr " + g.driver, Concurrency: n}
+	res := result{Client: "gomsgr " + c.Driver(), Concurrency: n} // the driver really in use
 	if g.rev0 {
 		res.Client += " msgr2.0"
 	}

@@ -180,7 +180,7 @@ func subcommand(ctx context.Context, g *globals, name string, args []string, std
 	defer c.Close()
 	if g.verbose {
 		fsid, epoch := c.FSID()
-		fmt.Fprintf(stderr, "session with mon at %s (driver %s), fsid %v, monmap epoch %d\n", g.mon, g.driver, fsid, epoch)
+		fmt.Fprintf(stderr, "session with mon at %s (driver %s), fsid %v, monmap epoch %d\n", g.mon, c.Driver(), fsid, epoch)
 	}
 	rctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
