@@ -50,6 +50,14 @@ type wpart struct {
 
 var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 
+// Separate pools for the two kinds of buffers, so that each pool's size
+// calibration sees one kind: per-connection prefetch buffers, and the
+// per-message buffers received payloads are copied into.
+var (
+	prefetchPool bytebufferpool.Pool
+	recvPool     bytebufferpool.Pool
+)
+
 // Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
 // AsyncConnection). Its exported methods may be called from any goroutine.
 type Connection struct {
@@ -284,7 +292,7 @@ func (c *Connection) tuneSocket() {
 }
 
 func (c *Connection) startSession() {
-	c.rb = bytebufferpool.Get()
+	c.rb = prefetchPool.Get()
 	if cap(c.rb.B) < c.msgr.opts.PrefetchBytes {
 		c.rb.B = make([]byte, c.msgr.opts.PrefetchBytes)
 	}
@@ -569,7 +577,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		m.Front, m.Middle, m.Data = front, middle, data
 		m.SetReleaser(gomsgr.ReleaseToPool, nil)
 	} else {
-		bb := bytebufferpool.Get()
+		bb := recvPool.Get()
 		bb.B = append(bb.B[:0], front...)
 		bb.B = append(bb.B, middle...)
 		bb.B = append(bb.B, data...)
@@ -594,7 +602,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 
 // releasePooled returns a received message and its pooled buffer.
 func releasePooled(m *gomsgr.Message, bb any) {
-	bytebufferpool.Put(bb.(*bytebufferpool.ByteBuffer))
+	recvPool.Put(bb.(*bytebufferpool.ByteBuffer))
 	gomsgr.PutMessage(m)
 }
 
@@ -643,7 +651,7 @@ func (c *Connection) close(err error, notify bool) {
 	}
 	c.parts = c.parts[:0]
 	if c.rb != nil {
-		bytebufferpool.Put(c.rb)
+		prefetchPool.Put(c.rb)
 		c.rb, c.buf = nil, nil
 	}
 	c.mu.Lock()
