@@ -62,6 +62,7 @@ type globals struct {
 	mon       string
 	driver    string
 	timeout   time.Duration
+	spin      time.Duration
 	fsid      string
 	rev0      bool
 	throwaway bool
@@ -84,6 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&g.mon, "m", def, "the mon's msgr2 address (host:port, as advertised in its monmap)")
 	fs.StringVar(&g.driver, "driver", "epoll", "event-loop driver: epoll or uring")
 	fs.DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for the session and each answer")
+	fs.DurationVar(&g.spin, "spin", 0, "event-loop spin before a worker sleeps (0: the center's default; negative: none)")
 	fs.StringVar(&g.fsid, "fsid", "", "cluster fsid (default: learned from the mon's monmap)")
 	fs.BoolVar(&g.rev0, "msgr2.0", false, "offer msgr2.0 framing only (no REVISION_1)")
 	fs.BoolVar(&g.throwaway, "throwaway", false, "start a throwaway single mon on 127.0.0.1 for this run (ignores -m)")
@@ -130,7 +132,7 @@ func (g *globals) options() (monc.Options, error) {
 	if err != nil {
 		return monc.Options{}, fmt.Errorf("-m %q: %w", g.mon, err)
 	}
-	o := monc.Options{Addr: ap, Driver: g.driver, ReadyTimeout: g.timeout, NoRevision1: g.rev0}
+	o := monc.Options{Addr: ap, Driver: g.driver, ReadyTimeout: g.timeout, NoRevision1: g.rev0, Spin: g.spin}
 	if g.fsid != "" {
 		if o.FSID, err = msgr2.ParseUUID(g.fsid); err != nil {
 			return o, fmt.Errorf("-fsid: %w", err)
