@@ -320,20 +320,24 @@ func testPriority(t *testing.T, newMsgr Factory) {
 	if err := srv.Bind(local); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { shutdown(t, srv) })
 	cli, _ := client(t, newMsgr, Config{}, gomsgr.LossyClient(0))
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Queued before the handshake can finish: 50 low, then one high.
+	// The server listens but does not accept yet, so the handshake cannot
+	// finish: queue 50 low-priority messages, then one high.
 	for i := 0; i < 50; i++ {
 		c.SendMessage(&gomsgr.Message{Type: MsgTest, Priority: gomsgr.PrioLow, Tid: uint64(i), Data: payload(i, 1000)})
 	}
 	c.SendMessage(&gomsgr.Message{Type: MsgTest, Priority: gomsgr.PrioHighest, Tid: 999})
+	if c.IsConnected() {
+		t.Fatal("connected to a server that does not accept yet")
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
 	fr.waitFor(t, 10*time.Second, "51 messages", func() bool { return len(fr.msgs) == 51 })
 	msgs := fr.all()
 	if first := msgs[0]; first.Tid != 999 {
