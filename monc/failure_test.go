@@ -40,7 +40,7 @@ func TestMonRestart(t *testing.T) {
 			_, _, err := c.GetVersion(testCtx(t, 30*time.Second), "monmap")
 			done <- err
 		}()
-		time.Sleep(300 * time.Millisecond) // a few refused attempts
+		waitFor(t, "a refused attempt while the mon is down", func() bool { return c.Stats().Faults >= 2 })
 		mon.Restart(t)
 		if err := <-done; err != nil {
 			t.Fatalf("GetVersion across the restart: %v", err)
