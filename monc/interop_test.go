@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -280,4 +281,32 @@ func TestKeepalive(t *testing.T) {
 			t.Errorf("without keepalives: stats %+v, want the idle timeout to drop the session", s)
 		}
 	})
+}
+
+// The mon really runs each framing: with debug_ms=5 its log prefixes every
+// connection line with "rev1=0|1" and the state; a session that reached
+// READY with rev1=0 only exists once a msgr2.0 client has talked to it.
+func TestFraming(t *testing.T) {
+	mon := cephtest.StartMon(t, cephtest.Conf("debug_ms", "5"))
+	readyRev0 := func() int {
+		b, err := os.ReadFile(mon.LogPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, " s=READY ") && strings.Contains(l, " rev1=0 ") {
+				n++
+			}
+		}
+		return n
+	}
+	c := dialUnchecked(t, mon, monc.Options{})
+	mustOK(t, c, `{"prefix": "version"}`)
+	if n := readyRev0(); n != 0 {
+		t.Errorf("after a msgr2.1 session: %d READY lines with rev1=0 in the mon's log", n)
+	}
+	c0 := dialUnchecked(t, mon, monc.Options{NoRevision1: true})
+	mustOK(t, c0, `{"prefix": "version"}`)
+	waitFor(t, "a READY rev1=0 session in the mon's log", func() bool { return readyRev0() > 0 })
 }
