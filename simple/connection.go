@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/bytebufferpool"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -88,9 +86,10 @@ type Connection struct {
 	writerDone chan struct{}
 
 	// Reader-only.
-	rb    *bytebufferpool.ByteBuffer // prefetch buffer
-	buf   []byte                     // current read buffer: rb.B or a frame-sized one
-	big   bool                       // buf is a frame-sized buffer that its message keeps
+	rb    *rxBuf // prefetch buffer
+	buf   []byte // current read buffer: rb.b or bigRB.b
+	big   bool   // buf is a frame-sized buffer that its message keeps
+	bigRB *rxBuf // the frame-sized buffer until a message takes it
 	r, w  int
 	inbox []*gomsgr.Message // delivered by the engine during one Feed
 
@@ -256,19 +255,16 @@ func (c *Connection) run(nc net.Conn) {
 	c.eng.Start()
 	c.mu.Unlock()
 
-	c.rb = bytebufferpool.Get()
-	if cap(c.rb.B) < c.msgr.opts.PrefetchBytes {
-		c.rb.B = make([]byte, c.msgr.opts.PrefetchBytes)
-	}
-	c.rb.B = c.rb.B[:cap(c.rb.B)]
-	c.buf = c.rb.B
+	c.rb = getRx(c.msgr.opts.PrefetchBytes)
+	c.buf = c.rb.b
 	c.lastRead.Store(time.Now().UnixNano())
 
 	go c.writeLoop(nc)
 	c.cond.Signal() // the banner
 	c.readLoop(nc)
 	<-c.writerDone
-	bytebufferpool.Put(c.rb)
+	c.dropBig()
+	c.rb.put()
 	c.rb, c.buf = nil, nil
 }
 
@@ -358,8 +354,8 @@ func (c *Connection) process() bool {
 		c.r, c.w = 0, 0
 		if c.big {
 			// The frame-sized buffer was consumed; its message keeps it.
-			c.big = false
-			c.buf = c.rb.B
+			c.dropBig()
+			c.buf = c.rb.b
 		}
 	}
 	if need > 0 {
@@ -375,18 +371,32 @@ func (c *Connection) makeRoom(need int) {
 	if need <= len(c.buf)-c.r {
 		return
 	}
-	if need <= len(c.rb.B) {
-		copy(c.rb.B, c.buf[c.r:c.w])
-		c.buf, c.big = c.rb.B, false
+	old := c.bigRB
+	c.bigRB = nil
+	if need <= len(c.rb.b) {
+		copy(c.rb.b, c.buf[c.r:c.w])
+		c.buf, c.big = c.rb.b, false
 	} else {
-		// A frame larger than the prefetch buffer: read it into a buffer
-		// of its own, which its message keeps (no copy of the payload).
-		// need is bounded by Options.MaxSegmentBytes per segment.
-		nb := make([]byte, need)
-		copy(nb, c.buf[c.r:c.w])
-		c.buf, c.big = nb, true
+		// A frame larger than the prefetch buffer: read it into a pooled
+		// buffer of its own, which its message keeps (no copy of the
+		// payload). need is bounded by Options.MaxSegmentBytes per segment.
+		rb := getRx(need)
+		copy(rb.b, c.buf[c.r:c.w])
+		c.buf, c.big, c.bigRB = rb.b, true, rb
+	}
+	if old != nil {
+		old.put()
 	}
 	c.r, c.w = 0, pending
+}
+
+// dropBig leaves the frame-sized buffer, returning it to the pool unless a
+// message took it.
+func (c *Connection) dropBig() {
+	if c.bigRB != nil {
+		c.bigRB.put()
+	}
+	c.big, c.bigRB = false, nil
 }
 
 // --- session.Sink, called by the engine inside Feed with c.mu held ---
@@ -415,16 +425,17 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	m.RecvStamp = time.Unix(0, c.lastRead.Load())
 	total := len(front) + len(middle) + len(data)
 	m.DispatchBytes = total
-	if c.big {
+	if c.big && c.bigRB != nil {
 		// The frame has a buffer of its own: hand it over.
 		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(gomsgr.ReleaseToPool, nil)
+		m.SetReleaser(releaseRx, c.bigRB)
+		c.bigRB = nil
 	} else {
-		bb := bytebufferpool.Get()
-		b := append(bb.B[:0], front...)
-		b = append(b, middle...)
-		b = append(b, data...)
-		bb.B = b
+		rb := getRx(total)
+		b := rb.b
+		copy(b, front)
+		copy(b[len(front):], middle)
+		copy(b[len(front)+len(middle):], data)
 		f, mi := len(front), len(front)+len(middle)
 		if len(front) > 0 {
 			m.Front = b[:f:f]
@@ -435,7 +446,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		if len(data) > 0 {
 			m.Data = b[mi:total:total]
 		}
-		m.SetReleaser(releasePooled, bb)
+		m.SetReleaser(releaseRx, rb)
 	}
 	c.inbox = append(c.inbox, m)
 	return nil
@@ -444,14 +455,6 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 // Acked is called by the engine when the peer acknowledges messages. Not
 // for applications.
 func (c *Connection) Acked(uint64) {}
-
-// releasePooled returns a received message's pooled buffer (arg, a
-// *bytebufferpool.ByteBuffer) and the message itself; a static function and
-// a pointer argument keep receiving free of allocations.
-func releasePooled(m *gomsgr.Message, arg any) {
-	bytebufferpool.Put(arg.(*bytebufferpool.ByteBuffer))
-	gomsgr.PutMessage(m)
-}
 
 // --- writer goroutine ---
 
