@@ -17,7 +17,13 @@ import (
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/perf"
 )
+
+// epoch anchors nanotime: a monotonic clock reading in ns.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
 
 // Connection states.
 const (
@@ -85,6 +91,7 @@ type Connection struct {
 	writeEv   center.Event
 
 	// Worker-only.
+	pc         *perf.Counters // the worker's counters
 	fd         int
 	eng        *session.Engine
 	rb         *bytebufferpool.ByteBuffer // prefetch buffer
@@ -112,6 +119,7 @@ func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
 
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
+	c.pc = m.perf.Worker(w.ID())
 	c.key = keyOf(target)
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)
@@ -149,7 +157,7 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 		c.mu.Unlock()
 		return gomsgr.ErrClosed
 	}
-	c.outQ[prio].push(qitem{m: msg})
+	c.outQ[prio].push(qitem{m: msg, queued: nanotime()})
 	c.outMask[prio>>6] |= 1 << (prio & 63)
 	c.outN++
 	c.mu.Unlock()
@@ -240,6 +248,8 @@ func (c *Connection) QueueLen() int {
 
 // connect starts a non-blocking connect (client). Runs on the worker.
 func (c *Connection) connect() {
+	c.pc.Inc(perf.CreatedConnections)
+	c.pc.Inc(perf.ActiveConnections)
 	if c.state.Load() == stClosed {
 		return
 	}
@@ -270,6 +280,8 @@ func (c *Connection) connect() {
 
 // accepted starts the server side on an accepted socket. Runs on the worker.
 func (c *Connection) accepted(fd int) {
+	c.pc.Inc(perf.CreatedConnections)
+	c.pc.Inc(perf.ActiveConnections)
 	c.fd = fd
 	c.tuneSocket()
 	c.state.Store(stHandshake)
@@ -334,6 +346,13 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 
 // handleRead reads until EAGAIN (or a short read), feeding the engine.
 func (c *Connection) handleRead() {
+	start := nanotime()
+	c.readLoop()
+	c.pc.AddTime(perf.RunningRecvTime, time.Duration(nanotime()-start))
+	c.handleWrite() // replies, acks
+}
+
+func (c *Connection) readLoop() {
 	for c.state.Load() != stClosed {
 		if c.wpos == len(c.buf) {
 			c.makeRoom(len(c.buf) + 1)
@@ -363,7 +382,6 @@ func (c *Connection) handleRead() {
 		c.close(fmt.Errorf("conn: read: %w", err), true)
 		return
 	}
-	c.handleWrite() // replies, acks
 }
 
 // process feeds buffered bytes to the engine; false means the connection
@@ -414,6 +432,12 @@ func (c *Connection) handleWrite() {
 	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
 		return
 	}
+	start := nanotime()
+	c.writeLoop()
+	c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start))
+}
+
+func (c *Connection) writeLoop() {
 	for {
 		if len(c.parts) == 0 && !c.gather() {
 			break
@@ -484,7 +508,8 @@ func (c *Connection) takeControl() {
 	c.parts = append(c.parts, wpart{b: c.ctrl[start:len(c.ctrl):len(c.ctrl)]})
 }
 
-// popOut removes the highest-priority queued message. Caller holds mu.
+// popOut removes the highest-priority queued message and records how long
+// it waited. Caller holds mu.
 func (c *Connection) popOut() *gomsgr.Message {
 	for w := 3; w >= 0; w-- {
 		if x := c.outMask[w]; x != 0 {
@@ -494,6 +519,9 @@ func (c *Connection) popOut() *gomsgr.Message {
 				c.outMask[w] &^= 1 << (p & 63)
 			}
 			c.outN--
+			if it.queued != 0 {
+				c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(nanotime()-it.queued))
+			}
 			return it.m
 		}
 	}
@@ -513,13 +541,13 @@ func (c *Connection) encode(m *gomsgr.Message) {
 		}
 		c.parts = append(c.parts, p)
 	}
-	c.msgr.stats.sentMessages.Add(1)
+	c.pc.Inc(perf.SendMessages)
 }
 
 // advance drops n written bytes from the front of parts, releasing messages
 // whose last byte went out.
 func (c *Connection) advance(n int) {
-	c.msgr.stats.sentBytes.Add(uint64(n))
+	c.pc.Add(perf.SendBytes, uint64(n))
 	i := 0
 	for ; i < len(c.parts) && n >= len(c.parts[i].b); i++ {
 		n -= len(c.parts[i].b)
@@ -594,8 +622,8 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		}
 		m.SetReleaser(releasePooled, bb)
 	}
-	c.msgr.stats.recvMessages.Add(1)
-	c.msgr.stats.recvBytes.Add(uint64(total))
+	c.pc.Inc(perf.RecvMessages)
+	c.pc.Add(perf.RecvBytes, uint64(total))
 	c.msgr.deliver(c, m)
 	return nil
 }
@@ -611,7 +639,7 @@ func (c *Connection) Acked(uint64) {}
 
 func (c *Connection) onReadyTimeout() {
 	if c.state.Load() != stReady {
-		c.msgr.stats.readyTimeouts.Add(1)
+		c.pc.Inc(perf.ConnectionReadyTimeouts)
 		c.close(ErrReadyTimeout, true)
 	}
 }
@@ -622,7 +650,7 @@ func (c *Connection) onIdleTimer() {
 	}
 	idle := time.Duration(time.Now().UnixNano() - c.lastRead)
 	if idle >= c.msgr.opts.IdleTimeout {
-		c.msgr.stats.idleTimeouts.Add(1)
+		c.pc.Inc(perf.ConnectionIdleTimeouts)
 		c.close(ErrIdleTimeout, true)
 		return
 	}

@@ -8,10 +8,12 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/perf"
 )
 
 // Messenger is the event-loop messenger (Ceph's AsyncMessenger). Create it
@@ -45,13 +47,8 @@ type Messenger struct {
 	stopping    bool
 	done        chan struct{}
 
-	stats msgrStats
-}
-
-type msgrStats struct {
-	sentMessages, sentBytes, recvMessages, recvBytes atomic.Uint64
-	readyTimeouts, idleTimeouts, faults, created     atomic.Uint64
-	active                                           atomic.Int64
+	perf   *perf.Set
+	faults atomic.Uint64
 }
 
 var _ gomsgr.Messenger = (*Messenger)(nil)
@@ -72,6 +69,10 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	if m.nonce == 0 {
 		m.nonce = rand.Uint32() | 1
 	}
+	m.perf = opts.Perf
+	if m.perf == nil {
+		m.perf = perf.NewSet(opts.Name.String())
+	}
 	m.stack = opts.Stack
 	if m.stack == nil {
 		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: opts.Center})
@@ -85,6 +86,10 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m.loop.state.Store(stReady)
 	return m, nil
 }
+
+// Perf returns the messenger's perf counters (Ceph's l_msgr_* per worker):
+// dump them with WriteJSON or export them with perf/promperf.
+func (m *Messenger) Perf() *perf.Set { return m.perf }
 
 // Name returns the messenger's entity name.
 func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
@@ -202,8 +207,6 @@ func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Conne
 	w := m.stack.Pick()
 	c := newConnection(m, w, session.Client, t, addr, m.addrs)
 	m.conns[k] = c
-	m.stats.created.Add(1)
-	m.stats.active.Add(1)
 	if err := w.Center().Submit(c.connect); err != nil {
 		delete(m.conns, k)
 		w.Release()
@@ -269,8 +272,6 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 		return false
 	}
 	m.accepting[c] = struct{}{}
-	m.stats.created.Add(1)
-	m.stats.active.Add(1)
 	return true
 }
 
@@ -300,13 +301,13 @@ func (m *Messenger) connReady(c *Connection) {
 
 // connClosed runs on c's worker after it closed.
 func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool) {
-	m.stats.active.Add(-1)
+	c.pc.Dec(perf.ActiveConnections)
 	c.w.Release()
 	m.unregister(c)
 	if !notify {
 		return
 	}
-	m.stats.faults.Add(1)
+	m.faults.Add(1)
 	m.opts.Logger.Debug("conn: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
 	switch {
 	case prev == stReady:
@@ -330,7 +331,13 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
-			f.FastDispatch(msg)
+			if c.pc != nil {
+				start := nanotime()
+				f.FastDispatch(msg)
+				c.pc.AddTime(perf.RunningFastDispatchTime, time.Duration(nanotime()-start))
+			} else {
+				f.FastDispatch(msg)
+			}
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/perf"
 )
 
 // Options configures a Messenger. Zero fields take the defaults named in
@@ -57,6 +58,9 @@ type Options struct {
 	RcvBufBytes int
 	// NoRevision1 offers msgr2.0 framing only (for interop tests).
 	NoRevision1 bool
+	// Perf, when set, is the counter set to count into (shared by
+	// messengers that share a Stack); default: a new set named after Name.
+	Perf *perf.Set
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger

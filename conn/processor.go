@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -34,9 +35,9 @@ type Processor struct {
 	backoff time.Duration
 	paused  bool
 	timer   center.Timer
-	// Accepted counts accepted sockets; AcceptErrors counts failed accepts
-	// other than EAGAIN.
-	accepted, acceptErrors uint64
+	// accepted counts accepted sockets; acceptErrors failed accepts other
+	// than EAGAIN (both read by dumps on other goroutines).
+	accepted, acceptErrors atomic.Uint64
 }
 
 func newProcessor(m *Messenger, addr netip.AddrPort) (*Processor, error) {
@@ -129,7 +130,7 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 				p.backoff = 0
 				return
 			}
-			p.acceptErrors++
+			p.acceptErrors.Add(1)
 			if err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM {
 				// Out of resources: stop reading the listen queue for a
 				// while instead of spinning on it.
@@ -142,7 +143,7 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 			p.m.opts.Logger.Warn("conn: accept failed", "err", err)
 			return
 		}
-		p.accepted++
+		p.accepted.Add(1)
 		peer := msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Addr: addrPort(sa)}
 		w := p.m.stack.Pick()
 		c := newConnection(p.m, w, session.Server, 0, peer, p.m.Addrs())

@@ -72,15 +72,19 @@ func newRecorder(echo bool) *recorder {
 }
 
 func (r *recorder) Dispatch(m *gomsgr.Message) bool {
+	var reply *gomsgr.Message
 	if r.echo {
-		reply := &gomsgr.Message{Type: m.Type, Priority: m.Priority, Tid: m.Tid,
+		reply = &gomsgr.Message{Type: m.Type, Priority: m.Priority, Tid: m.Tid,
 			Front: bytes.Clone(m.Front), Middle: bytes.Clone(m.Middle), Data: bytes.Clone(m.Data)}
-		m.Conn.SendMessage(reply)
 	}
+	// Record first, so that whoever sees the echo also sees the record.
 	r.mu.Lock()
 	r.msgs = append(r.msgs, m)
 	r.mu.Unlock()
 	r.cond.Broadcast()
+	if reply != nil {
+		m.Conn.SendMessage(reply)
+	}
 	return true
 }
 

@@ -1,0 +1,85 @@
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/perf"
+)
+
+// TestDumpAndCounters exchanges messages and checks that the messenger dump
+// and the perf counters report them.
+func TestDumpAndCounters(t *testing.T) {
+	leakcheck.Check(t)
+	got := make(chan *gomsgr.Message, 10)
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
+	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 9}, Workers: 1})
+	cli.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer srv.Shutdown(ctx)
+	defer cli.Shutdown(ctx)
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	for i := 0; i < 3; i++ {
+		c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 100)})
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case m := <-got:
+			m.Release()
+		case <-ctx.Done():
+			t.Fatal("messages did not arrive")
+		}
+	}
+	st := srv.Perf().Total()
+	if n := st.Get(perf.RecvMessages); n != 3 {
+		t.Fatalf("server msgr_recv_messages = %d, want 3", n)
+	}
+	if n := st.Get(perf.RecvBytes); n != 300 {
+		t.Fatalf("server msgr_recv_bytes = %d, want 300", n)
+	}
+	if n := st.Gauge(perf.ActiveConnections); n != 1 {
+		t.Fatalf("server msgr_active_connections = %d, want 1", n)
+	}
+	cst := cli.Perf().Total()
+	if n := cst.Get(perf.SendMessages); n != 3 {
+		t.Fatalf("client msgr_send_messages = %d, want 3", n)
+	}
+	if a := cst.Avg(perf.SendMessagesQueueLat); a.Count != 3 {
+		t.Fatalf("client msgr_send_messages_queue_lat count = %d, want 3", a.Count)
+	}
+	var buf bytes.Buffer
+	if err := srv.Perf().WriteJSON(&buf); err != nil || !bytes.Contains(buf.Bytes(), []byte(`"msgr_recv_messages"`)) {
+		t.Fatalf("perf dump: %v\n%s", err, buf.String())
+	}
+	d := srv.Dump()
+	if len(d.Listeners) != 1 || d.Listeners[0].Accepted != 1 || len(d.Workers) != 2 {
+		t.Fatalf("dump listeners %+v workers %+v", d.Listeners, d.Workers)
+	}
+	if len(d.Connections) != 1 || d.Connections[0].State != "ready" || d.Connections[0].PeerName != "client.9" || d.Connections[0].Role != "server" {
+		t.Fatalf("dump connections %+v", d.Connections)
+	}
+	buf.Reset()
+	if err := cli.WriteDumpJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back conn.Dump
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || len(back.Connections) != 1 || back.Connections[0].PeerName != "osd.2" {
+		t.Fatalf("client dump %v: %s", err, buf.String())
+	}
+}
