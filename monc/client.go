@@ -217,8 +217,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 // session cannot be established within Options.ReadyTimeout, or with ctx's
 // error.
 func (c *Client) Connect(ctx context.Context) error {
-	// A GetVersion round trip needs the same session; waiting for readyCh
-	// alone would not fail within ReadyTimeout, requests do.
+	// Connect drives a request (get_version monmap), so that the session
+	// attempts and the ready timeout work as for any request; waiting for
+	// readyCh alone would wait forever for a mon that is not there.
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -245,9 +246,13 @@ func (c *Client) Connect(ctx context.Context) error {
 			return err
 		}
 		// The reply came: the session is ready; wait for the monmap too.
+		t := time.NewTimer(c.opts.ReadyTimeout)
+		defer t.Stop()
 		select {
 		case <-ch:
 			return nil
+		case <-t.C:
+			return fmt.Errorf("%w at %v: the mon sent no usable monmap (no fsid) within %v", ErrNoSession, c.opts.Addr, c.opts.ReadyTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
