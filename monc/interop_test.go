@@ -319,3 +319,22 @@ func TestMonLog(t *testing.T) {
 	mustOK(t, c0, `{"prefix": "version"}`)
 	waitFor(t, "a READY rev1=0 session in the mon's log", func() bool { return count(" s=READY ", " rev1=0 ") > 0 })
 }
+
+// A large answer: get_command_descriptions is about 73 KiB of JSON in the
+// data segment, more than the messenger's 64 KiB read buffer, so the frame
+// is read into a buffer of its own.
+func TestLargeReply(t *testing.T) {
+	forEach(t, func(t *testing.T, o monc.Options) {
+		c := dial(t, shared, o)
+		for range 3 {
+			out := mustOK(t, c, `{"prefix": "get_command_descriptions"}`)
+			var descs map[string]struct {
+				Sig []any `json:"sig"`
+			}
+			if err := json.Unmarshal(out, &descs); err != nil || len(out) < 64<<10 || len(descs) < 100 {
+				t.Fatalf("get_command_descriptions: %d bytes, %d commands, %v", len(out), len(descs), err)
+			}
+			mustOK(t, c, `{"prefix": "version"}`)
+		}
+	})
+}
