@@ -6,10 +6,14 @@
 // transaction id so that many goroutines can share one client.
 //
 // When the session fails (the mon restarted, the connection reset), the
-// client opens a new one with a short backoff and resends the requests that
-// were not answered, as Ceph's MonClient does; a request fails only when its
-// context ends, when the client is closed, or when no session could be
-// established for Options.ReadyTimeout. Keepalives (KEEPALIVE2) go out every
+// client opens a new one at once if requests are waiting, and resends the
+// ones that were not answered, as Ceph's MonClient does (a command can thus
+// run twice if the mon applied it just before it failed); otherwise the next
+// request opens it. Failed attempts are retried with a short backoff. A
+// request fails only when its context ends, when the client is closed, or
+// when no session could be established for Options.ReadyTimeout; the error
+// (ErrNoSession) then says why: refused, closed during the handshake, ready
+// timeout, or the protocol error the peer caused. Keepalives (KEEPALIVE2) go out every
 // Options.KeepaliveInterval, and a session that reads nothing for
 // Options.IdleTimeout is dropped and replaced.
 //
