@@ -194,11 +194,11 @@ func (m *Messenger) Addrs() gomsgr.AddrVec {
 func (m *Messenger) Start() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.started {
-		return errors.New("simple: already started")
-	}
 	if m.stopping {
 		return gomsgr.ErrShutdown
+	}
+	if m.started {
+		return errors.New("simple: already started")
 	}
 	m.started = true
 	go m.dq.run()

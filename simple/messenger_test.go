@@ -1,0 +1,204 @@
+package simple_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/simple"
+)
+
+var (
+	osd0    = gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}
+	client1 = gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 4101}
+	local   = netip.MustParseAddrPort("127.0.0.1:0")
+)
+
+func newMsgr(t *testing.T, o simple.Options) *simple.Messenger {
+	t.Helper()
+	m, err := simple.NewMessenger(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return m
+}
+
+// freePort returns a port the kernel considers free now.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).AddrPort().Port()
+}
+
+func TestBindPortRange(t *testing.T) {
+	leakcheck.Check(t)
+	p := int(freePort(t))
+	o := simple.Options{Name: osd0, BindPortMin: p, BindPortMax: p, BindRetryCount: 1, BindRetryDelay: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}
+	a := newMsgr(t, o)
+	if err := a.Bind(local); err != nil {
+		t.Fatalf("Bind in [%d, %d]: %v", p, p, err)
+	}
+	if got := a.Addrs()[0].Addr.Port(); int(got) != p {
+		t.Fatalf("bound port %d, want %d, the only one in the range", got, p)
+	}
+	b := newMsgr(t, o)
+	start := time.Now()
+	err := b.Bind(local)
+	if err == nil || !strings.Contains(err.Error(), "no free port") {
+		t.Fatalf("second Bind in a full range: %v, want a no-free-port error", err)
+	}
+	if time.Since(start) < 10*time.Millisecond {
+		t.Fatalf("second Bind gave up after %v, without its retry", time.Since(start))
+	}
+	any := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	if err := any.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if port := any.Addrs()[0].Addr.Port(); port == 0 {
+		t.Fatal("BindAnyPort bound port 0")
+	}
+	if err := any.Bind(local); err == nil {
+		t.Fatal("a second Bind on a bound messenger succeeded")
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	leakcheck.Check(t)
+	m, err := simple.NewMessenger(simple.Options{Name: client1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := gomsgr.EntityAddr{Addr: netip.MustParseAddrPort("127.0.0.1:1")}
+	if _, err := m.ConnectTo(gomsgr.EntityOSD, addr); !errors.Is(err, gomsgr.ErrNotStarted) {
+		t.Fatalf("ConnectTo before Start: %v, want ErrNotStarted", err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Start(); err == nil {
+		t.Fatal("a second Start succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatalf("a second Shutdown: %v", err)
+	}
+	if err := m.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ConnectTo(gomsgr.EntityOSD, addr); !errors.Is(err, gomsgr.ErrShutdown) {
+		t.Fatalf("ConnectTo after Shutdown: %v, want ErrShutdown", err)
+	}
+	if err := m.Start(); !errors.Is(err, gomsgr.ErrShutdown) {
+		t.Fatalf("Start after Shutdown: %v, want ErrShutdown", err)
+	}
+}
+
+// echo answers every message on its connection.
+type echo struct{}
+
+func (echo) Dispatch(m *gomsgr.Message) bool {
+	m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
+	m.Release()
+	return true
+}
+
+type replies struct{ ch chan uint64 }
+
+func (r *replies) Dispatch(m *gomsgr.Message) bool {
+	r.ch <- m.Tid
+	m.Release()
+	return true
+}
+
+func wait(t *testing.T, ch chan uint64, want uint64) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("reply tid %d, want %d", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no reply for tid %d", want)
+	}
+}
+
+func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	srv.AddDispatcher(echo{})
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cli := newMsgr(t, simple.Options{Name: client1})
+	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	r := &replies{ch: make(chan uint64, 4)}
+	cli.AddDispatcher(r)
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addrs()[0]
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A keepalive queued before the session is ready waits for it.
+	if err := c.SendKeepalive(); err != nil {
+		t.Fatal(err)
+	}
+	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1})
+	wait(t, r.ch, 1)
+	sc := c.(*simple.Connection)
+	if sc.State() != "ready" || sc.QueueLen() != 0 {
+		t.Fatalf("state %s, queue %d; want ready and empty", sc.State(), sc.QueueLen())
+	}
+	if err := c.SendKeepalive(); err != nil {
+		t.Fatal(err)
+	}
+	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2})
+	wait(t, r.ch, 2)
+	if c.PeerAddr() != addr || c.Features() == 0 || c.Messenger() != cli {
+		t.Fatalf("peer addr %v (want %v), features %#x, messenger %p", c.PeerAddr(), addr, c.Features(), c.Messenger())
+	}
+
+	cli.MarkDown(addr)
+	if c.IsConnected() || sc.State() != "closed" {
+		t.Fatalf("after MarkDown(addr): connected %v, state %s", c.IsConnected(), sc.State())
+	}
+	c2, _ := cli.ConnectTo(gomsgr.EntityOSD, addr)
+	if c2 == c {
+		t.Fatal("ConnectTo after MarkDown(addr) returned the old connection")
+	}
+	c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 3})
+	wait(t, r.ch, 3)
+	cli.MarkDownAll()
+	if c2.IsConnected() {
+		t.Fatal("connected after MarkDownAll")
+	}
+}
