@@ -36,6 +36,11 @@ var (
 	ErrMarkedDown = errors.New("simple: marked down")
 )
 
+// lingerTimeout bounds how long a connection that failed on bad input
+// tries to write the engine's last frames (AUTH_BAD_METHOD,
+// IDENT_MISSING_FEATURES) before it closes.
+const lingerTimeout = time.Second
+
 // maxBatch bounds the messages one vectored write takes, so that a long
 // queue does not delay control frames (acks, keepalive acks) for long.
 const maxBatch = 128
@@ -82,7 +87,8 @@ type Connection struct {
 	readyTimer *time.Timer
 	idleTimer  *time.Timer
 	cancelDial context.CancelFunc
-	readyNow   bool // set by Ready, taken by the reader after Feed
+	readyNow   bool  // set by Ready, taken by the reader after Feed
+	lingerErr  error // the engine failed: flush its output, then close with it
 	writerDone chan struct{}
 
 	// Reader-only.
@@ -347,7 +353,7 @@ func (c *Connection) process() bool {
 		c.cond.Signal()
 	}
 	if err != nil {
-		c.close(err, true)
+		c.fail(err)
 		return false
 	}
 	if c.r == c.w {
@@ -362,6 +368,23 @@ func (c *Connection) process() bool {
 		c.makeRoom(need)
 	}
 	return true
+}
+
+// fail closes the connection after the engine failed on input. The engine
+// may have queued a frame that tells the peer why (AUTH_BAD_METHOD,
+// IDENT_MISSING_FEATURES), as Ceph sends them: the writer then flushes it,
+// within lingerTimeout, and closes.
+func (c *Connection) fail(err error) {
+	c.mu.Lock()
+	if c.state.Load() == stClosed || c.nc == nil || len(c.eng.Output()) == 0 {
+		c.mu.Unlock()
+		c.close(err, true)
+		return
+	}
+	c.lingerErr = err
+	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout)) // also ends a write in progress
+	c.mu.Unlock()
+	c.cond.Signal()
 }
 
 // makeRoom ensures the unconsumed bytes plus room for an item of need
@@ -465,6 +488,14 @@ func (c *Connection) writeLoop(nc net.Conn) {
 	for c.gather() {
 		_, err := c.bufs.WriteTo(nc)
 		c.finishBatch()
+		c.mu.Lock()
+		lingerErr, more := c.lingerErr, len(c.eng.Output()) > 0
+		c.mu.Unlock()
+		if lingerErr != nil && (err != nil || !more) {
+			// The engine's last frames are out (or the deadline passed).
+			c.close(lingerErr, true)
+			return
+		}
 		if err != nil {
 			c.close(fmt.Errorf("simple: write: %w", err), true)
 			return
@@ -475,7 +506,7 @@ func (c *Connection) writeLoop(nc net.Conn) {
 // pendingLocked reports whether the writer has something to do. Caller
 // holds mu.
 func (c *Connection) pendingLocked() bool {
-	if c.state.Load() == stClosed || len(c.eng.Output()) > 0 {
+	if c.state.Load() == stClosed || c.lingerErr != nil || len(c.eng.Output()) > 0 {
 		return true
 	}
 	return c.state.Load() == stReady && (c.out.n > 0 || c.keepalive || c.eng.AckPending())
@@ -497,6 +528,13 @@ func (c *Connection) gather() bool {
 	}
 	c.ctrl = c.ctrl[:0]
 	c.iov = c.iov[:0]
+	if c.lingerErr != nil {
+		// Only the failed engine's last frames go out.
+		c.takeControl()
+		c.bufs = c.iov
+		c.mu.Unlock()
+		return true
+	}
 	ready := c.state.Load() == stReady
 	if ready && c.keepalive {
 		c.keepalive = false

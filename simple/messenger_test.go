@@ -3,15 +3,19 @@ package simple_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/simple"
 )
 
@@ -201,4 +205,63 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	if c2.IsConnected() {
 		t.Fatal("connected after MarkDownAll")
 	}
+}
+
+// TestBadMethodIsAnswered: a client asking for cephx in secure mode gets
+// AUTH_BAD_METHOD (the engine's answer) before the server closes, not just
+// a closed socket.
+func TestBadMethodIsAnswered(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := rawHandshake(srv.Addrs()[0].Addr.String(), &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeSecure}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []msgr2.Tag{msgr2.TagHello, msgr2.TagAuthBadMethod}; !slices.Equal(tags, want) {
+		t.Fatalf("server sent %v before closing, want %v", tags, want)
+	}
+}
+
+// rawHandshake speaks msgr2 by hand: banner, HELLO, then req; it returns
+// the tags of the frames the server sent until it closed the connection.
+func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	out := msgr2.AppendBanner(nil, msgr2.LocalBanner)
+	out = msgr2.AppendControl(out, msgr2.Rev1, &msgr2.Hello{EntityType: msgr2.EntityClient})
+	out = msgr2.AppendControl(out, msgr2.Rev1, req)
+	if _, err := c.Write(out); err != nil {
+		return nil, err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	in, err := io.ReadAll(c)
+	if err != nil {
+		return nil, fmt.Errorf("reading until the server closes: %w", err)
+	}
+	_, n, err := msgr2.ParseBanner(in)
+	if err != nil {
+		return nil, err
+	}
+	in = in[n:]
+	fr := msgr2.FrameReader{Rev: msgr2.Rev1}
+	var tags []msgr2.Tag
+	for len(in) > 0 {
+		f, n, err := fr.Decode(in)
+		if err != nil {
+			return tags, fmt.Errorf("frame after %v: %w", tags, err)
+		}
+		tags = append(tags, f.Tag())
+		in = in[n:]
+	}
+	return tags, nil
 }
