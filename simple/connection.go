@@ -41,6 +41,12 @@ var (
 // IDENT_MISSING_FEATURES) before it closes.
 const lingerTimeout = time.Second
 
+// maxHandshakeFrameBytes bounds a frame before the session is ready. The
+// handshake's frames are small (auth none: a few hundred bytes); without a
+// bound, an unauthenticated peer could make the reader allocate a frame of
+// up to 4 segments of MaxSegmentBytes.
+const maxHandshakeFrameBytes = 64 << 10
+
 // maxBatch bounds the messages one vectored write takes, so that a long
 // queue does not delay control frames (acks, keepalive acks) for long.
 const maxBatch = 128
@@ -363,6 +369,10 @@ func (c *Connection) process() bool {
 			c.dropBig()
 			c.buf = c.rb.b
 		}
+	}
+	if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
+		c.fail(fmt.Errorf("simple: %w: a %d-byte frame during the handshake (limit %d)", session.ErrProtocol, need, maxHandshakeFrameBytes))
+		return false
 	}
 	if need > 0 {
 		c.makeRoom(need)

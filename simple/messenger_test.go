@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -264,4 +265,39 @@ func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
 		in = in[n:]
 	}
 	return tags, nil
+}
+
+// TestHugeFrameBeforeHandshake: a peer that has not completed the
+// handshake cannot make the server allocate a large frame buffer.
+func TestHugeFrameBeforeHandshake(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := msgr2.Preamble{Tag: msgr2.TagHello, NumSegments: 1}
+	p.Segments[0].Len = 60 << 20
+	in := append(msgr2.AppendBanner(nil, msgr2.LocalBanner), msgr2.AppendPreamble(nil, &p)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, err := net.Dial("tcp", srv.Addrs()[0].Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(in); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("the server did not close the connection: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+		t.Fatalf("a 60 MiB HELLO preamble made the process allocate %d bytes", grew)
+	}
 }

@@ -43,7 +43,9 @@ type Options struct {
 	// (ms_connection_idle_timeout 900s).
 	IdleTimeout time.Duration
 	// MaxSegmentBytes bounds each frame segment a peer may send (default
-	// msgr2's, 1 GiB). Memory per connection is bounded by it.
+	// msgr2.DefaultMaxSegmentBytes, 64 MiB). Memory per connection is
+	// bounded by it; before the session is ready, frames are limited to
+	// 64 KiB.
 	MaxSegmentBytes uint32
 	// NoDelay disables TCP_NODELAY (ms_tcp_nodelay true) when set.
 	NoDelay bool
