@@ -24,6 +24,7 @@ import (
 type result struct {
 	Client      string  `json:"client"`
 	Concurrency int     `json:"concurrency"`
+	Rounds      int     `json:"rounds,omitempty"`
 	Ops         int     `json:"ops"`
 	Seconds     float64 `json:"seconds"`
 	OpsPerSec   float64 `json:"ops_per_sec"`
@@ -38,6 +39,7 @@ type benchFlags struct {
 	warmup time.Duration
 	cmd    string
 	json   string
+	rounds int
 }
 
 func parseBenchFlags(name string, args []string, defConc string) (*benchFlags, error) {
@@ -48,6 +50,7 @@ func parseBenchFlags(name string, args []string, defConc string) (*benchFlags, e
 	fs.DurationVar(&b.warmup, "warmup", 500*time.Millisecond, "unmeasured warm-up before each run")
 	fs.StringVar(&b.cmd, "cmd", `{"prefix": "version"}`, "the mon command to send")
 	fs.StringVar(&b.json, "json", "", "also write the results as JSON to this file")
+	fs.IntVar(&b.rounds, "rounds", 1, "compare: interleaved rounds per client (medians are reported); more rounds resist a noisy machine")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
 		return nil, errUsage
 	}
@@ -201,24 +204,35 @@ func compareCmd(ctx context.Context, g *globals, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
+	if b.rounds < 1 {
+		return fmt.Errorf("-rounds %d: want 1 or more", b.rounds)
+	}
+	clients := []string{"epoll", "uring", "librados"}
 	var all []result
 	for _, n := range b.conc {
-		var row []result
-		for _, d := range []string{"epoll", "uring"} {
-			gd := *g
-			gd.driver = d
-			r, err := benchGomsgr(ctx, &gd, n, b)
-			if err != nil {
-				return fmt.Errorf("gomsgr %s: %w", d, err)
+		// Rounds interleave the clients, so that a change in the machine's
+		// load hits all of them alike.
+		runs := make([][]result, len(clients))
+		for range b.rounds {
+			for i, name := range clients {
+				var r result
+				var err error
+				if name == "librados" {
+					r, err = benchLibrados(ctx, g, n, b)
+				} else {
+					gd := *g
+					gd.driver = name
+					r, err = benchGomsgr(ctx, &gd, n, b)
+				}
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				runs[i] = append(runs[i], r)
 			}
-			row = append(row, r)
 		}
-		lr, err := benchLibrados(ctx, g, n, b)
-		if err != nil {
-			return err
+		for _, rs := range runs {
+			all = append(all, medianOf(rs))
 		}
-		row = append(row, lr)
-		all = append(all, row...)
 	}
 	printResults(stdout, all)
 	fmt.Fprintln(stdout)
@@ -237,10 +251,33 @@ func compareCmd(ctx context.Context, g *globals, args []string, stdout, stderr i
 	return writeJSON(b.json, all)
 }
 
-func printResults(w io.Writer, rs []result) {
-	fmt.Fprintf(w, "%-18s %5s %9s %10s %10s %10s\n", "client", "conc", "cmds", "cmds/s", "p50 µs", "p99 µs")
+// medianOf folds the rounds of one client: total commands and time, and
+// the median of the rounds' rates and percentiles.
+func medianOf(rs []result) result {
+	out := rs[0]
+	out.Rounds = len(rs)
+	out.Ops, out.Seconds = 0, 0
+	var rate, p50, p99 []float64
 	for _, r := range rs {
-		fmt.Fprintf(w, "%-18s %5d %9d %10.0f %10.1f %10.1f\n", r.Client, r.Concurrency, r.Ops, r.OpsPerSec, r.P50us, r.P99us)
+		out.Ops += r.Ops
+		out.Seconds += r.Seconds
+		rate, p50, p99 = append(rate, r.OpsPerSec), append(p50, r.P50us), append(p99, r.P99us)
+	}
+	med := func(v []float64) float64 {
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	out.OpsPerSec, out.P50us, out.P99us = med(rate), med(p50), med(p99)
+	return out
+}
+
+func printResults(w io.Writer, rs []result) {
+	fmt.Fprintf(w, "%-18s %5s %6s %9s %10s %10s %10s\n", "client", "conc", "rounds", "cmds", "cmds/s", "p50 µs", "p99 µs")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%-18s %5d %6d %9d %10.0f %10.1f %10.1f\n", r.Client, r.Concurrency, max(r.Rounds, 1), r.Ops, r.OpsPerSec, r.P50us, r.P99us)
 	}
 }
 

@@ -6,7 +6,7 @@
 //	gomsgr-ceph -m 127.0.0.1:3300 command '{"prefix": "config-key set", "key": "k"}' -i value.txt
 //	gomsgr-ceph -m 127.0.0.1:3300 get-version osdmap
 //	gomsgr-ceph -m 127.0.0.1:3300 bench -c 8 -d 5s
-//	gomsgr-ceph -throwaway compare -c 1,8 -d 5s
+//	gomsgr-ceph -throwaway compare -c 1,8 -d 2s -rounds 3
 //
 // -m is the mon's msgr2 address as the monmap advertises it (default
 // $GOMSGR_MON, else 127.0.0.1:3300). -throwaway starts a single mon of its
@@ -52,7 +52,7 @@ subcommands:
   get-version MAP              latest and oldest version of a map (osdmap, monmap, mgrmap, ...)
   command JSON [-i FILE]       a mon command; output on stdout, status on stderr
   bench [-c N] [-d DUR] [-cmd JSON]         mon commands/s and latency through gomsgr
-  compare [-c N,M] [-d DUR] [-cmd JSON]     the same through gomsgr epoll, io_uring and librados
+  compare [-c N,M] [-d DUR] [-rounds R] [-cmd JSON]   the same through gomsgr epoll, io_uring and librados
 
 flags:
 `

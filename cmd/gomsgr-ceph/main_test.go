@@ -111,7 +111,7 @@ func TestNoMon(t *testing.T) {
 // librados through python3-rados against the same throwaway mon.
 func TestThrowawayCompare(t *testing.T) {
 	js := filepath.Join(t.TempDir(), "out.json")
-	code, out, errs := gomsgrCeph(t, "-throwaway", "compare", "-c", "2", "-d", "300ms", "-warmup", "100ms", "-json", js)
+	code, out, errs := gomsgrCeph(t, "-throwaway", "compare", "-c", "2", "-d", "200ms", "-warmup", "50ms", "-rounds", "2", "-json", js)
 	if code != 0 {
 		t.Fatalf("compare: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
