@@ -13,7 +13,13 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/perf"
 )
+
+// epoch anchors nanotime: a monotonic clock reading in ns.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
 
 // Connection states.
 const (
@@ -76,6 +82,7 @@ type Connection struct {
 	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
 	key      addrKey           // under msgr.mu
 	loopback bool
+	pc       *perf.Counters // the counters this connection updates (nil on loopback)
 
 	state      atomic.Int32
 	markedDown atomic.Bool
@@ -122,6 +129,7 @@ func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
 func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, role: role, peerType: peerType, target: target, writerDone: make(chan struct{})}
 	c.cond.L = &c.mu
+	c.pc = m.counters()
 	c.key = keyOf(target)
 	if role == session.Server {
 		c.state.Store(stHandshake)
@@ -157,7 +165,7 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 		c.mu.Unlock()
 		return gomsgr.ErrClosed
 	}
-	c.out.push(prio, qitem{m: msg})
+	c.out.push(prio, qitem{m: msg, queued: nanotime()})
 	c.mu.Unlock()
 	c.cond.Signal()
 	return nil
@@ -325,7 +333,7 @@ func (c *Connection) readLoop(nc net.Conn) {
 		if n > 0 {
 			c.w += n
 			c.lastRead.Store(time.Now().UnixNano())
-			if !c.process() {
+			if !c.process(nanotime()) {
 				return
 			}
 		}
@@ -337,8 +345,9 @@ func (c *Connection) readLoop(nc net.Conn) {
 }
 
 // process feeds buffered bytes to the engine and dispatches what it
-// decoded; false means the connection closed.
-func (c *Connection) process() bool {
+// decoded; false means the connection closed. start is when the read
+// returned: the time until dispatch counts as RunningRecvTime.
+func (c *Connection) process(start int64) bool {
 	c.mu.Lock()
 	n, need, err := c.eng.Feed(c.buf[c.r:c.w])
 	ready := c.readyNow
@@ -346,6 +355,7 @@ func (c *Connection) process() bool {
 	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
 	c.mu.Unlock()
 	c.r += n
+	c.pc.AddTime(perf.RunningRecvTime, time.Duration(nanotime()-start))
 	// Dispatch with no lock held: a fast dispatcher may send on c.
 	if ready {
 		c.msgr.connReady(c)
@@ -458,6 +468,8 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	m.RecvStamp = time.Unix(0, c.lastRead.Load())
 	total := len(front) + len(middle) + len(data)
 	m.DispatchBytes = total
+	c.pc.Inc(perf.RecvMessages)
+	c.pc.Add(perf.RecvBytes, uint64(total)) // payload bytes, as conn counts them
 	if c.big && c.bigRB != nil {
 		// The frame has a buffer of its own: hand it over.
 		m.Front, m.Middle, m.Data = front, middle, data
@@ -496,7 +508,10 @@ func (c *Connection) Acked(uint64) {}
 func (c *Connection) writeLoop(nc net.Conn) {
 	defer close(c.writerDone)
 	for c.gather() {
-		_, err := c.bufs.WriteTo(nc)
+		start := nanotime()
+		n, err := c.bufs.WriteTo(nc)
+		c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start))
+		c.pc.Add(perf.SendBytes, uint64(n))
 		c.finishBatch()
 		c.mu.Lock()
 		lingerErr, more := c.lingerErr, len(c.eng.Output()) > 0
@@ -552,8 +567,12 @@ func (c *Connection) gather() bool {
 	}
 	c.takeControl()
 	if ready {
+		now := nanotime()
 		for c.out.n > 0 && len(c.batch) < maxBatch {
-			m := c.out.popHighest().m
+			it := c.out.popHighest()
+			m := it.m
+			c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(now-it.queued))
+			c.pc.Inc(perf.SendMessages)
 			c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
 			c.eng.PrepareMessage(&c.batch[len(c.batch)-1].h)
 		}
@@ -607,7 +626,13 @@ func (c *Connection) finishBatch() {
 // --- timers and teardown ---
 
 func (c *Connection) onReadyTimeout() {
-	c.closeIf(ErrReadyTimeout, true, func(st int32) bool { return st != stReady })
+	c.closeIf(ErrReadyTimeout, true, func(st int32) bool {
+		if st == stReady {
+			return false
+		}
+		c.pc.Inc(perf.ConnectionReadyTimeouts)
+		return true
+	})
 }
 
 // onIdleTimer closes the connection if nothing was read for IdleTimeout,
@@ -620,6 +645,7 @@ func (c *Connection) onIdleTimer() {
 			c.idleTimer.Reset(idle - since)
 			return false
 		}
+		c.pc.Inc(perf.ConnectionIdleTimeouts)
 		return true
 	})
 }

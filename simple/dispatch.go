@@ -9,9 +9,10 @@ import (
 
 // qitem is one queue entry: a message, or a connection event.
 type qitem struct {
-	m    *gomsgr.Message
-	ev   connEvent
-	conn *Connection
+	m      *gomsgr.Message
+	ev     connEvent
+	conn   *Connection
+	queued int64 // nanotime when queued (out-queue only)
 }
 
 type connEvent uint8

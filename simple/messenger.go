@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/perf"
 )
 
 // maxAcceptBackoff bounds how long accepting pauses after the process ran
@@ -32,6 +34,10 @@ type Messenger struct {
 	dq     *dispatchQueue
 	gseq   atomic.Uint64
 	cookie atomic.Uint64
+
+	perf      *perf.Set
+	shards    []*perf.Counters // connections count into shards[id % len]
+	nextShard atomic.Uint32
 
 	polMu         sync.RWMutex // guards the policies; never held with mu
 	policies      map[gomsgr.EntityType]gomsgr.Policy
@@ -79,10 +85,25 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	if m.nonce == 0 {
 		m.nonce = rand.Uint32() | 1
 	}
+	m.perf = opts.Perf
+	if m.perf == nil {
+		m.perf = perf.NewSet(opts.Name.String())
+	}
+	for i := range runtime.GOMAXPROCS(0) {
+		m.shards = append(m.shards, m.perf.Worker(i))
+	}
 	m.dq = newDispatchQueue(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
 	return m, nil
+}
+
+// Perf returns the messenger's perf counters (Ceph's l_msgr_*): dump them
+// with WriteJSON or export them with perf/promperf.
+func (m *Messenger) Perf() *perf.Set { return m.perf }
+
+func (m *Messenger) counters() *perf.Counters {
+	return m.shards[int(m.nextShard.Add(1)-1)%len(m.shards)]
 }
 
 // Name returns the messenger's entity name.
@@ -278,6 +299,8 @@ func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Conne
 	}
 	c := newConnection(m, session.Client, t, addr, m.addrs)
 	m.conns[k] = c
+	c.pc.Inc(perf.CreatedConnections)
+	c.pc.Inc(perf.ActiveConnections)
 	m.wg.Add(1)
 	go c.run(nil)
 	return c, nil
@@ -341,6 +364,8 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 		return false
 	}
 	m.accepting[c] = struct{}{}
+	c.pc.Inc(perf.CreatedConnections)
+	c.pc.Inc(perf.ActiveConnections)
 	m.wg.Add(1)
 	return true
 }
@@ -378,6 +403,7 @@ func (m *Messenger) connReady(c *Connection) {
 
 // connClosed runs once per connection, on the goroutine that closed it.
 func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool) {
+	c.pc.Dec(perf.ActiveConnections)
 	m.unregister(c)
 	if !notify {
 		return
@@ -409,7 +435,13 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
-			f.FastDispatch(msg)
+			if c.pc != nil {
+				start := nanotime()
+				f.FastDispatch(msg)
+				c.pc.AddTime(perf.RunningFastDispatchTime, time.Duration(nanotime()-start))
+			} else {
+				f.FastDispatch(msg)
+			}
 			return
 		}
 	}

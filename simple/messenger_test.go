@@ -17,6 +17,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/perf"
 	"github.com/gomsgr/gomsgr/simple"
 )
 
@@ -205,6 +206,13 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	cli.MarkDownAll()
 	if c2.IsConnected() {
 		t.Fatal("connected after MarkDownAll")
+	}
+	tot := cli.Perf().Total()
+	if tot.Get(perf.SendMessages) != 3 || tot.Get(perf.RecvMessages) != 3 || tot.Get(perf.CreatedConnections) != 2 ||
+		tot.Gauge(perf.ActiveConnections) != 0 || tot.Get(perf.SendBytes) == 0 || tot.Avg(perf.SendMessagesQueueLat).Count != 3 {
+		t.Fatalf("client counters: sent %d, received %d, created %d, active %d, sent bytes %d, queue lat %+v; want 3, 3, 2, 0, > 0, 3 observations",
+			tot.Get(perf.SendMessages), tot.Get(perf.RecvMessages), tot.Get(perf.CreatedConnections),
+			tot.Gauge(perf.ActiveConnections), tot.Get(perf.SendBytes), tot.Avg(perf.SendMessagesQueueLat))
 	}
 }
 

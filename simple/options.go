@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/perf"
 )
 
 // Options configures a Messenger. Zero fields take the defaults named in
@@ -53,6 +54,12 @@ type Options struct {
 	RcvBufBytes int
 	// NoRevision1 offers msgr2.0 framing only (for interop tests).
 	NoRevision1 bool
+	// Perf, when set, is the counter set to count into (shared with other
+	// messengers or exported by the caller); default: a new set named after
+	// Name. Ceph's SimpleMessenger has one logger; simple spreads its
+	// connections over GOMAXPROCS workers of the set, round robin, so that
+	// goroutines on different CPUs rarely update the same counters.
+	Perf *perf.Set
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger
