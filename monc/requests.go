@@ -79,7 +79,8 @@ func (c *Client) Command(ctx context.Context, cmd string) (CommandReply, error) 
 }
 
 // CommandInput is Command with an input buffer (Ceph's inbl), sent as the
-// message's data segment.
+// message's data segment without a copy: in must not change until
+// CommandInput returns (it may be sent again on a newer session).
 func (c *Client) CommandInput(ctx context.Context, cmd string, in []byte) (CommandReply, error) {
 	r := c.do(ctx, &call{kind: kindCommand, cmd: []string{cmd}, in: in})
 	return r.cmd, r.err
