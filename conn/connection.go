@@ -108,6 +108,12 @@ type Connection struct {
 	lastRead   int64 // unix ns of the last read
 	faultErr   error
 	wasReady   bool
+
+	// Receive throttling (worker-only except thr, set before ready).
+	thr         throttles
+	frameHeld   held // taken for the MESSAGE frame at c.r, not yet delivered
+	readBlocked bool // a throttle refused: stop reading until the timer
+	throttleTmr center.Timer
 }
 
 type addrKey struct {
@@ -124,6 +130,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
+	c.throttleTmr.Init(c.onThrottleRetry)
 	cfg := session.Config{
 		Role:            role,
 		Name:            m.opts.Name,
@@ -346,6 +353,9 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 
 // handleRead reads until EAGAIN (or a short read), feeding the engine.
 func (c *Connection) handleRead() {
+	if c.readBlocked {
+		return // a throttle timer will resume
+	}
 	start := nanotime()
 	c.readLoop()
 	c.pc.AddTime(perf.RunningRecvTime, time.Duration(nanotime()-start))
@@ -353,9 +363,17 @@ func (c *Connection) handleRead() {
 }
 
 func (c *Connection) readLoop() {
-	for c.state.Load() != stClosed {
+	if c.wpos > c.r && !c.process() {
+		return // bytes left from before a throttle stop
+	}
+	for c.state.Load() != stClosed && !c.readBlocked {
 		if c.wpos == len(c.buf) {
-			c.makeRoom(len(c.buf) + 1)
+			// Full of an incomplete item that process made room for:
+			// cannot happen unless the buffer holds unprocessed frames.
+			if c.r == 0 {
+				return
+			}
+			c.makeRoom(c.wpos - c.r + 1)
 		}
 		space := len(c.buf) - c.wpos
 		n, err := unix.Read(c.fd, c.buf[c.wpos:])
@@ -385,26 +403,118 @@ func (c *Connection) readLoop() {
 }
 
 // process feeds buffered bytes to the engine; false means the connection
-// closed.
+// closed or a throttle stopped reading.
+//
+// Once the session is open, each MESSAGE frame's budget is taken from the
+// receive throttles when its preamble is in the buffer, before the rest of
+// it is read; the engine is then fed that one frame. If a throttle refuses,
+// reading stops (TCP pushes back on the sender) and a timer retries.
 func (c *Connection) process() bool {
-	n, need, err := c.eng.Feed(c.buf[c.r:c.wpos])
-	c.r += n
-	if err != nil {
-		c.close(err, true)
-		return false
-	}
-	if c.r == c.wpos {
-		c.r, c.wpos = 0, 0
-		if c.big {
-			// The frame-sized buffer was consumed; messages may keep it.
-			c.big = false
-			c.buf = c.rb.B
+	for c.r < c.wpos {
+		avail := c.buf[c.r:c.wpos]
+		truncated := false
+		if c.eng.State() == session.StateReady && len(avail) >= msgr2.PreambleSize {
+			p, err := msgr2.ParsePreambleLimit(avail, c.maxSegment())
+			if err == nil {
+				if p.Tag == msgr2.TagMessage && c.frameHeld == (held{}) && !c.takeThrottles(&p) {
+					c.readBlocked = true
+					c.c.AddTimer(&c.throttleTmr, c.msgr.opts.ThrottleRetry)
+					return false
+				}
+				if fs := p.FrameSize(c.eng.Revision()); fs < len(avail) {
+					avail, truncated = avail[:fs], true
+				}
+			} // else: Feed reports the error
+		}
+		n, need, err := c.eng.Feed(avail)
+		c.r += n
+		if err != nil {
+			c.close(err, true)
+			return false
+		}
+		if n > 0 && c.frameHeld != (held{}) {
+			// The frame was consumed without a delivery (a duplicate).
+			c.msgr.putHeld(c, c.takeHeld())
+		}
+		if c.r == c.wpos {
+			c.r, c.wpos = 0, 0
+			if c.big {
+				// The frame-sized buffer was consumed; messages may keep it.
+				c.big = false
+				c.buf = c.rb.B
+			}
+		}
+		if n == 0 || (!truncated && need > 0) {
+			// The next item is incomplete: make room for all of it.
+			if need > 0 {
+				c.makeRoom(need)
+			}
+			break
 		}
 	}
-	if need > 0 {
-		c.makeRoom(need)
+	return c.state.Load() != stClosed
+}
+
+func (c *Connection) maxSegment() uint32 {
+	if m := c.msgr.opts.MaxSegmentBytes; m != 0 {
+		return m
 	}
+	return msgr2.DefaultMaxSegmentBytes
+}
+
+// takeThrottles takes the budget for the MESSAGE frame p: one message and
+// its payload bytes from the peer type's throttles, the bytes from the
+// dispatch throttle. All or nothing.
+func (c *Connection) takeThrottles(p *msgr2.Preamble) bool {
+	var size int64
+	for i := 1; i < int(p.NumSegments); i++ { // segment 0 is the header
+		size += int64(p.Segments[i].Len)
+	}
+	if !c.thr.msgs.TryGet(1) {
+		return false
+	}
+	if !c.thr.bytes.TryGet(size) {
+		c.thr.msgs.Put(1)
+		return false
+	}
+	if !c.msgr.dthr.TryGet(size) {
+		c.thr.msgs.Put(1)
+		c.thr.bytes.Put(size)
+		return false
+	}
+	h := held{dispatch: size}
+	if c.thr.msgs != nil {
+		h.msgs = 1
+	}
+	if c.thr.bytes != nil {
+		h.bytes = size
+	}
+	if c.msgr.dthr == nil {
+		h.dispatch = 0
+	}
+	if h == (held{}) {
+		h.dispatch = -1 // marks "taken" even when no throttle is configured
+	}
+	c.frameHeld = h
 	return true
+}
+
+// takeHeld hands the current frame's budget to its message.
+func (c *Connection) takeHeld() held {
+	h := c.frameHeld
+	c.frameHeld = held{}
+	if h.dispatch < 0 {
+		h.dispatch = 0
+	}
+	return h
+}
+
+func (c *Connection) onThrottleRetry() {
+	if c.state.Load() == stClosed {
+		return
+	}
+	c.readBlocked = false
+	c.handleRead()
 }
 
 // makeRoom ensures the unconsumed bytes plus room for an item of need
@@ -583,6 +693,7 @@ func (c *Connection) Ready(e *session.Engine) {
 	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
 	c.peerType = e.PeerType()
 	c.mu.Unlock()
+	c.thr = c.msgr.throttlesFor(e.PeerType())
 	c.state.Store(stReady)
 	c.wasReady = true
 	c.c.CancelTimer(&c.readyTimer)
@@ -669,6 +780,10 @@ func (c *Connection) close(err error, notify bool) {
 	c.eng.Close(err)
 	c.c.CancelTimer(&c.readyTimer)
 	c.c.CancelTimer(&c.idleTimer)
+	c.c.CancelTimer(&c.throttleTmr)
+	if c.frameHeld != (held{}) {
+		c.msgr.putHeld(c, c.takeHeld())
+	}
 	if c.fd >= 0 {
 		c.c.DelFile(c.fd, driver.ReadWrite)
 		unix.Close(c.fd)

@@ -13,6 +13,7 @@ type qitem struct {
 	ev     connEvent
 	conn   *Connection
 	queued int64 // nanotime when queued (out-queue only)
+	held   held  // throttle budget to give back after dispatch
 }
 
 type connEvent uint8
@@ -69,6 +70,7 @@ type DispatchQueue struct {
 	done    chan struct{}
 
 	deliver func(qitem)
+	drop    func(qitem) // gives back what a discarded item held
 }
 
 func newDispatchQueue(deliver func(qitem)) *DispatchQueue {
@@ -158,11 +160,11 @@ func (q *DispatchQueue) run() {
 func (q *DispatchQueue) stop() {
 	q.mu.Lock()
 	q.stopped = true
-	var dropped []*gomsgr.Message
+	var dropped []qitem
 	for p := range q.queues {
 		for q.queues[p].size > 0 {
 			if it := q.queues[p].pop(); it.m != nil {
-				dropped = append(dropped, it.m)
+				dropped = append(dropped, it)
 			}
 		}
 	}
@@ -170,7 +172,10 @@ func (q *DispatchQueue) stop() {
 	q.n = 0
 	q.mu.Unlock()
 	q.cond.Broadcast()
-	for _, m := range dropped {
-		m.Release()
+	for _, it := range dropped {
+		if q.drop != nil {
+			q.drop(it)
+		}
+		it.m.Release()
 	}
 }

@@ -49,6 +49,9 @@ type Messenger struct {
 
 	perf   *perf.Set
 	faults atomic.Uint64
+	dthr   *Throttle                       // ms_dispatch_throttle_bytes
+	thr    map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
+	thrDef throttles
 }
 
 var _ gomsgr.Messenger = (*Messenger)(nil)
@@ -73,6 +76,8 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	if m.perf == nil {
 		m.perf = perf.NewSet(opts.Name.String())
 	}
+	m.dthr = newThrottle(m.perf, "msgr_dispatch_throttler-"+opts.Name.String(), opts.DispatchThrottleBytes)
+	m.thr = map[gomsgr.EntityType]throttles{}
 	m.stack = opts.Stack
 	if m.stack == nil {
 		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: opts.Center})
@@ -82,6 +87,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		m.stack, m.ownsStack = s, true
 	}
 	m.dq = newDispatchQueue(m.dispatch)
+	m.dq.drop = func(it qitem) { m.putHeld(it.conn, it.held) }
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
 	return m, nil
@@ -98,15 +104,38 @@ func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
 func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
 	m.polMu.Lock()
 	m.policies[t] = p
+	m.thr[t] = m.policyThrottles(t.String(), p)
 	m.polMu.Unlock()
+}
+
+func (m *Messenger) policyThrottles(name string, p gomsgr.Policy) throttles {
+	return throttles{
+		msgs:  newThrottle(m.perf, "msgr_throttler_messages-"+name, p.ThrottleMessages),
+		bytes: newThrottle(m.perf, "msgr_throttler_bytes-"+name, p.ThrottleBytes),
+	}
+}
+
+// throttlesFor returns the policy throttles for peers of type t.
+func (m *Messenger) throttlesFor(t gomsgr.EntityType) throttles {
+	m.polMu.RLock()
+	defer m.polMu.RUnlock()
+	if th, ok := m.thr[t]; ok {
+		return th
+	}
+	return m.thrDef
 }
 
 // SetDefaultPolicy sets the policy for peer types without their own.
 func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
 	m.polMu.Lock()
 	m.defaultPolicy = p
+	m.thrDef = m.policyThrottles("default", p)
 	m.polMu.Unlock()
 }
+
+// DispatchThrottle returns the messenger-wide dispatch throttle (nil when
+// disabled).
+func (m *Messenger) DispatchThrottle() *Throttle { return m.dthr }
 
 func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
 	m.polMu.RLock()
@@ -329,6 +358,7 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 // deliver hands a received message to a fast dispatcher on this worker or
 // queues it for the slow ones.
 func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
+	h := c.takeHeld()
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
 			if c.pc != nil {
@@ -338,6 +368,7 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 			} else {
 				f.FastDispatch(msg)
 			}
+			m.putHeld(c, h)
 			return
 		}
 	}
@@ -345,9 +376,20 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 	if prio == 0 {
 		prio = gomsgr.PrioDefault
 	}
-	if !m.dq.enqueue(prio, qitem{m: msg, conn: c}) {
+	if !m.dq.enqueue(prio, qitem{m: msg, conn: c, held: h}) {
+		m.putHeld(c, h)
 		msg.Release()
 	}
+}
+
+// putHeld gives back the throttle budget a message held, once dispatched.
+func (m *Messenger) putHeld(c *Connection, h held) {
+	if h == (held{}) {
+		return
+	}
+	c.thr.msgs.Put(h.msgs)
+	c.thr.bytes.Put(h.bytes)
+	m.dthr.Put(h.dispatch)
 }
 
 func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
@@ -366,6 +408,7 @@ func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
 // dispatch runs on the dispatch queue's goroutine.
 func (m *Messenger) dispatch(it qitem) {
 	if it.m != nil {
+		defer m.putHeld(it.conn, it.held)
 		for _, d := range m.dispatchers {
 			if d.Dispatch(it.m) {
 				return

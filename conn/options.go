@@ -49,6 +49,13 @@ type Options struct {
 	// IdleTimeout closes a connection with no input for that long
 	// (ms_connection_idle_timeout 900s).
 	IdleTimeout time.Duration
+	// DispatchThrottleBytes bounds the payload bytes of received messages
+	// queued or being dispatched, messenger-wide
+	// (ms_dispatch_throttle_bytes, 100 MiB); negative disables it.
+	DispatchThrottleBytes int64
+	// ThrottleRetry is how often a connection stopped by a throttle tries
+	// again (default 1ms).
+	ThrottleRetry time.Duration
 	// MaxSegmentBytes bounds each frame segment a peer may send (default
 	// msgr2's, 1 GiB). Memory per connection is bounded by it.
 	MaxSegmentBytes uint32
@@ -90,6 +97,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 900 * time.Second
+	}
+	if o.DispatchThrottleBytes == 0 {
+		o.DispatchThrottleBytes = 100 << 20
+	}
+	if o.ThrottleRetry <= 0 {
+		o.ThrottleRetry = time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -1,0 +1,90 @@
+package conn_test
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+)
+
+// TestDispatchThrottle: a slow dispatcher and a 10 KB dispatch throttle. The
+// server must never hold more than the throttle allows in its dispatch queue
+// (the sender is pushed back through TCP), and every message arrives in
+// order once the dispatcher resumes.
+func TestDispatchThrottle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts conn.Options
+		pol  gomsgr.Policy
+		max  int // messages that may be held at once
+	}{
+		{"dispatch bytes", conn.Options{DispatchThrottleBytes: 10_000}, gomsgr.StatelessServer(0), 10},
+		{"policy messages", conn.Options{}, func() gomsgr.Policy { p := gomsgr.StatelessServer(0); p.ThrottleMessages = 4; return p }(), 4},
+		{"policy bytes", conn.Options{}, func() gomsgr.Policy { p := gomsgr.StatelessServer(0); p.ThrottleBytes = 5_000; return p }(), 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			opts := tc.opts
+			opts.Name = gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 3}
+			srv, err := conn.NewMessenger(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetDefaultPolicy(tc.pol)
+			release := make(chan struct{})
+			var got, inflight, peak atomic.Int64
+			order := make(chan uint64, 200)
+			srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+				<-release
+				got.Add(1)
+				order <- m.Tid
+				m.Release()
+			}))
+			srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+			srv.Start()
+			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}})
+			cli.Start()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			defer srv.Shutdown(ctx)
+			defer cli.Shutdown(ctx)
+			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+			const n = 100
+			for i := 0; i < n; i++ {
+				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)})
+			}
+			// While the dispatcher is stuck, watch what the server holds.
+			deadline := time.Now().Add(500 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				q := int64(srv.Dump().DispatchQueue)
+				inflight.Store(q)
+				if q > peak.Load() {
+					peak.Store(q)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if p := peak.Load(); p == 0 || p > int64(tc.max) {
+				t.Fatalf("dispatch queue peaked at %d messages, want 1..%d (the throttle's bound)", p, tc.max)
+			}
+			close(release)
+			for i := 0; i < n; i++ {
+				select {
+				case tid := <-order:
+					if tid != uint64(i) {
+						t.Fatalf("message %d arrived as tid %d", i, tid)
+					}
+				case <-ctx.Done():
+					t.Fatalf("only %d of %d messages arrived after the dispatcher resumed; server %+v client %+v dthr %d", got.Load(), n, srv.Dump(), cli.Dump(), srv.DispatchThrottle().Current())
+				}
+			}
+			if th := srv.DispatchThrottle(); th != nil && th.Current() != 0 {
+				t.Fatalf("dispatch throttle holds %d after everything was dispatched", th.Current())
+			}
+		})
+	}
+}
