@@ -135,7 +135,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		Role:            role,
 		Name:            m.opts.Name,
 		Addrs:           myAddrs,
-		Nonce:           m.nonce,
+		Nonce:           m.nonce.Load(),
 		PeerType:        peerType,
 		PeerAddr:        target,
 		Policy:          m.policyFor,

@@ -52,7 +52,7 @@ type ConnectionDump struct {
 // Dump returns a snapshot of the messenger. It may be called from any
 // goroutine at any time.
 func (m *Messenger) Dump() Dump {
-	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce, Faults: m.faults.Load(), DispatchQueue: m.dq.Len()}
+	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce.Load(), Faults: m.faults.Load(), DispatchQueue: m.dq.Len()}
 	for _, w := range m.stack.Workers() {
 		d.Workers = append(d.Workers, WorkerDump{ID: w.ID(), Driver: w.Center().DriverName(), Wait: w.Center().WaitMode().String(), Refs: w.Refs()})
 	}

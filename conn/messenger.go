@@ -22,7 +22,7 @@ import (
 // Lock order: Messenger.mu before Connection.mu.
 type Messenger struct {
 	opts      Options
-	nonce     uint32
+	nonce     atomic.Uint32
 	stack     *center.Stack
 	ownsStack bool
 	proc      *Processor
@@ -43,6 +43,7 @@ type Messenger struct {
 	anon        map[*Connection]struct{}
 	loop        *Connection
 	addrs       gomsgr.AddrVec
+	bindAddr    netip.AddrPort
 	started     bool
 	stopping    bool
 	done        chan struct{}
@@ -62,15 +63,15 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	opts = opts.withDefaults()
 	m := &Messenger{
 		opts:      opts,
-		nonce:     opts.Nonce,
 		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
 		conns:     map[addrKey]*Connection{},
 		accepting: map[*Connection]struct{}{},
 		anon:      map[*Connection]struct{}{},
 		done:      make(chan struct{}),
 	}
-	if m.nonce == 0 {
-		m.nonce = rand.Uint32() | 1
+	m.nonce.Store(opts.Nonce)
+	if m.nonce.Load() == 0 {
+		m.nonce.Store(rand.Uint32() | 1)
 	}
 	m.perf = opts.Perf
 	if m.perf == nil {
@@ -167,7 +168,37 @@ func (m *Messenger) Bind(addr netip.AddrPort) error {
 		return errors.New("conn: already bound")
 	}
 	m.mu.Unlock()
-	p, err := newProcessor(m, addr)
+	p, err := newProcessor(m, addr, nil)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.proc = p
+	m.addrs = gomsgr.AddrVec{p.addr}
+	m.bindAddr = addr
+	m.mu.Unlock()
+	return nil
+}
+
+// Rebind closes the listening socket and every connection, then binds again
+// to a port of the range that is neither the current one nor in avoid, with
+// a new nonce, and starts accepting (Ceph's rebind). Peers that held the old
+// address see their connections reset.
+func (m *Messenger) Rebind(ctx context.Context, avoid []uint16) error {
+	m.mu.Lock()
+	old, started := m.proc, m.started
+	addr := m.bindAddr
+	m.mu.Unlock()
+	if old == nil {
+		return errors.New("conn: rebind before bind")
+	}
+	if err := old.stop(ctx); err != nil {
+		return err
+	}
+	m.MarkDownAll()
+	avoid = append(append([]uint16(nil), avoid...), old.addr.Addr.Port())
+	m.nonce.Add(1_000_000) // as Ceph: a new instance of the same entity
+	p, err := newProcessor(m, netip.AddrPortFrom(addr.Addr(), 0), avoid)
 	if err != nil {
 		return err
 	}
@@ -175,6 +206,9 @@ func (m *Messenger) Bind(addr netip.AddrPort) error {
 	m.proc = p
 	m.addrs = gomsgr.AddrVec{p.addr}
 	m.mu.Unlock()
+	if started {
+		return p.start()
+	}
 	return nil
 }
 
@@ -207,7 +241,7 @@ func (m *Messenger) Start() error {
 }
 
 func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
-func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce) }
+func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce.Load()) }
 
 // ConnectTo returns the connection to addr, creating it (and starting its
 // connect and handshake on a worker) if there is none.
@@ -216,6 +250,17 @@ func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (goms
 }
 
 func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	return m.dial(t, addr, false)
+}
+
+// ConnectAnon opens a new anonymous connection to addr: it is not
+// registered by address, so every call makes a new session, and ConnectTo
+// never returns it (Ceph's connect_to with anon).
+func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	return m.dial(t, addr, true)
+}
+
+func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*Connection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopping {
@@ -224,20 +269,27 @@ func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Conne
 	if !m.started {
 		return nil, gomsgr.ErrNotStarted
 	}
-	for _, a := range m.addrs {
-		if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
-			return m.loop, nil
+	if !anon {
+		for _, a := range m.addrs {
+			if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
+				return m.loop, nil
+			}
 		}
 	}
 	k := keyOf(addr)
-	if c := m.conns[k]; c != nil {
+	if c := m.conns[k]; c != nil && !anon {
 		return c, nil
 	}
 	w := m.stack.Pick()
 	c := newConnection(m, w, session.Client, t, addr, m.addrs)
-	m.conns[k] = c
+	if anon {
+		m.anon[c] = struct{}{}
+	} else {
+		m.conns[k] = c
+	}
 	if err := w.Center().Submit(c.connect); err != nil {
 		delete(m.conns, k)
+		delete(m.anon, c)
 		w.Release()
 		return nil, fmt.Errorf("conn: %w", err)
 	}

@@ -40,7 +40,7 @@ type Processor struct {
 	accepted, acceptErrors atomic.Uint64
 }
 
-func newProcessor(m *Messenger, addr netip.AddrPort) (*Processor, error) {
+func newProcessor(m *Messenger, addr netip.AddrPort, avoid []uint16) (*Processor, error) {
 	o := m.opts
 	var ports []int
 	switch {
@@ -49,7 +49,13 @@ func newProcessor(m *Messenger, addr netip.AddrPort) (*Processor, error) {
 	case o.BindAnyPort:
 		ports = []int{0}
 	default:
+	scan:
 		for p := o.BindPortMin; p <= o.BindPortMax; p++ {
+			for _, a := range avoid {
+				if int(a) == p {
+					continue scan
+				}
+			}
 			ports = append(ports, p)
 		}
 	}
@@ -62,7 +68,7 @@ func newProcessor(m *Messenger, addr netip.AddrPort) (*Processor, error) {
 		for _, port := range ports {
 			fd, bound, err := listenOn(netip.AddrPortFrom(addr.Addr(), uint16(port)), o.ListenBacklog)
 			if err == nil {
-				p := &Processor{m: m, fd: fd, addr: msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Nonce: m.nonce, Addr: bound}}
+				p := &Processor{m: m, fd: fd, addr: msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Nonce: m.nonce.Load(), Addr: bound}}
 				p.timer.Init(p.resume)
 				return p, nil
 			}

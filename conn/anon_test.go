@@ -1,0 +1,109 @@
+package conn_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+)
+
+func startPair(t *testing.T, got chan *gomsgr.Message) (srv, cli *conn.Messenger) {
+	t.Helper()
+	leakcheck.Check(t)
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+		got <- m
+		m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Front: m.Front})
+	}))
+	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	cli, _ = conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 11}, Workers: 2})
+	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
+	cli.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cli.Shutdown(ctx)
+		srv.Shutdown(ctx)
+	})
+	return srv, cli
+}
+
+func recv(t *testing.T, got chan *gomsgr.Message, n int) []*gomsgr.Message {
+	t.Helper()
+	var out []*gomsgr.Message
+	for len(out) < n {
+		select {
+		case m := <-got:
+			out = append(out, m)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of %d messages", len(out), n)
+		}
+	}
+	return out
+}
+
+// TestAnon (Ceph's AnonTest): anonymous connections are new sessions each
+// time, not found by ConnectTo, and work like any other.
+func TestAnon(t *testing.T) {
+	got := make(chan *gomsgr.Message, 16)
+	srv, cli := startPair(t, got)
+	addr := srv.Addrs()[0]
+	a1, err := cli.ConnectAnon(gomsgr.EntityOSD, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := cli.ConnectAnon(gomsgr.EntityOSD, addr)
+	named, _ := cli.ConnectTo(gomsgr.EntityOSD, addr)
+	if a1 == a2 || gomsgr.Connection(a1) == named || gomsgr.Connection(a2) == named {
+		t.Fatal("anonymous connections were shared")
+	}
+	a1.SendMessage(&gomsgr.Message{Type: 0x7001, Front: []byte("a1")})
+	a2.SendMessage(&gomsgr.Message{Type: 0x7001, Front: []byte("a2")})
+	named.SendMessage(&gomsgr.Message{Type: 0x7001, Front: []byte("n")})
+	recv(t, got, 6) // 3 at the server, 3 echoes at the client
+	d := srv.Dump()
+	if len(d.Connections) != 3 {
+		t.Fatalf("server has %d connections, want 3 sessions", len(d.Connections))
+	}
+	a1.MarkDown()
+	if a2.IsConnected() == false || !named.IsConnected() {
+		t.Fatal("marking one anonymous connection down affected the others")
+	}
+}
+
+// TestRebind (from Ceph's SimpleTest): a rebind moves the server to another
+// port, avoiding the given ones, with a new nonce; clients reach it there.
+func TestRebind(t *testing.T) {
+	got := make(chan *gomsgr.Message, 16)
+	srv, cli := startPair(t, got)
+	old := srv.Addrs()[0]
+	cli.SendTo(&gomsgr.Message{Type: 0x7001, Front: []byte("1")}, gomsgr.EntityOSD, old)
+	recv(t, got, 2)
+	avoid := []uint16{old.Addr.Port() + 1, old.Addr.Port() + 2}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Rebind(ctx, avoid); err != nil {
+		t.Fatal(err)
+	}
+	nu := srv.Addrs()[0]
+	if nu.Addr.Port() == old.Addr.Port() || nu.Addr.Port() == avoid[0] || nu.Addr.Port() == avoid[1] || nu.Nonce == old.Nonce {
+		t.Fatalf("rebound from %v to %v (avoiding %v)", old, nu, avoid)
+	}
+	cli.SendTo(&gomsgr.Message{Type: 0x7001, Front: []byte("2")}, gomsgr.EntityOSD, nu)
+	ms := recv(t, got, 2)
+	if string(ms[0].Front) != "2" {
+		t.Fatalf("after rebind got %q", ms[0].Front)
+	}
+}
