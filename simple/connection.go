@@ -100,23 +100,36 @@ type Connection struct {
 	readyTimer *time.Timer
 	idleTimer  *time.Timer
 	cancelDial context.CancelFunc
-	readyNow   bool  // set by Ready, taken by the reader after Feed
-	lingerErr  error // the engine failed: flush its output, then close with it
+	readyNow   bool      // set by Ready, taken by the reader after Feed
+	thr        throttles // the peer type's throttles, set by Ready
+	lingerErr  error     // the engine failed: flush its output, then close with it
 	writerDone chan struct{}
 
 	// Reader-only.
-	rb    *rxBuf // prefetch buffer
-	buf   []byte // current read buffer: rb.b or bigRB.b
-	big   bool   // buf is a frame-sized buffer that its message keeps
-	bigRB *rxBuf // the frame-sized buffer until a message takes it
-	r, w  int
-	inbox []*gomsgr.Message // delivered by the engine during one Feed
+	rb         *rxBuf // prefetch buffer
+	buf        []byte // current read buffer: rb.b or bigRB.b
+	big        bool   // buf is a frame-sized buffer that its message keeps
+	bigRB      *rxBuf // the frame-sized buffer until a message takes it
+	r, w       int
+	inbox      []inItem // delivered by the engine during one Feed
+	hold       held     // budget taken for the MESSAGE frame at r
+	pastBanner bool     // the engine has parsed the banner: frames follow
+	wakeWriter bool     // a feed left output: signal the writer
+	rev        msgr2.Revision
+	maxSegment uint32
 
 	// Writer-only.
 	batch []outMsg
 	ctrl  []byte
 	iov   [][]byte
 	bufs  net.Buffers
+}
+
+// inItem is a received message and the throttle budget it holds until it
+// is dispatched.
+type inItem struct {
+	m *gomsgr.Message
+	h held
 }
 
 type addrKey struct {
@@ -148,6 +161,10 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		Cookie:          m.nextCookie(),
 	}
 	c.eng = session.New(cfg, c)
+	c.maxSegment = m.opts.MaxSegmentBytes
+	if c.maxSegment == 0 {
+		c.maxSegment = msgr2.DefaultMaxSegmentBytes
+	}
 	// The ready timer covers connect and handshake; it starts now, as
 	// Ceph's does when the connection is created.
 	c.readyTimer = time.AfterFunc(m.opts.ReadyTimeout, c.onReadyTimeout)
@@ -283,6 +300,7 @@ func (c *Connection) run(nc net.Conn) {
 	c.cond.Signal() // the banner
 	c.readLoop(nc)
 	<-c.writerDone
+	c.hold.release()
 	c.dropBig()
 	c.rb.put()
 	c.rb, c.buf = nil, nil
@@ -347,11 +365,80 @@ func (c *Connection) readLoop(nc net.Conn) {
 // process feeds buffered bytes to the engine and dispatches what it
 // decoded; false means the connection closed. start is when the read
 // returned: the time until dispatch counts as RunningRecvTime.
+//
+// Past the banner, frames are fed one at a time, so that a MESSAGE frame's
+// throttle budget is taken (waiting if need be) as soon as its preamble is
+// in the buffer, before the rest of it is read or decoded.
 func (c *Connection) process(start int64) bool {
+	defer c.signalWriter()
+	for {
+		end, ok := c.frameEnd()
+		if !ok {
+			return false // closed while waiting for a throttle
+		}
+		n, need, err := c.feed(c.buf[c.r:end], start)
+		if err != nil {
+			c.fail(err)
+			return false
+		}
+		if n > 0 && c.hold.taken {
+			c.hold.release() // the frame was dropped (a duplicate)
+		}
+		if end < c.w && n > 0 {
+			continue // more frames buffered
+		}
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+			if c.big {
+				// The frame-sized buffer was consumed; its message keeps it.
+				c.dropBig()
+				c.buf = c.rb.b
+			}
+		}
+		if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
+			c.fail(fmt.Errorf("simple: %w: a %d-byte frame during the handshake (limit %d)", session.ErrProtocol, need, maxHandshakeFrameBytes))
+			return false
+		}
+		if need > 0 {
+			c.makeRoom(need)
+		}
+		return true
+	}
+}
+
+// frameEnd returns where the next frame to feed ends in the buffer (the
+// buffer's end when unknown: before the banner is parsed, or with less than
+// a preamble buffered), taking the throttle budget of a MESSAGE frame
+// first. false means the connection closed while waiting for budget.
+func (c *Connection) frameEnd() (int, bool) {
+	if !c.pastBanner || c.w-c.r < msgr2.PreambleSize {
+		return c.w, true
+	}
+	p, err := msgr2.ParsePreambleLimit(c.buf[c.r:c.w], c.maxSegment)
+	if err != nil {
+		return c.w, true // the engine reports it
+	}
+	end := min(c.w, c.r+p.FrameSize(c.rev))
+	if p.Tag == msgr2.TagMessage && !c.hold.taken && c.state.Load() == stReady &&
+		(c.thr != (throttles{}) || c.msgr.dthr != nil) {
+		n := int64(p.Segments[1].Len) + int64(p.Segments[2].Len) + int64(p.Segments[3].Len)
+		c.signalWriter() // replies and acks go out while we may wait
+		if !c.hold.take(c.thr, c.msgr.dthr, n, c) {
+			return 0, false
+		}
+	}
+	return end, true
+}
+
+// feed runs the engine on b under the lock, then, with the lock released,
+// reports readiness and dispatches the messages it decoded.
+func (c *Connection) feed(b []byte, start int64) (n, need int, err error) {
 	c.mu.Lock()
-	n, need, err := c.eng.Feed(c.buf[c.r:c.w])
+	n, need, err = c.eng.Feed(b)
 	ready := c.readyNow
 	c.readyNow = false
+	c.pastBanner = c.eng.State() != session.StateBanner
+	c.rev = c.eng.Revision()
 	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
 	c.mu.Unlock()
 	c.r += n
@@ -360,34 +447,22 @@ func (c *Connection) process(start int64) bool {
 	if ready {
 		c.msgr.connReady(c)
 	}
-	for i, m := range c.inbox {
-		c.inbox[i] = nil
-		c.msgr.deliver(c, m)
+	for i, in := range c.inbox {
+		c.inbox[i] = inItem{}
+		c.msgr.deliver(c, in.m, in.h)
 	}
 	c.inbox = c.inbox[:0]
-	if wake {
+	c.wakeWriter = c.wakeWriter || wake
+	return n, need, err
+}
+
+// signalWriter wakes the writer if a feed left it something to write; once
+// per read, not once per frame.
+func (c *Connection) signalWriter() {
+	if c.wakeWriter {
+		c.wakeWriter = false
 		c.cond.Signal()
 	}
-	if err != nil {
-		c.fail(err)
-		return false
-	}
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-		if c.big {
-			// The frame-sized buffer was consumed; its message keeps it.
-			c.dropBig()
-			c.buf = c.rb.b
-		}
-	}
-	if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
-		c.fail(fmt.Errorf("simple: %w: a %d-byte frame during the handshake (limit %d)", session.ErrProtocol, need, maxHandshakeFrameBytes))
-		return false
-	}
-	if need > 0 {
-		c.makeRoom(need)
-	}
-	return true
 }
 
 // fail closes the connection after the engine failed on input. The engine
@@ -452,6 +527,7 @@ func (c *Connection) Ready(e *session.Engine) {
 	c.peerType = e.PeerType()
 	c.state.Store(stReady)
 	c.readyNow = true
+	c.thr = c.msgr.throttlesFor(c.peerType)
 	c.readyTimer.Stop()
 	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
 }
@@ -493,7 +569,8 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		}
 		m.SetReleaser(releaseRx, rb)
 	}
-	c.inbox = append(c.inbox, m)
+	c.inbox = append(c.inbox, inItem{m: m, h: c.hold})
+	c.hold = held{}
 	return nil
 }
 
@@ -677,12 +754,17 @@ func (c *Connection) closeIf(err error, notify bool, cond func(state int32) bool
 		c.cancelDial()
 	}
 	nc := c.nc
+	thr := c.thr
 	var dropped []*gomsgr.Message
 	for c.out.n > 0 {
 		dropped = append(dropped, c.out.popHighest().m)
 	}
 	c.mu.Unlock()
 	c.cond.Broadcast()
+	// A reader waiting for throttle budget gives up.
+	thr.msgs.wake()
+	thr.bytes.wake()
+	c.msgr.dthr.wake()
 	if nc != nil {
 		nc.Close()
 	}

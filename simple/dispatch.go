@@ -13,6 +13,7 @@ type qitem struct {
 	ev     connEvent
 	conn   *Connection
 	queued int64 // nanotime when queued (out-queue only)
+	held   held  // throttle budget, given back after dispatch (dispatch queue only)
 }
 
 type connEvent uint8
@@ -181,15 +182,16 @@ func (q *dispatchQueue) run() {
 func (q *dispatchQueue) stop() {
 	q.mu.Lock()
 	q.stopped = true
-	var dropped []*gomsgr.Message
+	var dropped []qitem
 	for q.q.n > 0 {
 		if it := q.q.popHighest(); it.m != nil {
-			dropped = append(dropped, it.m)
+			dropped = append(dropped, it)
 		}
 	}
 	q.mu.Unlock()
 	q.cond.Broadcast()
-	for _, m := range dropped {
-		m.Release()
+	for i := range dropped {
+		dropped[i].held.release()
+		dropped[i].m.Release()
 	}
 }

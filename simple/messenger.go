@@ -39,9 +39,12 @@ type Messenger struct {
 	shards    []*perf.Counters // connections count into shards[id % len]
 	nextShard atomic.Uint32
 
-	polMu         sync.RWMutex // guards the policies; never held with mu
+	polMu         sync.RWMutex // guards the policies and their throttles; never held with mu
 	policies      map[gomsgr.EntityType]gomsgr.Policy
 	defaultPolicy gomsgr.Policy
+	thr           map[gomsgr.EntityType]throttles
+	thrDef        throttles
+	dthr          *Throttle // ms_dispatch_throttle_bytes; nil when disabled
 
 	// wg counts the accept loop and every connection's goroutines; Add
 	// happens under mu while !stopping, so it never races with Shutdown's
@@ -76,6 +79,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		opts:      opts,
 		nonce:     opts.Nonce,
 		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
+		thr:       map[gomsgr.EntityType]throttles{},
 		conns:     map[addrKey]*Connection{},
 		accepting: map[*Connection]struct{}{},
 		anon:      map[*Connection]struct{}{},
@@ -92,6 +96,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	for i := range runtime.GOMAXPROCS(0) {
 		m.shards = append(m.shards, m.perf.Worker(i))
 	}
+	m.dthr = newThrottle(m.perf, "msgr_dispatch_throttler-"+opts.Name.String(), opts.DispatchThrottleBytes)
 	m.dq = newDispatchQueue(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
@@ -111,15 +116,19 @@ func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
 
 // SetPolicy sets the policy for peers of type t.
 func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
+	th := m.policyThrottles(t.String(), p)
 	m.polMu.Lock()
 	m.policies[t] = p
+	m.thr[t] = th
 	m.polMu.Unlock()
 }
 
 // SetDefaultPolicy sets the policy for peer types without their own.
 func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
+	th := m.policyThrottles("default", p)
 	m.polMu.Lock()
 	m.defaultPolicy = p
+	m.thrDef = th
 	m.polMu.Unlock()
 }
 
@@ -430,9 +439,10 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 }
 
 // deliver hands a received message to a fast dispatcher on the calling
-// goroutine (the connection's reader) or queues it for the slow ones. No
-// connection lock is held.
-func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
+// goroutine (the connection's reader) or queues it for the slow ones; the
+// throttle budget h is given back once it is dispatched. No connection lock
+// is held.
+func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message, h held) {
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
 			if c.pc != nil {
@@ -442,10 +452,12 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 			} else {
 				f.FastDispatch(msg)
 			}
+			h.release()
 			return
 		}
 	}
-	if !m.dq.enqueue(msg.Priority, qitem{m: msg, conn: c}) {
+	if !m.dq.enqueue(msg.Priority, qitem{m: msg, conn: c, held: h}) {
+		h.release()
 		msg.Release()
 	}
 }
@@ -459,20 +471,15 @@ func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
 	}
 	msg.Src = m.opts.Name
 	msg.Conn = c
-	m.deliver(c, msg)
+	m.deliver(c, msg, held{})
 	return nil
 }
 
 // dispatch runs on the dispatch queue's goroutine.
 func (m *Messenger) dispatch(it qitem) {
 	if it.m != nil {
-		for _, d := range m.dispatchers {
-			if d.Dispatch(it.m) {
-				return
-			}
-		}
-		m.opts.Logger.Warn("simple: message not dispatched", "type", it.m.Type, "from", it.m.Src.String())
-		it.m.Release()
+		m.dispatchMessage(it.m)
+		it.held.release()
 		return
 	}
 	for _, h := range m.handlers {
@@ -493,6 +500,16 @@ func (m *Messenger) dispatch(it qitem) {
 			}
 		}
 	}
+}
+
+func (m *Messenger) dispatchMessage(msg *gomsgr.Message) {
+	for _, d := range m.dispatchers {
+		if d.Dispatch(msg) {
+			return
+		}
+	}
+	m.opts.Logger.Warn("simple: message not dispatched", "type", msg.Type, "from", msg.Src.String())
+	msg.Release()
 }
 
 // Shutdown stops accepting, closes every connection, waits for their

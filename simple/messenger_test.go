@@ -309,3 +309,12 @@ func TestHugeFrameBeforeHandshake(t *testing.T) {
 		t.Fatalf("a 60 MiB HELLO preamble made the process allocate %d bytes", grew)
 	}
 }
+
+func shutdownCtx(t *testing.T, m gomsgr.Messenger) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}

@@ -54,6 +54,12 @@ type Options struct {
 	RcvBufBytes int
 	// NoRevision1 offers msgr2.0 framing only (for interop tests).
 	NoRevision1 bool
+	// DispatchThrottleBytes bounds the payload bytes of received messages
+	// that are queued or being dispatched (ms_dispatch_throttle_bytes,
+	// 100 MiB); negative disables it. Policy.ThrottleBytes and
+	// ThrottleMessages bound them per peer type. A reader that finds no
+	// room waits before reading the rest of the message.
+	DispatchThrottleBytes int64
 	// Perf, when set, is the counter set to count into (shared with other
 	// messengers or exported by the caller); default: a new set named after
 	// Name. Ceph's SimpleMessenger has one logger; simple spreads its
@@ -83,6 +89,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 900 * time.Second
+	}
+	if o.DispatchThrottleBytes == 0 {
+		o.DispatchThrottleBytes = 100 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

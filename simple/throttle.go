@@ -1,0 +1,171 @@
+package simple
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/perf"
+)
+
+// Throttle bounds an amount (bytes or messages) held by received messages
+// that are queued or being dispatched (Ceph's Throttle). A connection's
+// reader that finds no room waits in Get, before it reads the rest of the
+// message, so TCP flow control pushes back on the sender: the blocking form
+// of Ceph's SimpleMessenger Pipe, where conn stops reading and retries from
+// a timer.
+type Throttle struct {
+	mu   sync.Mutex
+	cond sync.Cond
+	max  int64
+	cur  int64
+	perf *perf.Throttle
+}
+
+func newThrottle(set *perf.Set, name string, max int64) *Throttle {
+	if max <= 0 {
+		return nil
+	}
+	t := &Throttle{max: max, perf: set.AddThrottle(name, max)}
+	t.cond.L = &t.mu
+	return t
+}
+
+// get takes n, waiting while the throttle is full (an empty throttle lets a
+// single item larger than max through, as in Ceph). It gives up, false,
+// when c closes. A nil throttle always succeeds.
+func (t *Throttle) get(n int64, c *Connection) bool {
+	if t == nil {
+		return true
+	}
+	t.perf.RecordGetStarted()
+	var waited time.Time
+	t.mu.Lock()
+	for t.cur != 0 && t.cur+n > t.max {
+		if c.state.Load() == stClosed {
+			t.mu.Unlock()
+			return false
+		}
+		if waited.IsZero() {
+			waited = time.Now()
+		}
+		t.cond.Wait()
+	}
+	t.cur += n
+	cur := t.cur
+	t.mu.Unlock()
+	if !waited.IsZero() {
+		t.perf.RecordWait(time.Since(waited))
+	}
+	t.perf.RecordGet(n, cur)
+	return true
+}
+
+// put returns n and wakes the waiters.
+func (t *Throttle) put(n int64) {
+	if t == nil || n == 0 {
+		return
+	}
+	t.mu.Lock()
+	t.cur = max(t.cur-n, 0)
+	cur := t.cur
+	t.mu.Unlock()
+	t.cond.Broadcast()
+	t.perf.RecordPut(n, cur)
+}
+
+// wake makes waiters re-check their connection (it closed). Taking the
+// lock orders it after a waiter's check and before its Wait.
+func (t *Throttle) wake() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.mu.Unlock() //nolint:staticcheck // an empty critical section orders the broadcast
+	t.cond.Broadcast()
+}
+
+// Current returns the amount taken.
+func (t *Throttle) Current() int64 {
+	if t == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cur
+}
+
+// Max returns the limit (0 for a nil Throttle: no limit).
+func (t *Throttle) Max() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.max
+}
+
+// throttles are a peer type's message and byte throttles (Policy's
+// ThrottleMessages and ThrottleBytes; Ceph's policy throttlers).
+type throttles struct {
+	msgs, bytes *Throttle
+}
+
+// held is the budget one received message holds until it is dispatched:
+// one message and n bytes of its peer type's throttles, n bytes of the
+// messenger's dispatch throttle.
+type held struct {
+	pol      throttles
+	dispatch *Throttle
+	n        int64
+	taken    bool
+}
+
+// take takes the budget for a message of n payload bytes, in Ceph's order;
+// false means c closed while waiting (nothing is held then).
+func (h *held) take(pol throttles, dispatch *Throttle, n int64, c *Connection) bool {
+	if !pol.msgs.get(1, c) {
+		return false
+	}
+	if !pol.bytes.get(n, c) {
+		pol.msgs.put(1)
+		return false
+	}
+	if !dispatch.get(n, c) {
+		pol.msgs.put(1)
+		pol.bytes.put(n)
+		return false
+	}
+	*h = held{pol: pol, dispatch: dispatch, n: n, taken: true}
+	return true
+}
+
+// release gives the budget back, once.
+func (h *held) release() {
+	if !h.taken {
+		return
+	}
+	h.pol.msgs.put(1)
+	h.pol.bytes.put(h.n)
+	h.dispatch.put(h.n)
+	*h = held{}
+}
+
+func (m *Messenger) policyThrottles(name string, p gomsgr.Policy) throttles {
+	return throttles{
+		msgs:  newThrottle(m.perf, "msgr_throttler_messages-"+name, p.ThrottleMessages),
+		bytes: newThrottle(m.perf, "msgr_throttler_bytes-"+name, p.ThrottleBytes),
+	}
+}
+
+// throttlesFor returns the policy throttles for peers of type t.
+func (m *Messenger) throttlesFor(t gomsgr.EntityType) throttles {
+	m.polMu.RLock()
+	defer m.polMu.RUnlock()
+	if th, ok := m.thr[t]; ok {
+		return th
+	}
+	return m.thrDef
+}
+
+// DispatchThrottle returns the messenger-wide dispatch throttle
+// (ms_dispatch_throttle_bytes; nil when disabled).
+func (m *Messenger) DispatchThrottle() *Throttle { return m.dthr }

@@ -1,0 +1,146 @@
+package simple_test
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/simple"
+)
+
+// gate is a slow dispatcher that holds every message until opened.
+type gate struct {
+	open chan struct{}
+	got  chan uint64
+}
+
+func (g *gate) Dispatch(m *gomsgr.Message) bool {
+	<-g.open
+	g.got <- m.Tid
+	m.Release()
+	return true
+}
+
+func TestThrottles(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   simple.Options
+		pol    func(gomsgr.Policy) gomsgr.Policy
+		inside uint64 // messages that fit while the dispatcher is stuck
+	}{
+		{"policy messages", simple.Options{}, func(p gomsgr.Policy) gomsgr.Policy { p.ThrottleMessages = 2; return p }, 2},
+		{"policy bytes", simple.Options{}, func(p gomsgr.Policy) gomsgr.Policy { p.ThrottleBytes = 3000; return p }, 3},
+		{"dispatch bytes", simple.Options{DispatchThrottleBytes: 2000}, func(p gomsgr.Policy) gomsgr.Policy { return p }, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			o := tc.opts
+			o.Name, o.BindAnyPort = osd0, true
+			srv := newMsgr(t, o)
+			srv.SetDefaultPolicy(tc.pol(gomsgr.StatelessServer(0)))
+			g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
+			srv.AddDispatcher(g)
+			if err := srv.Bind(local); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cli := newMsgr(t, simple.Options{Name: client1})
+			cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+			if err := cli.Start(); err != nil {
+				t.Fatal(err)
+			}
+			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+			for i := range 10 {
+				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)})
+			}
+			recv := func() uint64 { return srv.Perf().Total().Get(perf.RecvMessages) }
+			deadline := time.Now().Add(10 * time.Second)
+			for recv() < tc.inside && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			// The reader must now be waiting for budget: nothing more
+			// arrives while the dispatcher is stuck.
+			time.Sleep(100 * time.Millisecond)
+			if n := recv(); n != tc.inside {
+				t.Fatalf("received %d messages while the dispatcher was stuck, want %d (the throttle's room)", n, tc.inside)
+			}
+			close(g.open)
+			for i := range 10 {
+				select {
+				case tid := <-g.got:
+					if tid != uint64(i) {
+						t.Fatalf("message %d dispatched as tid %d", i, tid)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("only %d of 10 messages dispatched after the throttle opened", i)
+				}
+			}
+			if cur := srv.DispatchThrottle().Current(); cur != 0 {
+				t.Fatalf("dispatch throttle holds %d bytes after everything was dispatched", cur)
+			}
+		})
+	}
+}
+
+// TestThrottleWaitEndsOnShutdown: a reader waiting for budget does not
+// keep Shutdown waiting.
+func TestThrottleWaitEndsOnShutdown(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	pol := gomsgr.StatelessServer(0)
+	pol.ThrottleMessages = 1
+	srv.SetDefaultPolicy(pol)
+	g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
+	srv.AddDispatcher(g)
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cli := newMsgr(t, simple.Options{Name: client1})
+	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	for i := range 3 {
+		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Perf().Total().Get(perf.RecvMessages) < 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	// The dispatcher is stuck on message 0 and the reader waits for
+	// budget. MarkDownAll must end that wait.
+	waitStack(t, "simple.(*Throttle).get", true)
+	srv.MarkDownAll()
+	waitStack(t, "simple.(*Throttle).get", false)
+	close(g.open)
+	shutdownCtx(t, srv)
+}
+
+// waitStack waits until some goroutine's stack has fn in it (present) or
+// none has (!present).
+func waitStack(t *testing.T, fn string, present bool) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.Stack(buf, true)
+		if strings.Contains(string(buf[:n]), fn) == present {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s, a goroutine in %s: %v, want %v", fn, !present, present)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
