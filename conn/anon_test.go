@@ -2,6 +2,7 @@ package conn_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -80,6 +81,16 @@ func TestAnon(t *testing.T) {
 	a1.MarkDown()
 	if a2.IsConnected() == false || !named.IsConnected() {
 		t.Fatal("marking one anonymous connection down affected the others")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !errors.Is(a1.Err(), conn.ErrMarkedDown) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Err after MarkDown = %v, want ErrMarkedDown", a1.Err())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if a2.Err() != nil {
+		t.Fatalf("Err of an open connection = %v", a2.Err())
 	}
 }
 

@@ -88,6 +88,7 @@ type Connection struct {
 	peerName  gomsgr.EntityName
 	peerAddrs gomsgr.AddrVec
 	features  uint64
+	closeErr  error
 	writeEv   center.Event
 
 	// Worker-only.
@@ -237,6 +238,16 @@ func (c *Connection) Features() uint64 {
 
 // Messenger returns the messenger the connection belongs to.
 func (c *Connection) Messenger() gomsgr.Messenger { return c.msgr }
+
+// Err returns why the connection closed (nil while it is open): a refused
+// connect, a ready or idle timeout, a protocol violation from the peer, EOF,
+// or ErrMarkedDown. Connection handlers (HandleReset, HandleRefused) can
+// tell the cases apart with errors.Is.
+func (c *Connection) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
 
 // State returns the connection's state name, for dumps and tests.
 func (c *Connection) State() string { return stateNames[c.state.Load()] }
@@ -777,6 +788,9 @@ func (c *Connection) close(err error, notify bool) {
 		return
 	}
 	c.faultErr = err
+	c.mu.Lock()
+	c.closeErr = err
+	c.mu.Unlock()
 	c.eng.Close(err)
 	c.c.CancelTimer(&c.readyTimer)
 	c.c.CancelTimer(&c.idleTimer)
