@@ -18,6 +18,19 @@
 // messenger's own address go through a loopback connection to the local
 // dispatchers.
 //
+// Received messages hold receive-throttle budget (Policy.ThrottleMessages
+// and ThrottleBytes per peer type, Options.DispatchThrottleBytes) from the
+// moment their preamble is read until they are dispatched; a reader that
+// finds no room waits, so TCP flow control pushes back on the sender.
+// Receive buffers come from size-class pools and are handed to the message
+// (Message.Release returns them), so steady-state traffic allocates nothing.
+// Counters with Ceph's names are kept in a perf.Set (Messenger.Perf).
+//
+// Input is hostile until the handshake is done: frames are limited to
+// 64 KiB before the session is ready, a connection that fails on input
+// still sends the engine's answer (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES)
+// before it closes, and Options.ReadyTimeout bounds connect + handshake.
+//
 //	m, _ := simple.NewMessenger(simple.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
 //	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))
 //	m.Bind(netip.MustParseAddrPort("127.0.0.1:0"))

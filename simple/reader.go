@@ -1,0 +1,329 @@
+package simple
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/perf"
+)
+
+// The reader goroutine: dial (client), read, feed the engine, dispatch.
+
+// maxHandshakeFrameBytes bounds a frame before the session is ready. The
+// handshake's frames are small (auth none: a few hundred bytes); without a
+// bound, an unauthenticated peer could make the reader allocate a frame of
+// up to 4 segments of MaxSegmentBytes.
+const maxHandshakeFrameBytes = 64 << 10
+
+// run is the connection's reader goroutine. nc is the accepted socket, or
+// nil for a client, which dials first.
+func (c *Connection) run(nc net.Conn) {
+	defer c.msgr.wg.Done()
+	if nc == nil {
+		nc = c.dial()
+		if nc == nil {
+			return
+		}
+	}
+	c.tune(nc)
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		nc.Close()
+		return
+	}
+	c.nc = nc
+	c.state.Store(stHandshake)
+	c.eng.Start()
+	c.mu.Unlock()
+
+	c.rb = getRx(c.msgr.opts.PrefetchBytes)
+	c.buf = c.rb.b
+	c.lastRead.Store(time.Now().UnixNano())
+
+	go c.writeLoop(nc)
+	c.cond.Signal() // the banner
+	c.readLoop(nc)
+	<-c.writerDone
+	c.hold.release()
+	c.dropBig()
+	c.rb.put()
+	c.rb, c.buf = nil, nil
+}
+
+func (c *Connection) dial() net.Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.mu.Lock()
+	if c.state.Load() == stClosed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.cancelDial = cancel
+	c.mu.Unlock()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", c.target.Addr.String())
+	c.mu.Lock()
+	c.cancelDial = nil
+	c.mu.Unlock()
+	if err != nil {
+		c.close(fmt.Errorf("simple: connect %v: %w", c.target.Addr, err), true)
+		return nil
+	}
+	return nc
+}
+
+func (c *Connection) tune(nc net.Conn) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if c.msgr.opts.NoDelay {
+		tc.SetNoDelay(false) // Go enables TCP_NODELAY by default
+	}
+	if n := c.msgr.opts.RcvBufBytes; n > 0 {
+		tc.SetReadBuffer(n)
+	}
+}
+
+// readLoop reads until the connection closes, feeding the engine.
+func (c *Connection) readLoop(nc net.Conn) {
+	for {
+		if c.w == len(c.buf) {
+			c.makeRoom(len(c.buf) + 1)
+		}
+		n, err := nc.Read(c.buf[c.w:])
+		if n > 0 {
+			c.w += n
+			c.lastRead.Store(time.Now().UnixNano())
+			if !c.process(nanotime()) {
+				return
+			}
+		}
+		if err != nil {
+			c.close(fmt.Errorf("simple: read: %w", err), true)
+			return
+		}
+	}
+}
+
+// process feeds buffered bytes to the engine and dispatches what it
+// decoded; false means the connection closed. start is when the read
+// returned: the time until dispatch counts as RunningRecvTime.
+//
+// Past the banner, frames are fed one at a time, so that a MESSAGE frame's
+// throttle budget is taken (waiting if need be) as soon as its preamble is
+// in the buffer, before the rest of it is read or decoded.
+func (c *Connection) process(start int64) bool {
+	defer c.signalWriter()
+	for {
+		end, ok := c.frameEnd()
+		if !ok {
+			return false // closed while waiting for a throttle
+		}
+		n, need, err := c.feed(c.buf[c.r:end], start)
+		if err != nil {
+			c.fail(err)
+			return false
+		}
+		if n > 0 && c.hold.taken {
+			c.hold.release() // the frame was dropped (a duplicate)
+		}
+		if end < c.w && n > 0 {
+			continue // more frames buffered
+		}
+		if c.r == c.w {
+			c.r, c.w = 0, 0
+			if c.big {
+				// The frame-sized buffer was consumed; its message keeps it.
+				c.dropBig()
+				c.buf = c.rb.b
+			}
+		}
+		if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
+			c.fail(fmt.Errorf("simple: %w: a %d-byte frame during the handshake (limit %d)", session.ErrProtocol, need, maxHandshakeFrameBytes))
+			return false
+		}
+		if need > 0 {
+			c.makeRoom(need)
+		}
+		return true
+	}
+}
+
+// frameEnd returns where the next frame to feed ends in the buffer (the
+// buffer's end when unknown: before the banner is parsed, or with less than
+// a preamble buffered), taking the throttle budget of a MESSAGE frame
+// first. false means the connection closed while waiting for budget.
+func (c *Connection) frameEnd() (int, bool) {
+	if !c.pastBanner || c.w-c.r < msgr2.PreambleSize {
+		return c.w, true
+	}
+	p, err := msgr2.ParsePreambleLimit(c.buf[c.r:c.w], c.maxSegment)
+	if err != nil {
+		return c.w, true // the engine reports it
+	}
+	end := min(c.w, c.r+p.FrameSize(c.rev))
+	if p.Tag == msgr2.TagMessage && !c.hold.taken && c.state.Load() == stReady &&
+		(c.thr != (throttles{}) || c.msgr.dthr != nil) {
+		n := int64(p.Segments[1].Len) + int64(p.Segments[2].Len) + int64(p.Segments[3].Len)
+		c.signalWriter() // replies and acks go out while we may wait
+		if !c.hold.take(c.thr, c.msgr.dthr, n, c) {
+			return 0, false
+		}
+	}
+	return end, true
+}
+
+// feed runs the engine on b under the lock, then, with the lock released,
+// reports readiness and dispatches the messages it decoded.
+func (c *Connection) feed(b []byte, start int64) (n, need int, err error) {
+	c.mu.Lock()
+	n, need, err = c.eng.Feed(b)
+	ready := c.readyNow
+	c.readyNow = false
+	c.pastBanner = c.eng.State() != session.StateBanner
+	c.rev = c.eng.Revision()
+	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
+	c.mu.Unlock()
+	c.r += n
+	c.pc.AddTime(perf.RunningRecvTime, time.Duration(nanotime()-start))
+	// Dispatch with no lock held: a fast dispatcher may send on c.
+	if ready {
+		c.msgr.connReady(c)
+	}
+	for i, in := range c.inbox {
+		c.inbox[i] = inItem{}
+		c.msgr.deliver(c, in.m, in.h)
+	}
+	c.inbox = c.inbox[:0]
+	c.wakeWriter = c.wakeWriter || wake
+	return n, need, err
+}
+
+// signalWriter wakes the writer if a feed left it something to write; once
+// per read, not once per frame.
+func (c *Connection) signalWriter() {
+	if c.wakeWriter {
+		c.wakeWriter = false
+		c.cond.Signal()
+	}
+}
+
+// fail closes the connection after the engine failed on input. The engine
+// may have queued a frame that tells the peer why (AUTH_BAD_METHOD,
+// IDENT_MISSING_FEATURES), as Ceph sends them: the writer then flushes it,
+// within lingerTimeout, and closes.
+func (c *Connection) fail(err error) {
+	c.mu.Lock()
+	if c.state.Load() == stClosed || c.nc == nil || len(c.eng.Output()) == 0 {
+		c.mu.Unlock()
+		c.close(err, true)
+		return
+	}
+	c.lingerErr = err
+	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout)) // also ends a write in progress
+	c.mu.Unlock()
+	c.cond.Signal()
+}
+
+// makeRoom ensures the unconsumed bytes plus room for an item of need
+// bytes in total fit in the read buffer, moving or growing it.
+func (c *Connection) makeRoom(need int) {
+	pending := c.w - c.r
+	if need <= len(c.buf)-c.r {
+		return
+	}
+	old := c.bigRB
+	c.bigRB = nil
+	if need <= len(c.rb.b) {
+		copy(c.rb.b, c.buf[c.r:c.w])
+		c.buf, c.big = c.rb.b, false
+	} else {
+		// A frame larger than the prefetch buffer: read it into a pooled
+		// buffer of its own, which its message keeps (no copy of the
+		// payload). need is bounded by Options.MaxSegmentBytes per segment.
+		rb := getRx(need)
+		copy(rb.b, c.buf[c.r:c.w])
+		c.buf, c.big, c.bigRB = rb.b, true, rb
+	}
+	if old != nil {
+		old.put()
+	}
+	c.r, c.w = 0, pending
+}
+
+// dropBig leaves the frame-sized buffer, returning it to the pool unless a
+// message took it.
+func (c *Connection) dropBig() {
+	if c.bigRB != nil {
+		c.bigRB.put()
+	}
+	c.big, c.bigRB = false, nil
+}
+
+// --- session.Sink, called by the engine inside Feed with c.mu held ---
+
+// Ready is called by the engine when the handshake completes. Not for
+// applications.
+func (c *Connection) Ready(e *session.Engine) {
+	name, addrs, _ := e.Peer()
+	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
+	c.peerType = e.PeerType()
+	c.state.Store(stReady)
+	c.readyNow = true
+	c.thr = c.msgr.throttlesFor(c.peerType)
+	c.readyTimer.Stop()
+	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
+}
+
+// Deliver is called by the engine for each received message; the message
+// is dispatched once Feed returns and the lock is released. Not for
+// applications.
+func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+	m := gomsgr.GetMessage()
+	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
+	m.Tid, m.Seq = h.Tid, h.Seq
+	m.Src = c.peerName
+	m.Conn = c
+	m.RecvStamp = time.Unix(0, c.lastRead.Load())
+	total := len(front) + len(middle) + len(data)
+	m.DispatchBytes = total
+	c.pc.Inc(perf.RecvMessages)
+	c.pc.Add(perf.RecvBytes, uint64(total)) // payload bytes, as conn counts them
+	if c.big && c.bigRB != nil {
+		// The frame has a buffer of its own: hand it over.
+		m.Front, m.Middle, m.Data = front, middle, data
+		m.SetReleaser(releaseRx, c.bigRB)
+		c.bigRB = nil
+	} else {
+		rb := getRx(total)
+		b := rb.b
+		copy(b, front)
+		copy(b[len(front):], middle)
+		copy(b[len(front)+len(middle):], data)
+		f, mi := len(front), len(front)+len(middle)
+		if len(front) > 0 {
+			m.Front = b[:f:f]
+		}
+		if len(middle) > 0 {
+			m.Middle = b[f:mi:mi]
+		}
+		if len(data) > 0 {
+			m.Data = b[mi:total:total]
+		}
+		m.SetReleaser(releaseRx, rb)
+	}
+	c.inbox = append(c.inbox, inItem{m: m, h: c.hold})
+	c.hold = held{}
+	return nil
+}
+
+// Acked is called by the engine when the peer acknowledges messages. Not
+// for applications.
+func (c *Connection) Acked(uint64) {}
