@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
@@ -25,6 +27,27 @@ func BenchmarkPipelined(b *testing.B) {
 		for _, size := range []int{64, 4 << 10, 64 << 10} {
 			b.Run(fmt.Sprintf("%s/%dB", d, size), func(b *testing.B) {
 				msgrtest.BenchPipelined(b, factory(d), 16, 32, size)
+			})
+		}
+	}
+}
+
+// BenchmarkPrefetch compares read buffer sizes (ms_tcp_prefetch_max_size)
+// on the pipelined workload, to pick the default from numbers.
+//
+//	go test ./conn -run '^$' -bench Prefetch -benchtime 100000x -count 3
+func BenchmarkPrefetch(b *testing.B) {
+	for _, pf := range []int{4 << 10, 16 << 10, 64 << 10} {
+		for _, size := range []int{64, 4 << 10} {
+			b.Run(fmt.Sprintf("prefetch%dK/%dB", pf>>10, size), func(b *testing.B) {
+				f := func(t *testing.T, cfg msgrtest.Config) gomsgr.Messenger {
+					m, err := conn.NewMessenger(conn.Options{Name: cfg.Name, Workers: 2, PrefetchBytes: pf})
+					if err != nil {
+						b.Fatal(err)
+					}
+					return m
+				}
+				msgrtest.BenchPipelined(b, f, 16, 32, size)
 			})
 		}
 	}

@@ -56,13 +56,12 @@ type wpart struct {
 
 var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 
-// Separate pools for the two kinds of buffers, so that each pool's size
-// calibration sees one kind: per-connection prefetch buffers, and the
-// per-message buffers received payloads are copied into.
-var (
-	prefetchPool bytebufferpool.Pool
-	recvPool     bytebufferpool.Pool
-)
+// recvPool holds the buffers small received payloads are copied into;
+// bytebufferpool calibrates to the sizes in use. Prefetch buffers, all of
+// one size per messenger, come from a plain sync.Pool (Messenger.prefetch):
+// bytebufferpool dropped some of them on Put when its calibration saw the
+// mixed sizes, costing an allocation per read on the 4 KiB benchmark.
+var recvPool bytebufferpool.Pool
 
 // Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
 // AsyncConnection). Its exported methods may be called from any goroutine.
@@ -95,9 +94,9 @@ type Connection struct {
 	pc         *perf.Counters // the worker's counters
 	fd         int
 	eng        *session.Engine
-	rb         *bytebufferpool.ByteBuffer // prefetch buffer
-	buf        []byte                     // current read buffer: rb.B or a frame-sized one
-	big        bool                       // buf is a frame-sized buffer that messages may keep
+	rb         *[]byte // prefetch buffer, held only while bytes are pending
+	buf        []byte  // current read buffer: *rb or a frame-sized one
+	big        bool    // buf is a frame-sized buffer that messages may keep
 	r, wpos    int
 	parts      []wpart
 	iovs       *[iovMax]unix.Iovec
@@ -322,13 +321,7 @@ func (c *Connection) tuneSocket() {
 }
 
 func (c *Connection) startSession() {
-	c.rb = prefetchPool.Get()
-	if cap(c.rb.B) < c.msgr.opts.PrefetchBytes {
-		c.rb.B = make([]byte, c.msgr.opts.PrefetchBytes)
-	}
-	c.rb.B = c.rb.B[:cap(c.rb.B)]
-	c.buf = c.rb.B
-	c.iovs = new([iovMax]unix.Iovec)
+	c.iovs = c.msgr.iovs[c.w.ID()]
 	c.lastRead = time.Now().UnixNano()
 	c.eng.Start()
 	c.handleWrite()
@@ -373,7 +366,29 @@ func (c *Connection) handleRead() {
 	c.handleWrite() // replies, acks
 }
 
+// getBuffer takes a prefetch buffer from the pool. A connection holds one
+// only while it has unprocessed bytes: an idle connection holds none, so
+// thousands of idle connections cost no read buffers.
+func (c *Connection) getBuffer() {
+	c.rb = c.msgr.prefetch.Get().(*[]byte)
+	c.buf = *c.rb
+	c.r, c.wpos = 0, 0
+}
+
+// putBuffer returns an empty prefetch buffer to the pool.
+func (c *Connection) putBuffer() {
+	if c.rb != nil && !c.big && c.r == c.wpos {
+		c.msgr.prefetch.Put(c.rb)
+		c.rb, c.buf = nil, nil
+		c.r, c.wpos = 0, 0
+	}
+}
+
 func (c *Connection) readLoop() {
+	if c.rb == nil {
+		c.getBuffer()
+	}
+	defer c.putBuffer()
 	if c.wpos > c.r && !c.process() {
 		return // bytes left from before a throttle stop
 	}
@@ -452,7 +467,7 @@ func (c *Connection) process() bool {
 			if c.big {
 				// The frame-sized buffer was consumed; messages may keep it.
 				c.big = false
-				c.buf = c.rb.B
+				c.buf = *c.rb
 			}
 		}
 		if n == 0 || (!truncated && need > 0) {
@@ -535,9 +550,9 @@ func (c *Connection) makeRoom(need int) {
 	if need <= len(c.buf)-c.r {
 		return
 	}
-	if need <= len(c.rb.B) {
-		copy(c.rb.B, c.buf[c.r:c.wpos])
-		c.buf, c.big = c.rb.B, false
+	if need <= len(*c.rb) {
+		copy(*c.rb, c.buf[c.r:c.wpos])
+		c.buf, c.big = *c.rb, false
 	} else {
 		// A frame larger than the prefetch buffer: read it into a buffer
 		// of its own, which its message keeps (no copy of the payload).
@@ -808,8 +823,9 @@ func (c *Connection) close(err error, notify bool) {
 	}
 	c.parts = c.parts[:0]
 	if c.rb != nil {
-		prefetchPool.Put(c.rb)
+		c.msgr.prefetch.Put(c.rb)
 		c.rb, c.buf = nil, nil
+		c.big = false
 	}
 	c.mu.Lock()
 	var dropped []*gomsgr.Message

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -48,11 +50,13 @@ type Messenger struct {
 	stopping    bool
 	done        chan struct{}
 
-	perf   *perf.Set
-	faults atomic.Uint64
-	dthr   *Throttle                       // ms_dispatch_throttle_bytes
-	thr    map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
-	thrDef throttles
+	perf     *perf.Set
+	iovs     map[int]*[iovMax]unix.Iovec // one per worker: writev runs on the worker
+	prefetch sync.Pool                   // *[]byte of PrefetchBytes
+	faults   atomic.Uint64
+	dthr     *Throttle                       // ms_dispatch_throttle_bytes
+	thr      map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
+	thrDef   throttles
 }
 
 var _ gomsgr.Messenger = (*Messenger)(nil)
@@ -86,6 +90,11 @@ func NewMessenger(opts Options) (*Messenger, error) {
 			return nil, fmt.Errorf("conn: %w", err)
 		}
 		m.stack, m.ownsStack = s, true
+	}
+	m.prefetch.New = func() any { b := make([]byte, opts.PrefetchBytes); return &b }
+	m.iovs = map[int]*[iovMax]unix.Iovec{}
+	for _, w := range m.stack.Workers() {
+		m.iovs[w.ID()] = new([iovMax]unix.Iovec)
 	}
 	m.dq = newDispatchQueue(m.dispatch)
 	m.dq.drop = func(it qitem) { m.putHeld(it.conn, it.held) }
