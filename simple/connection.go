@@ -134,7 +134,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
 		Cookie:          m.nextCookie(),
 	}
-	c.eng = session.New(cfg, c)
+	c.eng = session.New(cfg, (*sink)(c))
 	c.maxSegment = m.opts.MaxSegmentBytes
 	if c.maxSegment == 0 {
 		c.maxSegment = msgr2.DefaultMaxSegmentBytes

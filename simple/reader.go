@@ -267,11 +267,16 @@ func (c *Connection) dropBig() {
 	c.big, c.bigRB = false, nil
 }
 
-// --- session.Sink, called by the engine inside Feed with c.mu held ---
+// sink is the connection seen by its engine (session.Sink): the engine
+// calls it inside Feed, on the reader goroutine, with c.mu held. A separate
+// type keeps these methods out of Connection's API.
+type sink Connection
 
-// Ready is called by the engine when the handshake completes. Not for
-// applications.
-func (c *Connection) Ready(e *session.Engine) {
+var _ session.Sink = (*sink)(nil)
+
+// Ready is called by the engine when the handshake completes.
+func (s *sink) Ready(e *session.Engine) {
+	c := (*Connection)(s)
 	name, addrs, _ := e.Peer()
 	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
 	c.peerType = e.PeerType()
@@ -283,9 +288,9 @@ func (c *Connection) Ready(e *session.Engine) {
 }
 
 // Deliver is called by the engine for each received message; the message
-// is dispatched once Feed returns and the lock is released. Not for
-// applications.
-func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+// is dispatched once Feed returns and the lock is released.
+func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+	c := (*Connection)(s)
 	m := gomsgr.GetMessage()
 	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
 	m.Tid, m.Seq = h.Tid, h.Seq
@@ -324,6 +329,6 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	return nil
 }
 
-// Acked is called by the engine when the peer acknowledges messages. Not
-// for applications.
-func (c *Connection) Acked(uint64) {}
+// Acked is called by the engine when the peer acknowledges messages
+// (nothing to drop: sent messages are released once written).
+func (s *sink) Acked(uint64) {}

@@ -74,15 +74,15 @@ func (t *Throttle) put(n int64) {
 	t.perf.RecordPut(n, cur)
 }
 
-// wake makes waiters re-check their connection (it closed). Taking the
-// lock orders it after a waiter's check and before its Wait.
+// wake makes waiters re-check their connection (it closed). Broadcasting
+// under the lock orders it after a waiter's check and before its Wait.
 func (t *Throttle) wake() {
 	if t == nil {
 		return
 	}
 	t.mu.Lock()
-	t.mu.Unlock() //nolint:staticcheck // an empty critical section orders the broadcast
 	t.cond.Broadcast()
+	t.mu.Unlock()
 }
 
 // Current returns the amount taken.
