@@ -318,3 +318,12 @@ func shutdownCtx(t *testing.T, m gomsgr.Messenger) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+func mustAddrPort(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
