@@ -513,7 +513,8 @@ func (m *Messenger) dispatchMessage(msg *gomsgr.Message) {
 }
 
 // Shutdown stops accepting, closes every connection, waits for their
-// goroutines and stops dispatching (queued messages are released).
+// goroutines and stops dispatching (queued messages are released). It must
+// not be called from a dispatcher: it waits for the goroutine that runs it.
 func (m *Messenger) Shutdown(ctx context.Context) error {
 	m.mu.Lock()
 	if m.stopping {
