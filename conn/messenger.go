@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -398,7 +400,14 @@ func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool
 		return
 	}
 	m.faults.Add(1)
-	m.opts.Logger.Debug("conn: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
+	level := slog.LevelDebug
+	var fe *msgr2.FrameError
+	if errors.As(err, &fe) || errors.Is(err, session.ErrProtocol) || errors.Is(err, session.ErrAuth) ||
+		errors.Is(err, session.ErrPeerType) || errors.Is(err, session.ErrMissingFeatures) ||
+		errors.Is(err, msgr2.ErrBadBanner) || errors.Is(err, msgr2.ErrV1Banner) {
+		level = slog.LevelWarn // the peer broke the protocol: say so
+	}
+	m.opts.Logger.Log(context.Background(), level, "conn: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
 	switch {
 	case prev == stReady:
 		m.queueEvent(c, evReset)
