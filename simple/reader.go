@@ -101,7 +101,7 @@ func (c *Connection) readLoop(nc net.Conn) {
 		if n > 0 {
 			c.w += n
 			c.lastRead.Store(time.Now().UnixNano())
-			if !c.process(nanotime()) {
+			if !c.process() {
 				return
 			}
 		}
@@ -113,20 +113,20 @@ func (c *Connection) readLoop(nc net.Conn) {
 }
 
 // process feeds buffered bytes to the engine and dispatches what it
-// decoded; false means the connection closed. start is when the read
-// returned: the time until dispatch counts as RunningRecvTime.
+// decoded; false means the connection closed. The time spent decoding (not
+// dispatching) counts as RunningRecvTime.
 //
 // Past the banner, frames are fed one at a time, so that a MESSAGE frame's
 // throttle budget is taken (waiting if need be) as soon as its preamble is
 // in the buffer, before the rest of it is read or decoded.
-func (c *Connection) process(start int64) bool {
+func (c *Connection) process() bool {
 	defer c.signalWriter()
 	for {
 		end, ok := c.frameEnd()
 		if !ok {
 			return false // closed while waiting for a throttle
 		}
-		n, need, err := c.feed(c.buf[c.r:end], start)
+		n, need, err := c.feed(c.buf[c.r:end])
 		if err != nil {
 			c.fail(err)
 			return false
@@ -182,7 +182,8 @@ func (c *Connection) frameEnd() (int, bool) {
 
 // feed runs the engine on b under the lock, then, with the lock released,
 // reports readiness and dispatches the messages it decoded.
-func (c *Connection) feed(b []byte, start int64) (n, need int, err error) {
+func (c *Connection) feed(b []byte) (n, need int, err error) {
+	start := nanotime()
 	c.mu.Lock()
 	n, need, err = c.eng.Feed(b)
 	ready := c.readyNow
