@@ -77,6 +77,7 @@ type Connection struct {
 	readyNow   bool      // set by Ready, taken by the reader after Feed
 	thr        throttles // the peer type's throttles, set by Ready
 	lingerErr  error     // the engine failed: flush its output, then close with it
+	closeErr   error     // why the connection closed
 	writerDone chan struct{}
 
 	// Reader-only.
@@ -232,6 +233,16 @@ func (c *Connection) Features() uint64 {
 // Messenger returns the messenger the connection belongs to.
 func (c *Connection) Messenger() gomsgr.Messenger { return c.msgr }
 
+// Err returns why the connection closed (nil while it is open): a refused
+// connect, a ready or idle timeout, a protocol violation from the peer, EOF,
+// or ErrMarkedDown. Connection handlers (HandleReset, HandleRefused) can
+// tell the cases apart with errors.Is.
+func (c *Connection) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
 // State returns the connection's state name, for dumps and tests.
 func (c *Connection) State() string { return stateNames[c.state.Load()] }
 
@@ -290,6 +301,7 @@ func (c *Connection) closeIf(err error, notify bool, cond func(state int32) bool
 	}
 	prev := st
 	c.state.Store(stClosed)
+	c.closeErr = err
 	c.eng.Close(err)
 	c.readyTimer.Stop()
 	if c.idleTimer != nil {

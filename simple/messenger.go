@@ -36,6 +36,9 @@ type Messenger struct {
 	cookie atomic.Uint64
 
 	perf      *perf.Set
+	faults    atomic.Uint64    // connections closed by a fault (not marked down)
+	accepted  atomic.Uint64    // sockets accepted
+	acceptErr atomic.Uint64    // failed accepts
 	shards    []*perf.Counters // connections count into shards[id % len]
 	nextShard atomic.Uint32
 
@@ -250,6 +253,7 @@ func (m *Messenger) acceptLoop(ln net.Listener) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			m.acceptErr.Add(1)
 			backoff = min(max(2*backoff, 10*time.Millisecond), maxAcceptBackoff)
 			m.opts.Logger.Warn("simple: accept failed, pausing", "err", err, "pause", backoff)
 			t := time.NewTimer(backoff)
@@ -262,6 +266,7 @@ func (m *Messenger) acceptLoop(ln net.Listener) {
 			continue
 		}
 		backoff = 0
+		m.accepted.Add(1)
 		peer := msgr2.EntityAddr{Type: msgr2.AddrMsgr2}
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			ap := ta.AddrPort()
@@ -289,6 +294,17 @@ func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (goms
 }
 
 func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	return m.dial(t, addr, false)
+}
+
+// ConnectAnon opens a new anonymous connection to addr: it is not
+// registered by address, so every call makes a new session, and ConnectTo
+// never returns it (Ceph's connect_to with anon).
+func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
+	return m.dial(t, addr, true)
+}
+
+func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*Connection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopping {
@@ -297,17 +313,23 @@ func (m *Messenger) connect(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Conne
 	if !m.started {
 		return nil, gomsgr.ErrNotStarted
 	}
-	for _, a := range m.addrs {
-		if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
-			return m.loop, nil
+	if !anon {
+		for _, a := range m.addrs {
+			if a.Addr == addr.Addr && (addr.Nonce == 0 || addr.Nonce == a.Nonce) {
+				return m.loop, nil
+			}
 		}
 	}
 	k := keyOf(addr)
-	if c := m.conns[k]; c != nil {
+	if c := m.conns[k]; c != nil && !anon {
 		return c, nil
 	}
 	c := newConnection(m, session.Client, t, addr, m.addrs)
-	m.conns[k] = c
+	if anon {
+		m.anon[c] = struct{}{}
+	} else {
+		m.conns[k] = c
+	}
 	c.pc.Inc(perf.CreatedConnections)
 	c.pc.Inc(perf.ActiveConnections)
 	m.wg.Add(1)
@@ -417,6 +439,7 @@ func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool
 	if !notify {
 		return
 	}
+	m.faults.Add(1)
 	m.opts.Logger.Debug("simple: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
 	switch {
 	case prev == stReady:

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -326,4 +327,82 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 		t.Fatal(err)
 	}
 	return ap
+}
+
+func TestAnonErrAndDump(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	srv.AddDispatcher(echo{})
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cli := newMsgr(t, simple.Options{Name: client1})
+	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	r := &replies{ch: make(chan uint64, 4)}
+	cli.AddDispatcher(r)
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addrs()[0]
+	a1, err := cli.ConnectAnon(gomsgr.EntityOSD, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, _ := cli.ConnectAnon(gomsgr.EntityOSD, addr)
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, addr)
+	if a1 == a2 || c == gomsgr.Connection(a1) || c == gomsgr.Connection(a2) {
+		t.Fatal("anonymous connections are shared or returned by ConnectTo")
+	}
+	for i, conn := range []gomsgr.Connection{a1, a2, c} {
+		conn.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(10 + i)})
+		wait(t, r.ch, uint64(10+i))
+	}
+	d := cli.Dump()
+	regs := map[string]int{}
+	for _, cd := range d.Connections {
+		regs[cd.Registry]++
+		if cd.State != "ready" || cd.PeerName != "osd.0" || cd.Role != "client" {
+			t.Fatalf("dump entry %+v: want a ready client connection to osd.0", cd)
+		}
+	}
+	if regs["anon"] != 2 || regs["conns"] != 1 {
+		t.Fatalf("dump registries %v, want 2 anon and 1 conns", regs)
+	}
+	var js strings.Builder
+	if err := srv.WriteDumpJSON(&js); err != nil || !strings.Contains(js.String(), `"accepted": 3`) {
+		t.Fatalf("server dump (err %v) does not say 3 accepted:\n%s", err, js.String())
+	}
+	if a1.Err() != nil {
+		t.Fatalf("Err on an open connection: %v", a1.Err())
+	}
+	a1.MarkDown()
+	if !errors.Is(a1.Err(), simple.ErrMarkedDown) {
+		t.Fatalf("Err after MarkDown: %v, want ErrMarkedDown", a1.Err())
+	}
+	if err := a1.SendMessage(&gomsgr.Message{Type: 0x7001}); !errors.Is(err, gomsgr.ErrClosed) {
+		t.Fatalf("SendMessage after MarkDown: %v, want ErrClosed", err)
+	}
+}
+
+func TestErrRefused(t *testing.T) {
+	leakcheck.Check(t)
+	cli := newMsgr(t, simple.Options{Name: client1})
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := cli.ConnectAnon(gomsgr.EntityOSD, gomsgr.EntityAddr{Addr: netip.AddrPortFrom(local.Addr(), freePort(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !errors.Is(c.Err(), syscall.ECONNREFUSED) {
+		t.Fatalf("Err after connecting to a closed port: %v, want ECONNREFUSED", c.Err())
+	}
 }

@@ -1,0 +1,88 @@
+package simple
+
+import (
+	"encoding/json"
+	"io"
+	"sort"
+)
+
+// Dump is a snapshot of a messenger's state, like Ceph's `messenger dump`
+// admin command: listeners, connections with their state, peer and queue,
+// and the dispatch queue. Its JSON has conn.Dump's field names, without the
+// event loop's workers.
+type Dump struct {
+	Name          string           `json:"name"`
+	Nonce         uint32           `json:"nonce"`
+	Addrs         []string         `json:"addrs"`
+	Listeners     []ListenerDump   `json:"listeners"`
+	Connections   []ConnectionDump `json:"connections"`
+	DispatchQueue int              `json:"dispatch_queue_len"`
+	Faults        uint64           `json:"faults"`
+}
+
+// ListenerDump describes the listening socket.
+type ListenerDump struct {
+	Addr         string `json:"addr"`
+	Accepted     uint64 `json:"accepted"`
+	AcceptErrors uint64 `json:"accept_errors"`
+}
+
+// ConnectionDump describes one connection.
+type ConnectionDump struct {
+	Peer     string `json:"peer_addr"`
+	PeerName string `json:"peer_name"`
+	PeerType string `json:"peer_type"`
+	Role     string `json:"role"`
+	State    string `json:"state"`
+	OutQueue int    `json:"out_queue_len"`
+	Features uint64 `json:"features"`
+	Registry string `json:"registry"` // conns, accepting or anon
+}
+
+// Dump returns a snapshot of the messenger. It may be called from any
+// goroutine at any time.
+func (m *Messenger) Dump() Dump {
+	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce, Faults: m.faults.Load(), DispatchQueue: m.dq.len()}
+	type entry struct {
+		c   *Connection
+		reg string
+	}
+	var all []entry
+	m.mu.Lock()
+	for _, a := range m.addrs {
+		d.Addrs = append(d.Addrs, a.String())
+		d.Listeners = append(d.Listeners, ListenerDump{Addr: a.String(), Accepted: m.accepted.Load(), AcceptErrors: m.acceptErr.Load()})
+	}
+	for _, c := range m.conns {
+		all = append(all, entry{c, "conns"})
+	}
+	for c := range m.accepting {
+		all = append(all, entry{c, "accepting"})
+	}
+	for c := range m.anon {
+		all = append(all, entry{c, "anon"})
+	}
+	m.mu.Unlock()
+	for _, e := range all {
+		c := e.c
+		d.Connections = append(d.Connections, ConnectionDump{
+			Peer:     c.PeerAddr().String(),
+			PeerName: c.PeerName().String(),
+			PeerType: c.PeerType().String(),
+			Role:     c.role.String(),
+			State:    c.State(),
+			OutQueue: c.QueueLen(),
+			Features: c.Features(),
+			Registry: e.reg,
+		})
+	}
+	sort.Slice(d.Connections, func(i, j int) bool { return d.Connections[i].Peer < d.Connections[j].Peer })
+	return d
+}
+
+// WriteDumpJSON writes Dump as indented JSON.
+func (m *Messenger) WriteDumpJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m.Dump())
+}
