@@ -455,6 +455,7 @@ func (c *Connection) process() bool {
 		n, need, err := c.eng.Feed(avail)
 		c.r += n
 		if err != nil {
+			c.lastWords()
 			c.close(err, true)
 			return false
 		}
@@ -472,6 +473,13 @@ func (c *Connection) process() bool {
 		}
 		if n == 0 || (!truncated && need > 0) {
 			// The next item is incomplete: make room for all of it.
+			if need > c.msgr.opts.PrefetchBytes && c.eng.State() != session.StateReady {
+				// An unauthenticated peer does not get a frame buffer
+				// of up to 4 × MaxSegmentBytes.
+				c.close(fmt.Errorf("%w: %d-byte frame before the session is open (limit %d)",
+					session.ErrProtocol, need, c.msgr.opts.PrefetchBytes), true)
+				return false
+			}
 			if need > 0 {
 				c.makeRoom(need)
 			}
@@ -479,6 +487,18 @@ func (c *Connection) process() bool {
 		}
 	}
 	return c.state.Load() != stClosed
+}
+
+// lastWords writes, without waiting, the frames the engine queued before it
+// failed (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES), so that the peer learns
+// why, as Ceph does. Whatever the socket does not take at once is dropped.
+func (c *Connection) lastWords() {
+	out := c.eng.Output()
+	if len(out) == 0 || c.fd < 0 || len(c.parts) > 0 {
+		return // nothing to say, or a partial write would interleave
+	}
+	unix.Write(c.fd, out)
+	c.eng.Advance(len(out))
 }
 
 func (c *Connection) maxSegment() uint32 {

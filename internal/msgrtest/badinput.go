@@ -48,6 +48,11 @@ func testBadInput(t *testing.T, newMsgr Factory) {
 		{"bad crc", concat(banner, badCRC)},
 		{"4 GiB segment", concat(banner, huge)},
 		{"unknown tag", concat(banner, unknownTag)},
+		{"1 MiB frame before the handshake", concat(banner, func() []byte {
+			p := msgr2.Preamble{Tag: msgr2.TagHello, NumSegments: 1}
+			p.Segments[0].Len = 1 << 20
+			return msgr2.AppendPreamble(nil, &p)
+		}())},
 		{"message before the handshake", concat(banner, hello, msg)},
 		{"truncated frame then silence", concat(banner, hello[:20])},
 		{"nothing at all", nil},
