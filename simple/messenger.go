@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,7 +31,7 @@ const maxAcceptBackoff = 2 * time.Second
 // Lock order: Messenger.mu before Connection.mu.
 type Messenger struct {
 	opts   Options
-	nonce  uint32
+	nonce  atomic.Uint32 // changes on Rebind
 	dq     *dispatchQueue
 	gseq   atomic.Uint64
 	cookie atomic.Uint64
@@ -59,6 +60,8 @@ type Messenger struct {
 	fast        []gomsgr.FastDispatcher
 	handlers    []gomsgr.ConnHandler
 	ln          net.Listener
+	bindAddr    netip.AddrPort
+	acceptDone  chan struct{} // closed when the current accept loop returns
 	conns       map[addrKey]*Connection
 	accepting   map[*Connection]struct{}
 	anon        map[*Connection]struct{}
@@ -80,7 +83,6 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	}
 	m := &Messenger{
 		opts:      opts,
-		nonce:     opts.Nonce,
 		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
 		thr:       map[gomsgr.EntityType]throttles{},
 		conns:     map[addrKey]*Connection{},
@@ -89,8 +91,9 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		stopCh:    make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	if m.nonce == 0 {
-		m.nonce = rand.Uint32() | 1
+	m.nonce.Store(opts.Nonce)
+	if opts.Nonce == 0 {
+		m.nonce.Store(rand.Uint32() | 1)
 	}
 	m.perf = opts.Perf
 	if m.perf == nil {
@@ -172,23 +175,82 @@ func (m *Messenger) Bind(addr netip.AddrPort) error {
 		return gomsgr.ErrShutdown
 	}
 	m.mu.Unlock()
-	ln, err := m.listen(addr)
+	ln, err := m.listen(addr, nil)
 	if err != nil {
 		return err
 	}
-	bound := ln.Addr().(*net.TCPAddr).AddrPort()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ln != nil || m.stopping {
 		ln.Close()
 		return errors.New("simple: already bound")
 	}
-	m.ln = ln
-	m.addrs = gomsgr.AddrVec{{Type: msgr2.AddrMsgr2, Nonce: m.nonce, Addr: netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())}}
+	m.setListenerLocked(ln)
+	m.bindAddr = addr
 	return nil
 }
 
-func (m *Messenger) listen(addr netip.AddrPort) (net.Listener, error) {
+func (m *Messenger) setListenerLocked(ln net.Listener) {
+	bound := ln.Addr().(*net.TCPAddr).AddrPort()
+	m.ln = ln
+	m.addrs = gomsgr.AddrVec{{Type: msgr2.AddrMsgr2, Nonce: m.nonce.Load(), Addr: netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())}}
+}
+
+// Rebind closes the listening socket and every connection, then binds again
+// to a port of the range that is neither the current one nor in avoid, with
+// a new nonce, and starts accepting (Ceph's rebind). Peers that held the old
+// address see their connections reset.
+func (m *Messenger) Rebind(ctx context.Context, avoid []uint16) error {
+	m.mu.Lock()
+	ln, started, addr, acceptDone := m.ln, m.started, m.bindAddr, m.acceptDone
+	stopping := m.stopping
+	m.mu.Unlock()
+	if stopping {
+		return gomsgr.ErrShutdown
+	}
+	if ln == nil {
+		return errors.New("simple: rebind before bind")
+	}
+	old := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	ln.Close()
+	if acceptDone != nil {
+		select {
+		case <-acceptDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.MarkDownAll()
+	avoid = append(append([]uint16(nil), avoid...), old)
+	m.nonce.Add(1_000_000) // as Ceph: a new instance of the same entity
+	nl, err := m.listen(netip.AddrPortFrom(addr.Addr(), 0), avoid)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.ln, m.addrs = nil, nil
+		return err
+	}
+	if m.stopping {
+		nl.Close()
+		return gomsgr.ErrShutdown
+	}
+	m.setListenerLocked(nl)
+	if started {
+		m.startAcceptLocked()
+	}
+	return nil
+}
+
+// startAcceptLocked starts the accept loop on m.ln. Caller holds mu.
+func (m *Messenger) startAcceptLocked() {
+	done := make(chan struct{})
+	m.acceptDone = done
+	m.wg.Add(1)
+	go m.acceptLoop(m.ln, done)
+}
+
+// listen binds addr (scanning the port range for port 0, skipping avoid).
+func (m *Messenger) listen(addr netip.AddrPort, avoid []uint16) (net.Listener, error) {
 	o := m.opts
 	lo, hi := int(addr.Port()), int(addr.Port())
 	if addr.Port() == 0 && !o.BindAnyPort {
@@ -202,6 +264,9 @@ func (m *Messenger) listen(addr netip.AddrPort) (net.Listener, error) {
 			time.Sleep(o.BindRetryDelay)
 		}
 		for port := lo; port <= hi; port++ {
+			if port != 0 && slices.Contains(avoid, uint16(port)) {
+				continue
+			}
 			ap := netip.AddrPortFrom(addr.Addr(), uint16(port))
 			ln, err := lc.Listen(context.Background(), "tcp", ap.String())
 			if err == nil {
@@ -236,16 +301,16 @@ func (m *Messenger) Start() error {
 	m.started = true
 	go m.dq.run()
 	if m.ln != nil {
-		m.wg.Add(1)
-		go m.acceptLoop(m.ln)
+		m.startAcceptLocked()
 	}
 	return nil
 }
 
 // acceptLoop accepts until the listener closes (Ceph's Processor::accept),
 // pausing with a growing backoff when the process is out of descriptors.
-func (m *Messenger) acceptLoop(ln net.Listener) {
+func (m *Messenger) acceptLoop(ln net.Listener, done chan struct{}) {
 	defer m.wg.Done()
+	defer close(done)
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -283,7 +348,7 @@ func (m *Messenger) acceptLoop(ln net.Listener) {
 }
 
 func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
-func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce) }
+func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce.Load()) }
 
 // ConnectTo returns the connection to addr, creating it (and starting its
 // connect and handshake on a new goroutine) if there is none. An address of

@@ -406,3 +406,48 @@ func TestErrRefused(t *testing.T) {
 		t.Fatalf("Err after connecting to a closed port: %v, want ECONNREFUSED", c.Err())
 	}
 }
+
+func TestRebind(t *testing.T) {
+	leakcheck.Check(t)
+	srv := newMsgr(t, simple.Options{Name: osd0})
+	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	srv.AddDispatcher(echo{})
+	if err := srv.Bind(local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cli := newMsgr(t, simple.Options{Name: client1})
+	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	r := &replies{ch: make(chan uint64, 4)}
+	cli.AddDispatcher(r)
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	old := srv.Addrs()[0]
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, old)
+	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1})
+	wait(t, r.ch, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Rebind(ctx, []uint16{old.Addr.Port() + 1}); err != nil {
+		t.Fatal(err)
+	}
+	now := srv.Addrs()[0]
+	if now.Addr.Port() == old.Addr.Port() || now.Addr.Port() == old.Addr.Port()+1 || now.Nonce == old.Nonce {
+		t.Fatalf("rebound to %v (nonce %d) from %v (nonce %d), avoiding port %d: want a new port and nonce",
+			now.Addr, now.Nonce, old.Addr, old.Nonce, old.Addr.Port()+1)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.IsConnected() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if c.IsConnected() {
+		t.Fatal("the connection to the old address survived the rebind")
+	}
+	c2, _ := cli.ConnectTo(gomsgr.EntityOSD, now)
+	c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2})
+	wait(t, r.ch, 2)
+}
