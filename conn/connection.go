@@ -835,6 +835,11 @@ func (c *Connection) close(err error, notify bool) {
 	}
 	if c.fd >= 0 {
 		c.c.DelFile(c.fd, driver.ReadWrite)
+		// Shut the socket down before closing it: with io_uring the
+		// driver's poll request holds a reference to the file until the
+		// removal is processed, and the last reference may be dropped late
+		// on another thread; shutdown sends the FIN now regardless.
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 		unix.Close(c.fd)
 		c.fd = -1
 	}

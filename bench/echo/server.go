@@ -191,6 +191,7 @@ func (s *Server) drop(c *conn) {
 	}
 	c.closed = true
 	c.w.Center().DelFile(c.fd, driver.ReadWrite)
+	unix.Shutdown(c.fd, unix.SHUT_RDWR) // FIN now, even while io_uring still holds the file
 	unix.Close(c.fd)
 	c.w.Release()
 	s.mu.Lock()
