@@ -81,8 +81,10 @@ type Connection struct {
 	writerDone chan struct{}
 
 	// Reader-only.
-	rb         *rxBuf // prefetch buffer
-	buf        []byte // current read buffer: rb.b or bigRB.b
+	rb         *rxBuf // prefetch buffer, held only while data streams in
+	buf        []byte // current read buffer: small, rb.b or bigRB.b
+	onSmall    bool   // buf is small
+	small      [smallReadBytes]byte
 	big        bool   // buf is a frame-sized buffer that its message keeps
 	bigRB      *rxBuf // the frame-sized buffer until a message takes it
 	r, w       int

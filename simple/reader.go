@@ -20,6 +20,12 @@ import (
 // up to 4 segments of MaxSegmentBytes.
 const maxHandshakeFrameBytes = 64 << 10
 
+// smallReadBytes is the read buffer of a connection with nothing in
+// flight. An idle connection then holds no prefetch buffer (it goes back to
+// the pool when a read drains the socket), and small messages, ping-pong
+// style, never need one.
+const smallReadBytes = 512
+
 // run is the connection's reader goroutine. nc is the accepted socket, or
 // nil for a client, which dials first.
 func (c *Connection) run(nc net.Conn) {
@@ -42,8 +48,7 @@ func (c *Connection) run(nc net.Conn) {
 	c.eng.Start()
 	c.mu.Unlock()
 
-	c.rb = getRx(c.msgr.opts.PrefetchBytes)
-	c.buf = c.rb.b
+	c.buf, c.onSmall = c.small[:], true
 	c.lastRead.Store(time.Now().UnixNano())
 
 	go c.writeLoop(nc)
@@ -52,8 +57,8 @@ func (c *Connection) run(nc net.Conn) {
 	<-c.writerDone
 	c.hold.release()
 	c.dropBig()
-	c.rb.put()
-	c.rb, c.buf = nil, nil
+	c.dropPrefetch()
+	c.buf = nil
 }
 
 func (c *Connection) dial() net.Conn {
@@ -97,6 +102,7 @@ func (c *Connection) readLoop(nc net.Conn) {
 		if c.w == len(c.buf) {
 			c.makeRoom(len(c.buf) + 1)
 		}
+		space := len(c.buf) - c.w
 		n, err := nc.Read(c.buf[c.w:])
 		if n > 0 {
 			c.w += n
@@ -109,6 +115,35 @@ func (c *Connection) readLoop(nc net.Conn) {
 			c.close(fmt.Errorf("simple: read: %w", err), true)
 			return
 		}
+		if c.r == c.w && !c.big {
+			switch {
+			case n < space && !c.onSmall:
+				// The socket is drained: wait with the small buffer.
+				c.dropPrefetch()
+				c.buf, c.onSmall = c.small[:], true
+			case n == space && c.onSmall:
+				// Data is streaming in: read it in prefetch-sized bites.
+				c.buf, c.onSmall = c.prefetch(), false
+			}
+		}
+	}
+}
+
+// prefetch returns the prefetch buffer, taking one from the pool if the
+// connection holds none.
+func (c *Connection) prefetch() []byte {
+	if c.rb == nil {
+		c.rb = getRx(c.msgr.opts.PrefetchBytes)
+	}
+	return c.rb.b
+}
+
+// dropPrefetch returns the prefetch buffer to the pool. buf must not point
+// into it.
+func (c *Connection) dropPrefetch() {
+	if c.rb != nil {
+		c.rb.put()
+		c.rb = nil
 	}
 }
 
@@ -142,7 +177,11 @@ func (c *Connection) process() bool {
 			if c.big {
 				// The frame-sized buffer was consumed; its message keeps it.
 				c.dropBig()
-				c.buf = c.rb.b
+				if c.rb != nil {
+					c.buf, c.onSmall = c.rb.b, false
+				} else {
+					c.buf, c.onSmall = c.small[:], true
+				}
 			}
 		}
 		if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
@@ -242,16 +281,20 @@ func (c *Connection) makeRoom(need int) {
 	}
 	old := c.bigRB
 	c.bigRB = nil
-	if need <= len(c.rb.b) {
-		copy(c.rb.b, c.buf[c.r:c.w])
-		c.buf, c.big = c.rb.b, false
-	} else {
+	switch {
+	case c.onSmall && need <= len(c.small):
+		copy(c.small[:], c.buf[c.r:c.w])
+	case need <= c.msgr.opts.PrefetchBytes:
+		pb := c.prefetch()
+		copy(pb, c.buf[c.r:c.w])
+		c.buf, c.big, c.onSmall = pb, false, false
+	default:
 		// A frame larger than the prefetch buffer: read it into a pooled
 		// buffer of its own, which its message keeps (no copy of the
 		// payload). need is bounded by Options.MaxSegmentBytes per segment.
 		rb := getRx(need)
 		copy(rb.b, c.buf[c.r:c.w])
-		c.buf, c.big, c.bigRB = rb.b, true, rb
+		c.buf, c.big, c.bigRB, c.onSmall = rb.b, true, rb, false
 	}
 	if old != nil {
 		old.put()

@@ -2,6 +2,7 @@ package simple_test
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -78,8 +79,14 @@ func chopProxy(t *testing.T, target string) string {
 // TestSplitFrames: messages small and larger than the prefetch buffer
 // arrive intact and in order when every frame is split at random points.
 func TestSplitFrames(t *testing.T) {
+	for _, prefetch := range []int{4096, 0} {
+		t.Run(fmt.Sprintf("prefetch=%d", prefetch), func(t *testing.T) { testSplitFrames(t, prefetch) })
+	}
+}
+
+func testSplitFrames(t *testing.T, prefetch int) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true, PrefetchBytes: 4096})
+	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true, PrefetchBytes: prefetch})
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(echoAll{})
 	if err := srv.Bind(local); err != nil {
@@ -89,7 +96,7 @@ func TestSplitFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := chopProxy(t, srv.Addrs()[0].Addr.String())
-	cli := newMsgr(t, simple.Options{Name: client1, PrefetchBytes: 4096})
+	cli := newMsgr(t, simple.Options{Name: client1, PrefetchBytes: prefetch})
 	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 	got := make(chan *gomsgr.Message, 64)
 	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
