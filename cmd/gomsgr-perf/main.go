@@ -2,7 +2,19 @@
 // spirit):
 //
 //	gomsgr-perf local [-duration 1s] [-size 64] [-drivers epoll,uring] [-waits poller,thread] [-spins 0,50µs] [-split] [-json out.json]
+//	gomsgr-perf local -mode msgr [-impl epoll|uring|simple] [-jobs 1] [-concurrency 1] [-size 64] [-duration 3s | -ops N]
+//	gomsgr-perf server [-impl epoll] [-addr 127.0.0.1:0] [-think 0]
+//	gomsgr-perf client -addr ADDR [-impl epoll] [-jobs 1] [-concurrency 1] [-size 64] [-duration 3s | -ops N] [-think 0]
 //	gomsgr-perf echo-server -target NAME     (used by local -split)
+//
+// server, client and local -mode msgr run the msgr2 messenger workload of
+// Ceph's ceph_perf_msgr_server / ceph_perf_msgr_client (package
+// bench/perfmsgr): each job is a client messenger with one connection
+// keeping -concurrency requests of -size data bytes in flight; the server
+// answers each with a message of the same size. They print throughput, MB/s
+// and latency percentiles, and take -json FILE, -cpuprofile FILE,
+// -memprofile FILE, -pprof ADDR and -perf-dump; a progress bar goes to stderr
+// when it is a terminal.
 //
 // local runs a one-connection ping-pong against the standard library's
 // goroutine-per-connection echo server and against the event-loop echo
@@ -35,7 +47,19 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "local":
-		err = local(os.Args[2:])
+		if len(os.Args) > 3 && os.Args[2] == "-mode" && os.Args[3] == "msgr" {
+			err = localMsgr(os.Args[4:])
+		} else {
+			args := os.Args[2:]
+			if len(args) > 1 && args[0] == "-mode" && args[1] == "echo" {
+				args = args[2:]
+			}
+			err = local(args)
+		}
+	case "server":
+		err = msgrServer(os.Args[2:])
+	case "client":
+		err = msgrClient(os.Args[2:])
 	case "echo-server":
 		err = echoServer(os.Args[2:])
 	default:
@@ -48,7 +72,10 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gomsgr-perf local [flags]  (run 'gomsgr-perf local -h' for flags)")
+	fmt.Fprintln(os.Stderr, `usage: gomsgr-perf local [-mode echo] [flags]    ping-pong matrix, event loop vs the standard library
+       gomsgr-perf local -mode msgr [flags]       messenger workload, server and client in one process
+       gomsgr-perf server [flags] / client -addr ADDR [flags]
+(-h after a mode lists its flags)`)
 	os.Exit(2)
 }
 
