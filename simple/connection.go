@@ -84,6 +84,7 @@ type Connection struct {
 	rb         *rxBuf // prefetch buffer, held only while data streams in
 	buf        []byte // current read buffer: small, rb.b or bigRB.b
 	onSmall    bool   // buf is small
+	lightReads int    // reads in a row that were small and drained the socket
 	small      [smallReadBytes]byte
 	big        bool   // buf is a frame-sized buffer that its message keeps
 	bigRB      *rxBuf // the frame-sized buffer until a message takes it

@@ -20,11 +20,15 @@ import (
 // up to 4 segments of MaxSegmentBytes.
 const maxHandshakeFrameBytes = 64 << 10
 
-// smallReadBytes is the read buffer of a connection with nothing in
-// flight. An idle connection then holds no prefetch buffer (it goes back to
-// the pool when a read drains the socket), and small messages, ping-pong
-// style, never need one.
+// smallReadBytes is the read buffer of a connection with little in
+// flight. A connection whose last read was small and drained the socket
+// holds no prefetch buffer (it goes back to the pool), and small messages,
+// ping-pong style, never need one.
 const smallReadBytes = 512
+
+// lightReadsToShrink is how many reads in a row of at most smallReadBytes
+// that drained the socket make a connection go back to its small buffer.
+const lightReadsToShrink = 8
 
 // run is the connection's reader goroutine. nc is the accepted socket, or
 // nil for a client, which dials first.
@@ -99,6 +103,12 @@ func (c *Connection) tune(nc net.Conn) {
 // readLoop reads until the connection closes, feeding the engine.
 func (c *Connection) readLoop(nc net.Conn) {
 	for {
+		if c.onSmall && c.r > 0 {
+			// Keep the small buffer's room whole: move the partial frame
+			// (less than smallReadBytes) to its start.
+			c.w = copy(c.small[:], c.small[c.r:c.w])
+			c.r = 0
+		}
 		if c.w == len(c.buf) {
 			c.makeRoom(len(c.buf) + 1)
 		}
@@ -115,16 +125,21 @@ func (c *Connection) readLoop(nc net.Conn) {
 			c.close(fmt.Errorf("simple: read: %w", err), true)
 			return
 		}
-		if c.r == c.w && !c.big {
-			switch {
-			case n < space && !c.onSmall:
-				// The socket is drained: wait with the small buffer.
-				c.dropPrefetch()
-				c.buf, c.onSmall = c.small[:], true
-			case n == space && c.onSmall:
-				// Data is streaming in: read it in prefetch-sized bites.
-				c.buf, c.onSmall = c.prefetch(), false
-			}
+		if n > smallReadBytes {
+			c.lightReads = 0
+		} else if n < space {
+			c.lightReads++
+		}
+		if c.onSmall && n == space {
+			// Data is streaming in: read it in prefetch-sized bites.
+			c.makeRoom(c.msgr.opts.PrefetchBytes)
+		} else if c.r == c.w && !c.big && n < space && c.lightReads >= lightReadsToShrink && !c.onSmall {
+			// The socket is drained and traffic has been light for a
+			// while: wait with the small buffer. (A stream keeps its
+			// prefetch buffer; a connection that goes idle after one
+			// drops it after a few small reads, such as keepalives.)
+			c.dropPrefetch()
+			c.buf, c.onSmall = c.small[:], true
 		}
 	}
 }
