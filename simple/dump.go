@@ -11,32 +11,32 @@ import (
 // and the dispatch queue. Its JSON has conn.Dump's field names, without the
 // event loop's workers.
 type Dump struct {
-	Name          string           `json:"name"`
-	Nonce         uint32           `json:"nonce"`
-	Addrs         []string         `json:"addrs"`
-	Listeners     []ListenerDump   `json:"listeners"`
-	Connections   []ConnectionDump `json:"connections"`
-	DispatchQueue int              `json:"dispatch_queue_len"`
-	Faults        uint64           `json:"faults"`
+	Name          string           `json:"name"`               // the messenger's entity name
+	Nonce         uint32           `json:"nonce"`              // its instance nonce
+	Addrs         []string         `json:"addrs"`              // bound addresses
+	Listeners     []ListenerDump   `json:"listeners"`          // the listening socket, if bound
+	Connections   []ConnectionDump `json:"connections"`        // every registered connection, by peer address
+	DispatchQueue int              `json:"dispatch_queue_len"` // items waiting for the slow dispatchers
+	Faults        uint64           `json:"faults"`             // connections closed by a fault so far
 }
 
 // ListenerDump describes the listening socket.
 type ListenerDump struct {
-	Addr         string `json:"addr"`
-	Accepted     uint64 `json:"accepted"`
-	AcceptErrors uint64 `json:"accept_errors"`
+	Addr         string `json:"addr"`          // the bound address
+	Accepted     uint64 `json:"accepted"`      // sockets accepted
+	AcceptErrors uint64 `json:"accept_errors"` // failed accepts
 }
 
 // ConnectionDump describes one connection.
 type ConnectionDump struct {
-	Peer     string `json:"peer_addr"`
-	PeerName string `json:"peer_name"`
-	PeerType string `json:"peer_type"`
-	Role     string `json:"role"`
-	State    string `json:"state"`
-	OutQueue int    `json:"out_queue_len"`
-	Features uint64 `json:"features"`
-	Registry string `json:"registry"` // conns, accepting or anon
+	Peer     string `json:"peer_addr"`     // Connection.PeerAddr
+	PeerName string `json:"peer_name"`     // Connection.PeerName
+	PeerType string `json:"peer_type"`     // Connection.PeerType
+	Role     string `json:"role"`          // client or server
+	State    string `json:"state"`         // Connection.State
+	OutQueue int    `json:"out_queue_len"` // Connection.QueueLen
+	Features uint64 `json:"features"`      // Connection.Features
+	Registry string `json:"registry"`      // conns, accepting or anon
 }
 
 // Dump returns a snapshot of the messenger. It may be called from any
