@@ -40,7 +40,7 @@ func BenchmarkPrefetch(b *testing.B) {
 	for _, pf := range []int{4 << 10, 16 << 10, 64 << 10} {
 		for _, size := range []int{64, 4 << 10} {
 			b.Run(fmt.Sprintf("prefetch%dK/%dB", pf>>10, size), func(b *testing.B) {
-				f := func(t *testing.T, cfg msgrtest.Config) gomsgr.Messenger {
+				f := func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 					m, err := conn.NewMessenger(conn.Options{Name: cfg.Name, Workers: 2, PrefetchBytes: pf})
 					if err != nil {
 						b.Fatal(err)

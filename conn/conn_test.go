@@ -10,7 +10,7 @@ import (
 )
 
 func factory(driverName string) msgrtest.Factory {
-	return func(t *testing.T, cfg msgrtest.Config) gomsgr.Messenger {
+	return func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		m, err := conn.NewMessenger(conn.Options{
 			Name:         cfg.Name,
 			Workers:      2,

@@ -57,7 +57,9 @@ type Options struct {
 	// again (default 1ms).
 	ThrottleRetry time.Duration
 	// MaxSegmentBytes bounds each frame segment a peer may send (default
-	// msgr2's, 1 GiB). Memory per connection is bounded by it.
+	// msgr2.DefaultMaxSegmentBytes, 64 MiB). Memory per connection is
+	// bounded by it; before the session is open, frames are limited to
+	// PrefetchBytes.
 	MaxSegmentBytes uint32
 	// NoDelay disables TCP_NODELAY (ms_tcp_nodelay true) when set.
 	NoDelay bool

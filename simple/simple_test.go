@@ -8,7 +8,7 @@ import (
 	"github.com/gomsgr/gomsgr/simple"
 )
 
-func factory(t *testing.T, cfg msgrtest.Config) gomsgr.Messenger {
+func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 	m, err := simple.NewMessenger(simple.Options{
 		Name:         cfg.Name,
 		IdleTimeout:  cfg.IdleTimeout,

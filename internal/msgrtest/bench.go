@@ -38,8 +38,7 @@ func (r *replies) FastDispatch(m *gomsgr.Message) {
 }
 
 func benchServer(b *testing.B, newMsgr Factory) gomsgr.Messenger {
-	t := &testing.T{}
-	srv := newMsgr(t, Config{Name: osd0})
+	srv := newMsgr(b, Config{Name: osd0})
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(&echoServer{payload: make([]byte, 1<<20)})
 	if err := srv.Bind(local); err != nil {
@@ -67,7 +66,7 @@ func stop(b *testing.B, ms ...gomsgr.Messenger) {
 // (both messengers, both directions).
 func BenchPingPong(b *testing.B, newMsgr Factory, size int) {
 	srv := benchServer(b, newMsgr)
-	cli := newMsgr(&testing.T{}, Config{Name: client1})
+	cli := newMsgr(b, Config{Name: client1})
 	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 	done := make(chan struct{}, 1)
 	cli.AddDispatcher(&replies{fn: func(uint64) { done <- struct{}{} }})
@@ -130,7 +129,7 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 		c.SendMessage(m)
 	}
 	for i := range clients {
-		cli := newMsgr(&testing.T{}, Config{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(6000 + i)}})
+		cli := newMsgr(b, Config{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(6000 + i)}})
 		cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 		var conn gomsgr.Connection
 		cli.AddDispatcher(&replies{fn: func(uint64) {

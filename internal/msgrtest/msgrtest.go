@@ -26,7 +26,7 @@ type Config struct {
 }
 
 // Factory creates an unstarted messenger for cfg.
-type Factory func(t *testing.T, cfg Config) gomsgr.Messenger
+type Factory func(t testing.TB, cfg Config) gomsgr.Messenger
 
 // Run runs the whole suite against the messengers newMsgr creates.
 func Run(t *testing.T, newMsgr Factory) {

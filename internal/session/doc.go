@@ -3,7 +3,7 @@
 // the goroutine-per-connection one in package simple.
 //
 // An Engine is fed the bytes its connection read (Feed) and told about
-// messages to send (EncodeMessage); it appends the control bytes to write to
+// messages to send (PrepareMessage, then msgr2.MessageFrame); it appends the control bytes to write to
 // its output (Output, Advance), and reports what happened through a Sink:
 // the session is ready, a message arrived, an ack came. Because it never
 // touches a socket, a handshake, a race or a bad frame can be tested

@@ -118,8 +118,8 @@ type Config struct {
 	Policy func(msgr2.EntityType) gomsgr.Policy
 	// GlobalSeq returns the messenger's next global sequence number.
 	GlobalSeq func() uint64
-	// Banner is the local banner (msgr2.LocalBanner when zero and
-	// NoRevision1 is false).
+	// NoRevision1 offers msgr2.0 framing only (a banner without
+	// REVISION_1); otherwise the banner is msgr2.LocalBanner.
 	NoRevision1 bool
 	// MaxSegmentBytes bounds each frame segment; 0 means msgr2's default.
 	MaxSegmentBytes uint32
