@@ -1,0 +1,337 @@
+package peers
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/bench/echo"
+)
+
+// Kind is what a case measures.
+type Kind int
+
+// The kinds of case.
+const (
+	PingPong  Kind = iota // one message at a time per connection: latency
+	Pipelined             // InFlight messages outstanding per connection: throughput
+	Idle                  // IdleConns idle connections, then Conns active ones: memory and tail latency
+)
+
+// Case is one workload.
+type Case struct {
+	Name     string
+	Kind     Kind
+	Conns    int
+	InFlight int
+	Size     int
+}
+
+// Cases are the workloads of issue 8, in table order. The idle case's
+// connection count is Options.IdleConns.
+var Cases = []Case{
+	{Name: "pingpong-1c-64B", Kind: PingPong, Conns: 1, Size: 64},
+	{Name: "pingpong-64c-64B", Kind: PingPong, Conns: 64, Size: 64},
+	{Name: "pipelined-16c32-64B", Kind: Pipelined, Conns: 16, InFlight: 32, Size: 64},
+	{Name: "pipelined-16c32-4KiB", Kind: Pipelined, Conns: 16, InFlight: 32, Size: 4 << 10},
+	{Name: "pipelined-16c32-64KiB", Kind: Pipelined, Conns: 16, InFlight: 32, Size: 64 << 10},
+	{Name: "idle-4c-64B", Kind: Idle, Conns: 4, Size: 64},
+}
+
+// Options configures Run.
+type Options struct {
+	Exe       string        // this binary, run as `Exe server ...` for each server
+	ServerCPU int           // CPU of the server processes (-1: not pinned)
+	Duration  time.Duration // measured part of each case
+	Warm      time.Duration // unmeasured start of each case
+	IdleConns int           // idle connections of the idle case
+	Impls     func(proto, impl string) bool
+	Cases     func(Case) bool
+	Progress  io.Writer
+}
+
+// Result is one (server, case) measurement.
+type Result struct {
+	Proto, Impl, Case string
+	Kind              Kind
+	Size              int
+	Msgs              int64
+	Elapsed           time.Duration
+	MsgsPerS, MBPerS  float64 // MB/s: one direction's payload, 1e6 bytes
+	P50, P90, P99     time.Duration
+	P999, Max         time.Duration
+	RTTs              []time.Duration `json:"-"` // sorted; kept for the 1-connection CDF
+	RSSBefore         int64           // server VmRSS, bytes (idle case)
+	RSSAfter          int64
+	RSSPerConn        float64
+	Err               string
+}
+
+// Run runs every selected case against every selected server, one server
+// process per (server, case).
+func Run(o Options) []Result {
+	var out []Result
+	for _, proto := range []string{"echo", "msgr2"} {
+		impls := EchoImpls
+		if proto == "msgr2" {
+			impls = Msgr2Impls
+		}
+		for _, impl := range impls {
+			if o.Impls != nil && !o.Impls(proto, impl) {
+				continue
+			}
+			for _, cs := range Cases {
+				if o.Cases != nil && !o.Cases(cs) {
+					continue
+				}
+				r := runCase(o, proto, impl, cs)
+				if o.Progress != nil {
+					fmt.Fprintln(o.Progress, r.Summary())
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// Summary is a one-line account of r.
+func (r Result) Summary() string {
+	s := fmt.Sprintf("%-6s %-20s %-22s", r.Proto, r.Impl, r.Case)
+	if r.Err != "" {
+		return s + " ERROR " + r.Err
+	}
+	s += fmt.Sprintf(" %10.0f msg/s %8.1f MB/s", r.MsgsPerS, r.MBPerS)
+	if r.P50 > 0 {
+		s += fmt.Sprintf(" p50 %v p99 %v", r.P50, r.P99)
+	}
+	if r.RSSPerConn != 0 {
+		s += fmt.Sprintf(" rss/conn %.0f B", r.RSSPerConn)
+	}
+	return s
+}
+
+func runCase(o Options, proto, impl string, cs Case) Result {
+	r := Result{Proto: proto, Impl: impl, Case: cs.Name, Kind: cs.Kind, Size: cs.Size}
+	if err := measure(o, proto, impl, cs, &r); err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+func measure(o Options, proto, impl string, cs Case, r *Result) error {
+	srv, err := startChild(o.Exe, impl, proto, o.ServerCPU)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	cl, err := newClient(proto, srv.addr)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	links, err := openLinks(cl, cs.Conns, cs.Size)
+	if err != nil {
+		return err
+	}
+	defer closeLinks(links)
+	switch cs.Kind {
+	case PingPong, Idle:
+		var idle []link
+		if cs.Kind == Idle {
+			// Warm the active links first, so that "before" includes the
+			// server's steady-state heap.
+			if _, _, err := pingPong(links, 0, o.Warm); err != nil {
+				return err
+			}
+			if r.RSSBefore, err = srv.rss(); err != nil {
+				return err
+			}
+			if idle, err = openLinks(cl, o.IdleConns, cs.Size); err != nil {
+				return fmt.Errorf("opening %d idle connections: %w", o.IdleConns, err)
+			}
+			defer closeLinks(idle)
+			time.Sleep(200 * time.Millisecond)
+			if r.RSSAfter, err = srv.rss(); err != nil {
+				return err
+			}
+			r.RSSPerConn = float64(r.RSSAfter-r.RSSBefore) / float64(o.IdleConns)
+		}
+		rtts, el, err := pingPong(links, o.Warm, o.Duration)
+		if err != nil {
+			return err
+		}
+		r.Msgs, r.Elapsed = int64(len(rtts)), el
+		r.P50, r.P90, r.P99 = pct(rtts, 50), pct(rtts, 90), pct(rtts, 99)
+		r.P999, r.Max = pct(rtts, 99.9), pct(rtts, 100)
+		if cs.Conns == 1 && cs.Kind == PingPong {
+			r.RTTs = rtts
+		}
+	case Pipelined:
+		n, el, err := pipelined(links, cs.InFlight, o.Warm, o.Duration)
+		if err != nil {
+			return err
+		}
+		r.Msgs, r.Elapsed = n, el
+	}
+	r.MsgsPerS = float64(r.Msgs) / r.Elapsed.Seconds()
+	r.MBPerS = r.MsgsPerS * float64(cs.Size) / 1e6
+	return nil
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// child is a server process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Reader
+	addr  string
+}
+
+// startChild runs `exe server -impl impl -proto proto` pinned to cpu (when
+// cpu >= 0 and taskset exists) with GOMAXPROCS=1, and reads its address.
+func startChild(exe, impl, proto string, cpu int) (*child, error) {
+	args := []string{exe, "server", "-impl", impl, "-proto", proto, "-addr", "127.0.0.1:0"}
+	if cpu >= 0 {
+		if ts, err := exec.LookPath("taskset"); err == nil {
+			args = append([]string{ts, "-c", strconv.Itoa(cpu)}, args...)
+		}
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("server %s/%s gave no address: %w", proto, impl, err)
+	}
+	c.addr = strings.TrimSpace(line)
+	return c, nil
+}
+
+// rss asks the server for its VmRSS.
+func (c *child) rss() (int64, error) {
+	if _, err := io.WriteString(c.stdin, "rss\n"); err != nil {
+		return 0, err
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 || f[0] != "rss" {
+		return 0, fmt.Errorf("server answered %q to rss", line)
+	}
+	return strconv.ParseInt(f[1], 10, 64)
+}
+
+func (c *child) stop() error {
+	c.stdin.Close()
+	done := make(chan error, 1)
+	go func() { io.Copy(io.Discard, c.out); done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		c.cmd.Process.Kill()
+		return <-done
+	}
+}
+
+// ServeChild is the body of `peerbench server`: serve, print the address,
+// answer "rss" lines with "rss BYTES", and exit when stdin closes.
+func ServeChild(impl, proto, addr string, stdin io.Reader, stdout io.Writer) error {
+	RaiseNoFile()
+	s, err := Serve(impl, proto, addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, s.Addr)
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		if sc.Text() == "rss" {
+			n, err := RSS()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "rss", n)
+		}
+	}
+	// The process exits next; a server that does not stop at once is not
+	// waited for.
+	done := make(chan struct{})
+	go func() { s.Stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	return nil
+}
+
+// RSS returns this process's VmRSS in bytes.
+func RSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) < 1 {
+				break
+			}
+			kb, err := strconv.ParseInt(f[0], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/self/status")
+}
+
+// RaiseNoFile raises the soft RLIMIT_NOFILE to the hard limit.
+func RaiseNoFile() (uint64, error) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	rl.Cur = rl.Max
+	return rl.Cur, unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+}
+
+// PinSelf restricts every thread of this process to cpu
+// (bench/echo.PinSelf) and sets GOMAXPROCS to 1.
+func PinSelf(cpu int) error {
+	if err := echo.PinSelf(cpu); err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(1)
+	return nil
+}

@@ -1,0 +1,322 @@
+package peers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/lesismal/nbio"
+	"github.com/lesismal/nbio/logging"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/simple"
+)
+
+// Server is one running server: its address (for msgr2, "ADDR/NONCE") and a
+// stop function.
+type Server struct {
+	Addr string
+	Stop func() error
+}
+
+// EchoImpls are the servers of the length-prefixed echo, in table order.
+var EchoImpls = []string{
+	"std", "gnet", "netpoll", "nbio",
+	"gomsgr-epoll-poller", "gomsgr-epoll-thread", "gomsgr-uring-poller", "gomsgr-uring-thread",
+}
+
+// Msgr2Impls are the servers of the msgr2 echo.
+var Msgr2Impls = []string{"simple", "conn-epoll", "conn-uring"}
+
+// Serve starts impl's server for proto ("echo" or "msgr2") on addr.
+func Serve(impl, proto, addr string) (*Server, error) {
+	if proto == "msgr2" {
+		return serveMsgr2(impl, addr)
+	}
+	if proto != "echo" {
+		return nil, fmt.Errorf("unknown protocol %q", proto)
+	}
+	switch impl {
+	case "std":
+		return serveStd(addr)
+	case "gnet":
+		return serveGnet(addr)
+	case "netpoll":
+		return serveNetpoll(addr)
+	case "nbio":
+		return serveNbio(addr)
+	}
+	if cfg, ok := loopConfig(impl); ok {
+		s, err := newLoopServer(addr, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return &Server{Addr: s.Addr(), Stop: s.Close}, nil
+	}
+	return nil, fmt.Errorf("unknown echo server %q", impl)
+}
+
+// loopConfig parses "gomsgr-DRIVER-WAIT"; the spin budget is the default.
+func loopConfig(impl string) (center.Config, bool) {
+	f := strings.Split(impl, "-")
+	if len(f) != 3 || f[0] != "gomsgr" || (f[1] != "epoll" && f[1] != "uring") {
+		return center.Config{}, false
+	}
+	cfg := center.Config{Driver: f[1]}
+	switch f[2] {
+	case "poller":
+		cfg.Wait = center.WaitPoller
+	case "thread":
+		cfg.Wait = center.WaitThread
+	default:
+		return cfg, false
+	}
+	return cfg, true
+}
+
+// freeAddr resolves a port 0 in addr to a port free right now, for the
+// peers whose API does not report the port they bound.
+func freeAddr(addr string) (string, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if ap.Port() != 0 {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// waitListening waits until addr accepts connections.
+func waitListening(addr string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp4", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening: %w", addr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func serveStd(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, readBytes)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return &Server{Addr: ln.Addr().String(), Stop: ln.Close}, nil
+}
+
+type gnetEcho struct{ gnet.BuiltinEventEngine }
+
+func (*gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
+	buf, _ := c.Next(-1)
+	c.Write(buf)
+	return gnet.None
+}
+
+func serveGnet(addr string) (*Server, error) {
+	addr, err := freeAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	proto := "tcp://" + addr
+	errc := make(chan error, 1)
+	go func() {
+		errc <- gnet.Run(&gnetEcho{}, proto, gnet.WithMulticore(true), gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(quietGnet{}))
+	}()
+	if err := waitListening(addr); err != nil {
+		select {
+		case e := <-errc:
+			return nil, e
+		default:
+			return nil, err
+		}
+	}
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return gnet.Stop(ctx, proto)
+	}
+	return &Server{Addr: addr, Stop: stop}, nil
+}
+
+// quietGnet drops gnet's informational logs.
+type quietGnet struct{}
+
+func (quietGnet) Debugf(string, ...any) {}
+func (quietGnet) Infof(string, ...any)  {}
+func (quietGnet) Warnf(string, ...any)  {}
+func (quietGnet) Errorf(string, ...any) {}
+func (quietGnet) Fatalf(f string, a ...any) {
+	panic(fmt.Sprintf(f, a...))
+}
+
+func serveNetpoll(addr string) (*Server, error) {
+	ln, err := netpoll.CreateListener("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	loop, err := netpoll.NewEventLoop(func(_ context.Context, c netpoll.Connection) error {
+		r, w := c.Reader(), c.Writer()
+		n := r.Len()
+		if n == 0 {
+			return nil
+		}
+		b, err := r.Next(n)
+		if err != nil {
+			return err
+		}
+		if _, err := w.WriteBinary(b); err != nil {
+			return err
+		}
+		err = w.Flush()
+		r.Release()
+		return err
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	go loop.Serve(ln)
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return loop.Shutdown(ctx)
+	}
+	return &Server{Addr: ln.Addr().String(), Stop: stop}, nil
+}
+
+func serveNbio(addr string) (*Server, error) {
+	addr, err := freeAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	logging.SetLevel(logging.LevelError)
+	g := nbio.NewEngine(nbio.Config{Network: "tcp", Addrs: []string{addr}})
+	g.OnData(func(c *nbio.Conn, data []byte) { c.Write(data) })
+	if err := g.Start(); err != nil {
+		return nil, err
+	}
+	return &Server{Addr: addr, Stop: func() error { g.Stop(); return nil }}, nil
+}
+
+// echoDispatcher answers every message with one of the same type, tid and
+// data size, fast-dispatched on the worker that read it; both messages go
+// back to the pool.
+type echoDispatcher struct{ payload []byte }
+
+func (e *echoDispatcher) Dispatch(m *gomsgr.Message) bool      { e.FastDispatch(m); return true }
+func (e *echoDispatcher) CanFastDispatch(*gomsgr.Message) bool { return true }
+func (e *echoDispatcher) FastDispatch(m *gomsgr.Message) {
+	r := gomsgr.GetMessage()
+	r.Type, r.Tid, r.Priority = m.Type, m.Tid, m.Priority
+	r.Data = e.payload[:min(len(m.Data), len(e.payload))]
+	r.SetReleaser(gomsgr.ReleaseToPool, nil)
+	c := m.Conn
+	m.Release()
+	c.SendMessage(r)
+}
+
+func newMessenger(impl string, name gomsgr.EntityName) (gomsgr.Messenger, error) {
+	switch impl {
+	case "simple":
+		return simple.NewMessenger(simple.Options{Name: name, BindAnyPort: true, Logger: quietLog})
+	case "conn-epoll", "conn-uring":
+		return conn.NewMessenger(conn.Options{Name: name, BindAnyPort: true, Workers: 1, Logger: quietLog,
+			Center: center.Config{Driver: strings.TrimPrefix(impl, "conn-")}})
+	}
+	return nil, fmt.Errorf("unknown msgr2 server %q", impl)
+}
+
+func serveMsgr2(impl, addr string) (*Server, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	m, err := newMessenger(impl, gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0})
+	if err != nil {
+		return nil, err
+	}
+	m.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	m.AddDispatcher(&echoDispatcher{payload: make([]byte, 1<<20)})
+	if err := m.Bind(ap); err != nil {
+		return nil, err
+	}
+	if err := m.Start(); err != nil {
+		return nil, err
+	}
+	a := m.Addrs()[0]
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return m.Shutdown(ctx)
+	}
+	return &Server{Addr: fmt.Sprintf("%s/%d", a.Addr, a.Nonce), Stop: stop}, nil
+}
+
+// parseMsgr2Addr undoes serveMsgr2's "ADDR/NONCE".
+func parseMsgr2Addr(s string) (gomsgr.EntityAddr, error) {
+	var a gomsgr.EntityAddr
+	host, nonce, ok := strings.Cut(s, "/")
+	if !ok {
+		return a, fmt.Errorf("msgr2 address %q: want ADDR/NONCE", s)
+	}
+	ap, err := netip.ParseAddrPort(host)
+	if err != nil {
+		return a, err
+	}
+	var n uint32
+	if _, err := fmt.Sscan(nonce, &n); err != nil {
+		return a, fmt.Errorf("msgr2 address %q: %w", s, err)
+	}
+	a.Type, a.Addr, a.Nonce = msgr2.AddrMsgr2, ap, n
+	return a, nil
+}
+
+// quietLog passes only errors to stderr: a load generator closing its
+// connections makes every server log faults otherwise.
+var quietLog = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
