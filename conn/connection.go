@@ -9,12 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/bytebufferpool"
 	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -56,12 +56,10 @@ type wpart struct {
 
 var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 
-// recvPool holds the buffers small received payloads are copied into;
-// bytebufferpool calibrates to the sizes in use. Prefetch buffers, all of
-// one size per messenger, come from a plain sync.Pool (Messenger.prefetch):
-// bytebufferpool dropped some of them on Put when its calibration saw the
-// mixed sizes, costing an allocation per read on the 4 KiB benchmark.
-var recvPool bytebufferpool.Pool
+// Received payloads are copied into (or, for frames larger than the prefetch
+// buffer, read straight into) buffers from internal/rxbuf's size classes.
+// Prefetch buffers, all of one size per messenger, come from a plain
+// sync.Pool (Messenger.prefetch).
 
 // Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
 // AsyncConnection). Its exported methods may be called from any goroutine.
@@ -94,9 +92,10 @@ type Connection struct {
 	pc         *perf.Counters // the worker's counters
 	fd         int
 	eng        *session.Engine
-	rb         *[]byte // prefetch buffer, held only while bytes are pending
-	buf        []byte  // current read buffer: *rb or a frame-sized one
-	big        bool    // buf is a frame-sized buffer that messages may keep
+	rb         *[]byte    // prefetch buffer, held only while bytes are pending
+	buf        []byte     // current read buffer: *rb or a frame-sized one
+	big        bool       // buf is a frame-sized buffer that messages may keep
+	bigRB      *rxbuf.Buf // that buffer until a message takes it
 	r, wpos    int
 	parts      []wpart
 	iovs       *[iovMax]unix.Iovec
@@ -468,8 +467,9 @@ func (c *Connection) process() bool {
 		if c.r == c.wpos {
 			c.r, c.wpos = 0, 0
 			if c.big {
-				// The frame-sized buffer was consumed; messages may keep it.
-				c.big = false
+				// The frame-sized buffer was consumed: its message took it,
+				// or it goes back to its pool.
+				c.dropBig()
 				c.buf = *c.rb
 			}
 		}
@@ -574,13 +574,15 @@ func (c *Connection) makeRoom(need int) {
 	}
 	if need <= len(*c.rb) {
 		copy(*c.rb, c.buf[c.r:c.wpos])
-		c.buf, c.big = *c.rb, false
+		c.dropBig()
+		c.buf = *c.rb
 	} else {
 		// A frame larger than the prefetch buffer: read it into a buffer
 		// of its own, which its message keeps (no copy of the payload).
-		nb := make([]byte, need)
-		copy(nb, c.buf[c.r:c.wpos])
-		c.buf, c.big = nb, true
+		nb := rxbuf.Get(need)
+		copy(nb.B, c.buf[c.r:c.wpos])
+		c.dropBig()
+		c.buf, c.big, c.bigRB = nb.B, true, nb
 	}
 	c.r, c.wpos = 0, pending
 }
@@ -770,15 +772,16 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	m.RecvStamp = time.Unix(0, c.lastRead)
 	total := len(front) + len(middle) + len(data)
 	m.DispatchBytes = total
-	if c.big {
+	if c.big && c.bigRB != nil {
 		// The frame has a buffer of its own: hand it over.
 		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(gomsgr.ReleaseToPool, nil)
+		m.SetReleaser(rxbuf.Release, c.bigRB)
+		c.bigRB = nil
 	} else {
-		bb := recvPool.Get()
-		bb.B = append(bb.B[:0], front...)
-		bb.B = append(bb.B, middle...)
-		bb.B = append(bb.B, data...)
+		bb := rxbuf.Get(total)
+		copy(bb.B, front)
+		copy(bb.B[len(front):], middle)
+		copy(bb.B[len(front)+len(middle):], data)
 		f, mi := len(front), len(front)+len(middle)
 		m.Front, m.Middle, m.Data = bb.B[:f:f], bb.B[f:mi:mi], bb.B[mi:total:total]
 		if len(front) == 0 {
@@ -790,7 +793,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		if len(data) == 0 {
 			m.Data = nil
 		}
-		m.SetReleaser(releasePooled, bb)
+		m.SetReleaser(rxbuf.Release, bb)
 	}
 	c.pc.Inc(perf.RecvMessages)
 	c.pc.Add(perf.RecvBytes, uint64(total))
@@ -798,10 +801,14 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	return nil
 }
 
-// releasePooled returns a received message and its pooled buffer.
-func releasePooled(m *gomsgr.Message, bb any) {
-	recvPool.Put(bb.(*bytebufferpool.ByteBuffer))
-	gomsgr.PutMessage(m)
+// dropBig ends the use of a frame-sized buffer: back to its pool unless a
+// message took it.
+func (c *Connection) dropBig() {
+	if c.bigRB != nil {
+		c.bigRB.Put()
+		c.bigRB = nil
+	}
+	c.big = false
 }
 
 // Acked is called by the engine when the peer acknowledges messages.
@@ -863,8 +870,8 @@ func (c *Connection) close(err error, notify bool) {
 	if c.rb != nil {
 		c.msgr.prefetch.Put(c.rb)
 		c.rb, c.buf = nil, nil
-		c.big = false
 	}
+	c.dropBig()
 	c.mu.Lock()
 	var dropped []*gomsgr.Message
 	for c.outN > 0 {

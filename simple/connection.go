@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -81,13 +82,13 @@ type Connection struct {
 	writerDone chan struct{}
 
 	// Reader-only.
-	rb         *rxBuf // prefetch buffer, held only while data streams in
-	buf        []byte // current read buffer: small, rb.b or bigRB.b
-	onSmall    bool   // buf is small
-	lightReads int    // reads in a row that were small and drained the socket
+	rb         *rxbuf.Buf // prefetch buffer, held only while data streams in
+	buf        []byte     // current read buffer: small, rb.b or bigRB.b
+	onSmall    bool       // buf is small
+	lightReads int        // reads in a row that were small and drained the socket
 	small      [smallReadBytes]byte
-	big        bool   // buf is a frame-sized buffer that its message keeps
-	bigRB      *rxBuf // the frame-sized buffer until a message takes it
+	big        bool       // buf is a frame-sized buffer that its message keeps
+	bigRB      *rxbuf.Buf // the frame-sized buffer until a message takes it
 	r, w       int
 	inbox      []inItem // delivered by the engine during one Feed
 	hold       held     // budget taken for the MESSAGE frame at r

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -148,16 +149,16 @@ func (c *Connection) readLoop(nc net.Conn) {
 // connection holds none.
 func (c *Connection) prefetch() []byte {
 	if c.rb == nil {
-		c.rb = getRx(c.msgr.opts.PrefetchBytes)
+		c.rb = rxbuf.Get(c.msgr.opts.PrefetchBytes)
 	}
-	return c.rb.b
+	return c.rb.B
 }
 
 // dropPrefetch returns the prefetch buffer to the pool. buf must not point
 // into it.
 func (c *Connection) dropPrefetch() {
 	if c.rb != nil {
-		c.rb.put()
+		c.rb.Put()
 		c.rb = nil
 	}
 }
@@ -193,7 +194,7 @@ func (c *Connection) process() bool {
 				// The frame-sized buffer was consumed; its message keeps it.
 				c.dropBig()
 				if c.rb != nil {
-					c.buf, c.onSmall = c.rb.b, false
+					c.buf, c.onSmall = c.rb.B, false
 				} else {
 					c.buf, c.onSmall = c.small[:], true
 				}
@@ -307,12 +308,12 @@ func (c *Connection) makeRoom(need int) {
 		// A frame larger than the prefetch buffer: read it into a pooled
 		// buffer of its own, which its message keeps (no copy of the
 		// payload). need is bounded by Options.MaxSegmentBytes per segment.
-		rb := getRx(need)
-		copy(rb.b, c.buf[c.r:c.w])
-		c.buf, c.big, c.bigRB, c.onSmall = rb.b, true, rb, false
+		rb := rxbuf.Get(need)
+		copy(rb.B, c.buf[c.r:c.w])
+		c.buf, c.big, c.bigRB, c.onSmall = rb.B, true, rb, false
 	}
 	if old != nil {
-		old.put()
+		old.Put()
 	}
 	c.r, c.w = 0, pending
 }
@@ -321,7 +322,7 @@ func (c *Connection) makeRoom(need int) {
 // message took it.
 func (c *Connection) dropBig() {
 	if c.bigRB != nil {
-		c.bigRB.put()
+		c.bigRB.Put()
 	}
 	c.big, c.bigRB = false, nil
 }
@@ -363,11 +364,11 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 	if c.big && c.bigRB != nil {
 		// The frame has a buffer of its own: hand it over.
 		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(releaseRx, c.bigRB)
+		m.SetReleaser(rxbuf.Release, c.bigRB)
 		c.bigRB = nil
 	} else {
-		rb := getRx(total)
-		b := rb.b
+		rb := rxbuf.Get(total)
+		b := rb.B
 		copy(b, front)
 		copy(b[len(front):], middle)
 		copy(b[len(front)+len(middle):], data)
@@ -381,7 +382,7 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 		if len(data) > 0 {
 			m.Data = b[mi:total:total]
 		}
-		m.SetReleaser(releaseRx, rb)
+		m.SetReleaser(rxbuf.Release, rb)
 	}
 	c.inbox = append(c.inbox, inItem{m: m, h: c.hold})
 	c.hold = held{}
