@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,19 +17,21 @@ import (
 )
 
 // link is one client connection of the load generator. roundTrip sends one
-// message and waits for its echo; send and recv are the two halves, run by
-// a writer and a reader goroutine when messages are pipelined. close
-// unblocks both.
+// message and waits for its echo; send (k messages, in one write where the
+// protocol allows) and recv (one message) are the two halves, run by a
+// writer and a reader goroutine when messages are pipelined. close unblocks
+// both.
 type link interface {
 	roundTrip() error
-	send() error
+	send(k int) error
 	recv() error
 	close()
 }
 
-// client opens links of one message size to one server.
+// client opens links of one message size, with up to inflight messages
+// outstanding, to one server.
 type client interface {
-	open(size int) (link, error)
+	open(size, inflight int) (link, error)
 	close()
 }
 
@@ -40,49 +43,56 @@ func newClient(proto, addr string) (client, error) {
 }
 
 // echoClient is the length-prefixed echo's client: a blocking net.Conn per
-// link, a 4-byte big-endian length then the payload, in one write.
+// link; a message is a 4-byte big-endian length then the payload, k
+// messages go in one write, and replies are read through a 64 KiB
+// bufio.Reader (so that a burst of small replies costs one read).
 type echoClient struct{ addr string }
 
 type echoLink struct {
 	c    net.Conn
-	out  []byte // header + payload
+	br   *bufio.Reader
+	out  []byte // inflight messages back to back
 	in   []byte
 	size int
 }
 
-func (e *echoClient) open(size int) (link, error) {
+func (e *echoClient) open(size, inflight int) (link, error) {
 	c, err := net.Dial("tcp4", e.addr)
 	if err != nil {
 		return nil, err
 	}
-	l := &echoLink{c: c, out: make([]byte, 4+size), in: make([]byte, 4+size), size: size}
-	binary.BigEndian.PutUint32(l.out, uint32(size))
-	for i := 4; i < len(l.out); i++ {
-		l.out[i] = byte(i)
+	inflight = max(inflight, 1)
+	l := &echoLink{c: c, br: bufio.NewReaderSize(c, 64<<10), out: make([]byte, (4+size)*inflight), in: make([]byte, 4+size), size: size}
+	for m := 0; m < inflight; m++ {
+		f := l.out[m*(4+size) : (m+1)*(4+size)]
+		binary.BigEndian.PutUint32(f, uint32(size))
+		for i := 4; i < len(f); i++ {
+			f[i] = byte(i)
+		}
 	}
 	return l, nil
 }
 
 func (e *echoClient) close() {}
 
-func (l *echoLink) send() error {
-	_, err := l.c.Write(l.out)
+func (l *echoLink) send(k int) error {
+	_, err := l.c.Write(l.out[:k*(4+l.size)])
 	return err
 }
 
 func (l *echoLink) recv() error {
-	if _, err := io.ReadFull(l.c, l.in[:4]); err != nil {
+	if _, err := io.ReadFull(l.br, l.in[:4]); err != nil {
 		return err
 	}
 	if n := binary.BigEndian.Uint32(l.in); int(n) != l.size {
 		return fmt.Errorf("echo: length %d, want %d", n, l.size)
 	}
-	_, err := io.ReadFull(l.c, l.in[4:])
+	_, err := io.ReadFull(l.br, l.in[4:])
 	return err
 }
 
 func (l *echoLink) roundTrip() error {
-	if err := l.send(); err != nil {
+	if err := l.send(1); err != nil {
 		return err
 	}
 	return l.recv()
@@ -142,7 +152,7 @@ func (cl *msgr2Client) FastDispatch(m *gomsgr.Message) {
 	}
 }
 
-func (cl *msgr2Client) open(size int) (link, error) {
+func (cl *msgr2Client) open(size, _ int) (link, error) {
 	c, err := cl.m.ConnectAnon(gomsgr.EntityOSD, cl.addr)
 	if err != nil {
 		return nil, err
@@ -158,11 +168,16 @@ func (cl *msgr2Client) close() {
 	cl.m.Shutdown(ctx)
 }
 
-func (l *msgr2Link) send() error {
-	m := gomsgr.GetMessage()
-	m.Type, m.Data = msgTest, l.data
-	m.SetReleaser(gomsgr.ReleaseToPool, nil)
-	return l.c.SendMessage(m)
+func (l *msgr2Link) send(k int) error {
+	for range k {
+		m := gomsgr.GetMessage()
+		m.Type, m.Data = msgTest, l.data
+		m.SetReleaser(gomsgr.ReleaseToPool, nil)
+		if err := l.c.SendMessage(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *msgr2Link) recv() error {
@@ -177,7 +192,7 @@ func (l *msgr2Link) recv() error {
 }
 
 func (l *msgr2Link) roundTrip() error {
-	if err := l.send(); err != nil {
+	if err := l.send(1); err != nil {
 		return err
 	}
 	return l.recv()
@@ -194,7 +209,7 @@ func (l *msgr2Link) close() {
 // openLinks opens n links and makes one round trip on each (so that the
 // server has accepted and, for msgr2, finished the handshake), with up to 8
 // at a time.
-func openLinks(cl client, n, size int) ([]link, error) {
+func openLinks(cl client, n, size, inflight int) ([]link, error) {
 	links := make([]link, n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -209,7 +224,7 @@ func openLinks(cl client, n, size int) ([]link, error) {
 				if i >= n {
 					return
 				}
-				l, err := cl.open(size)
+				l, err := cl.open(size, inflight)
 				if err == nil {
 					err = l.roundTrip()
 				}
@@ -305,7 +320,17 @@ func pipelined(links []link, inflight int, warm, d time.Duration) (int64, time.D
 					return
 				case <-tokens:
 				}
-				if err := l.send(); err != nil {
+				k := 1
+			more:
+				for k < inflight {
+					select {
+					case <-tokens:
+						k++
+					default:
+						break more
+					}
+				}
+				if err := l.send(k); err != nil {
 					select {
 					case <-stop:
 					default:

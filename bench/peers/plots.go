@@ -1,3 +1,133 @@
 package peers
 
-func writePlots(dir string, rs []Result) ([]string, error) { return nil, nil }
+import (
+	"fmt"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// writePlots writes the latency CDFs of the 1-connection ping-pong and the
+// pipelined throughput by message size, one PNG per protocol, and returns
+// their file names (relative to dir).
+func writePlots(dir string, rs []Result) ([]string, error) {
+	t := index(rs)
+	var out []string
+	for _, proto := range []string{"echo", "msgr2"} {
+		impls := EchoImpls
+		if proto == "msgr2" {
+			impls = Msgr2Impls
+		}
+		name := "peers-latency-cdf-" + proto + ".png"
+		ok, err := cdfPlot(filepath.Join(dir, name), proto, impls, t)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, name)
+		}
+		name = "peers-throughput-" + proto + ".png"
+		ok, err = sizePlot(filepath.Join(dir, name), proto, impls, t)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func style(p *plot.Plot, i int, l *plotter.Line) {
+	l.Color = plotutil.Color(i)
+	l.Dashes = plotutil.Dashes(i / len(plotutil.SoftColors))
+	l.Width = vg.Points(1.5)
+}
+
+// cdfPlot plots each server's round-trip distribution up to its p99.9 on a
+// log time axis, 400 points per server.
+func cdfPlot(path, proto string, impls []string, t table) (bool, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: 1 connection, 64 B ping-pong, round-trip CDF (to p99.9)", proto)
+	p.X.Label.Text = "round trip (µs, log scale)"
+	p.Y.Label.Text = "fraction of round trips"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
+	n := 0
+	for i, impl := range impls {
+		r := t.get(proto, impl, "pingpong-1c-64B")
+		if r == nil || len(r.RTTs) == 0 {
+			continue
+		}
+		const pts = 400
+		xy := make(plotter.XYs, 0, pts)
+		for k := 0; k < pts; k++ {
+			q := float64(k) / pts * 0.999
+			d := r.RTTs[int(q*float64(len(r.RTTs)))]
+			xy = append(xy, plotter.XY{X: float64(d) / 1e3, Y: q})
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return false, err
+		}
+		style(p, i, l)
+		p.Add(l)
+		p.Legend.Add(impl, l)
+		n++
+	}
+	if n == 0 {
+		return false, nil
+	}
+	return true, p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+// sizePlot plots pipelined MB/s (16 connections × 32 in flight) by message
+// size on log-log axes.
+func sizePlot(path, proto string, impls []string, t table) (bool, error) {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: pipelined throughput, 16 connections × 32 in flight", proto)
+	p.X.Label.Text = "message size (bytes, log scale)"
+	p.Y.Label.Text = "MB/s, one direction (log scale)"
+	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
+	p.X.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 64, Label: "64"}, {Value: 4096, Label: "4 KiB"}, {Value: 65536, Label: "64 KiB"}})
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	n := 0
+	for i, impl := range impls {
+		var xy plotter.XYs
+		for _, cs := range Cases {
+			if cs.Kind != Pipelined {
+				continue
+			}
+			if r := t.get(proto, impl, cs.Name); r != nil && r.MBPerS > 0 {
+				xy = append(xy, plotter.XY{X: float64(cs.Size), Y: r.MBPerS})
+			}
+		}
+		if len(xy) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return false, err
+		}
+		style(p, i, l)
+		s.Color = l.Color
+		s.Shape = plotutil.Shape(i)
+		p.Add(l, s)
+		p.Legend.Add(impl, l, s)
+		n++
+	}
+	if n == 0 {
+		return false, nil
+	}
+	return true, p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}

@@ -139,7 +139,7 @@ func measure(o Options, proto, impl string, cs Case, r *Result) error {
 		return err
 	}
 	defer cl.close()
-	links, err := openLinks(cl, cs.Conns, cs.Size)
+	links, err := openLinks(cl, cs.Conns, cs.Size, cs.InFlight)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func measure(o Options, proto, impl string, cs Case, r *Result) error {
 			if r.RSSBefore, err = srv.rss(); err != nil {
 				return err
 			}
-			if idle, err = openLinks(cl, o.IdleConns, cs.Size); err != nil {
+			if idle, err = openLinks(cl, o.IdleConns, cs.Size, 1); err != nil {
 				return fmt.Errorf("opening %d idle connections: %w", o.IdleConns, err)
 			}
 			defer closeLinks(idle)
