@@ -208,12 +208,14 @@ func (l *msgr2Link) close() {
 
 // openLinks opens n links and makes one round trip on each (so that the
 // server has accepted and, for msgr2, finished the handshake), with up to 8
-// at a time.
-func openLinks(cl client, n, size, inflight int) ([]link, error) {
+// at a time. Up to tolerate links may fail: they are closed and counted, and
+// the rest returned.
+func openLinks(cl client, n, size, inflight, tolerate int) ([]link, int, error) {
 	links := make([]link, n)
 	var next atomic.Int64
 	var mu sync.Mutex
 	var first error
+	failed := 0
 	var wg sync.WaitGroup
 	for w := 0; w < min(n, 8); w++ {
 		wg.Add(1)
@@ -226,16 +228,19 @@ func openLinks(cl client, n, size, inflight int) ([]link, error) {
 				}
 				l, err := cl.open(size, inflight)
 				if err == nil {
-					err = l.roundTrip()
+					if err = l.roundTrip(); err != nil {
+						l.close()
+					}
 				}
 				if err != nil {
 					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("link %d: %w", i, err)
+					failed++
+					if failed > tolerate && first == nil {
+						first = fmt.Errorf("link %d: %w (%d failed)", i, err, failed)
+						next.Store(int64(n))
 					}
 					mu.Unlock()
-					next.Store(int64(n))
-					return
+					continue
 				}
 				links[i] = l
 			}
@@ -244,9 +249,15 @@ func openLinks(cl client, n, size, inflight int) ([]link, error) {
 	wg.Wait()
 	if first != nil {
 		closeLinks(links)
-		return nil, first
+		return nil, failed, first
 	}
-	return links, nil
+	ok := links[:0]
+	for _, l := range links {
+		if l != nil {
+			ok = append(ok, l)
+		}
+	}
+	return ok, failed, nil
 }
 
 func closeLinks(links []link) {

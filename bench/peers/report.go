@@ -156,8 +156,13 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 			errs = append(errs, fmt.Sprintf("- %s `%s` %s: %s", r.Proto, r.Impl, r.Case, r.Err))
 		}
 	}
+	for _, r := range rs {
+		if r.Failed > 0 {
+			errs = append(errs, fmt.Sprintf("- %s `%s` %s: %d of %d links got no echo of their first message within 10 s; they were closed and left out (%d idle links measured)", r.Proto, r.Impl, r.Case, r.Failed, r.Idle+r.Failed, r.Idle))
+		}
+	}
 	if len(errs) > 0 {
-		fmt.Fprintf(&b, "## Errors\n\n%s\n\n", strings.Join(errs, "\n"))
+		fmt.Fprintf(&b, "## Errors and failed links\n\n%s\n\n", strings.Join(errs, "\n"))
 	}
 	fmt.Fprintf(&b, "## All results\n\n| proto | server | case | msgs | msgs/s | MB/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | RSS before KiB | RSS after KiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
