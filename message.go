@@ -79,6 +79,21 @@ type Message struct {
 	released   atomic.Bool
 	onRelease  func(*Message, any)
 	releaseArg any
+	crcs       msgr2.PayloadCRCs
+	hasCRCs    bool
+}
+
+// SetPayloadCRCs records the payload's segment crcs, computed by a
+// messenger on the sending goroutine so that its writer does not checksum
+// the payload again. Not for applications.
+func (m *Message) SetPayloadCRCs(pc msgr2.PayloadCRCs) { m.crcs, m.hasCRCs = pc, true }
+
+// PayloadCRCs returns the crcs recorded by SetPayloadCRCs, or nil.
+func (m *Message) PayloadCRCs() *msgr2.PayloadCRCs {
+	if !m.hasCRCs {
+		return nil
+	}
+	return &m.crcs
 }
 
 // NewMessage returns a message of type t with default priority.
@@ -163,6 +178,7 @@ func PutMessage(m *Message) {
 	m.Seq, m.Src, m.Conn, m.RecvStamp, m.DispatchBytes = 0, EntityName{}, nil, time.Time{}, 0
 	m.released.Store(false)
 	m.onRelease, m.releaseArg = nil, nil
+	m.hasCRCs = false
 	messagePool.Put(m)
 }
 

@@ -159,6 +159,9 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 	} else if prio > 255 {
 		prio = 255
 	}
+	// Checksum the payload here, on the sender's goroutine: the worker
+	// then only encodes the 41-byte header when it writes the frame.
+	msg.SetPayloadCRCs(msgr2.ComputePayloadCRCs(msg.Front, msg.Middle, msg.Data))
 	c.mu.Lock()
 	if c.state.Load() == stClosed || c.markedDown.Load() {
 		c.mu.Unlock()
@@ -703,7 +706,11 @@ func (c *Connection) encode(m *gomsgr.Message) {
 	h := m.Header()
 	c.eng.PrepareMessage(&h)
 	f := framePool.Get().(*msgr2.MessageFrame)
-	f.Encode(c.eng.Revision(), &h, m.Front, m.Middle, m.Data)
+	if pc := m.PayloadCRCs(); pc != nil {
+		f.EncodeCRC(c.eng.Revision(), &h, m.Front, m.Middle, m.Data, pc)
+	} else {
+		f.Encode(c.eng.Revision(), &h, m.Front, m.Middle, m.Data)
+	}
 	c.tmpIov = f.Iovecs(c.tmpIov[:0])
 	for i, b := range c.tmpIov {
 		p := wpart{b: b}

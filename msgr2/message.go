@@ -143,17 +143,46 @@ func (m *MessageFrame) Encode(rev Revision, h *MsgHeader2, front, middle, data [
 	m.EncodeVec(rev, h, front, middle, m.one[:])
 }
 
+// PayloadCRCs are the segment crcs of a message's payload (front, middle
+// and data), which do not depend on its header: a sender can compute them on
+// its own goroutine, before the message is sequenced, and hand them to
+// EncodeCRC so that the writer only checksums the 41-byte header.
+type PayloadCRCs struct {
+	Front, Middle, Data uint32
+}
+
+// ComputePayloadCRCs returns the segment crcs of front, middle and data.
+func ComputePayloadCRCs(front, middle, data []byte) PayloadCRCs {
+	return PayloadCRCs{Front: SegmentCRC(front), Middle: SegmentCRC(middle), Data: SegmentCRC(data)}
+}
+
+// EncodeCRC is Encode with the payload crcs already computed (see
+// PayloadCRCs); the result is identical.
+func (m *MessageFrame) EncodeCRC(rev Revision, h *MsgHeader2, front, middle, data []byte, pc *PayloadCRCs) {
+	m.one[0] = data
+	m.encode(rev, h, front, middle, m.one[:], pc)
+}
+
 // EncodeVec is Encode with a data segment held in several buffers (as a
 // Ceph bufferlist is); Iovecs then lists each non-empty piece. data is
 // referenced, not copied, and must hold less than 4 GiB.
 func (m *MessageFrame) EncodeVec(rev Revision, h *MsgHeader2, front, middle []byte, data [][]byte) {
+	m.encode(rev, h, front, middle, data, nil)
+}
+
+func (m *MessageFrame) encode(rev Revision, h *MsgHeader2, front, middle []byte, data [][]byte, pc *PayloadCRCs) {
 	m.rev = rev
 	m.front, m.middle, m.data = front, middle, data
 	dataCRC := uint32(0xffffffff)
 	m.dataLen = 0
 	for _, d := range data {
 		m.dataLen += len(d)
-		dataCRC = SegmentCRCUpdate(dataCRC, d)
+		if pc == nil {
+			dataCRC = SegmentCRCUpdate(dataCRC, d)
+		}
+	}
+	if pc != nil {
+		dataCRC = pc.Data
 	}
 	lens := [MaxSegments]uint32{MsgHeader2Size, uint32(len(front)), uint32(len(middle)), uint32(m.dataLen)}
 	m.preamble = makePreamble(TagMessage, &lens, MaxSegments)
@@ -169,10 +198,18 @@ func (m *MessageFrame) EncodeVec(rev Revision, h *MsgHeader2, front, middle []by
 	n := int(m.preamble.NumSegments)
 	m.crcs[1], m.crcs[2], m.crcs[3] = 0, 0, 0
 	if n > 1 {
-		m.crcs[1] = SegmentCRC(front)
+		if pc != nil {
+			m.crcs[1] = pc.Front
+		} else {
+			m.crcs[1] = SegmentCRC(front)
+		}
 	}
 	if n > 2 {
-		m.crcs[2] = SegmentCRC(middle)
+		if pc != nil {
+			m.crcs[2] = pc.Middle
+		} else {
+			m.crcs[2] = SegmentCRC(middle)
+		}
 	}
 	if n > 3 {
 		m.crcs[3] = dataCRC
