@@ -52,3 +52,26 @@ func BenchmarkPrefetch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCounting: the pipelined 64 B workload with perf counters on and
+// off, in one run, to show what counting costs.
+//
+//	go test ./conn -run '^$' -bench Counting -benchtime 200000x -count 5
+func BenchmarkCounting(b *testing.B) {
+	for _, off := range []bool{false, true} {
+		name := "on"
+		if off {
+			name = "off"
+		}
+		b.Run(name, func(b *testing.B) {
+			f := func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
+				m, err := conn.NewMessenger(conn.Options{Name: cfg.Name, Workers: 2, NoCounters: off})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			msgrtest.BenchPipelined(b, f, 16, 32, 64)
+		})
+	}
+}

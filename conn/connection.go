@@ -125,7 +125,9 @@ func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
 
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
-	c.pc = m.perf.Worker(w.ID())
+	if !m.opts.NoCounters {
+		c.pc = m.perf.Worker(w.ID())
+	}
 	c.key = keyOf(target)
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)
@@ -167,7 +169,11 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 		c.mu.Unlock()
 		return gomsgr.ErrClosed
 	}
-	c.outQ[prio].push(qitem{m: msg, queued: nanotime()})
+	var queued int64
+	if c.pc != nil {
+		queued = nanotime()
+	}
+	c.outQ[prio].push(qitem{m: msg, queued: queued})
 	c.outMask[prio>>6] |= 1 << (prio & 63)
 	c.outN++
 	c.mu.Unlock()
@@ -362,6 +368,11 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 func (c *Connection) handleRead() {
 	if c.readBlocked {
 		return // a throttle timer will resume
+	}
+	if c.pc == nil {
+		c.readLoop()
+		c.writeLoopGuarded()
+		return
 	}
 	start := nanotime()
 	c.readLoop()
@@ -595,7 +606,19 @@ func (c *Connection) handleWrite() {
 	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
 		return
 	}
+	if c.pc == nil {
+		c.writeLoop()
+		return
+	}
 	c.writeTimed(nanotime())
+}
+
+// writeLoopGuarded is handleWrite without counters.
+func (c *Connection) writeLoopGuarded() {
+	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
+		return
+	}
+	c.writeLoop()
 }
 
 // writeTimed writes, counting the time from start (a clock reading the

@@ -67,6 +67,9 @@ type Options struct {
 	RcvBufBytes int
 	// NoRevision1 offers msgr2.0 framing only (for interop tests).
 	NoRevision1 bool
+	// NoCounters turns the perf counters off (they cost a few clock reads
+	// per message; BenchmarkCounting measures how much).
+	NoCounters bool
 	// Perf, when set, is the counter set to count into (shared by
 	// messengers that share a Stack); default: a new set named after Name.
 	Perf *perf.Set
