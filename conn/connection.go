@@ -109,6 +109,13 @@ type Connection struct {
 	faultErr   error
 	wasReady   bool
 
+	// Lossless sessions (worker-only): written messages wait here, in seq
+	// order, until the peer acknowledges them.
+	lossless bool
+	sent     []*gomsgr.Message
+	sentHead int
+	unacked  atomic.Int64 // len(sent) - sentHead, for other goroutines
+
 	// Receive throttling (worker-only except thr, set before ready).
 	thr         throttles
 	frameHeld   held // taken for the MESSAGE frame at c.r, not yet delivered
@@ -728,6 +735,7 @@ func (c *Connection) popOut() *gomsgr.Message {
 func (c *Connection) encode(m *gomsgr.Message) {
 	h := m.Header()
 	c.eng.PrepareMessage(&h)
+	m.Seq = h.Seq // the sent list is trimmed by seq
 	f := framePool.Get().(*msgr2.MessageFrame)
 	if pc := m.PayloadCRCs(); pc != nil {
 		f.EncodeCRC(c.eng.Revision(), &h, m.Front, m.Middle, m.Data, pc)
@@ -772,9 +780,25 @@ func (c *Connection) finishPart(p *wpart) {
 		framePool.Put(p.f)
 	}
 	if p.m != nil {
-		p.m.Release() // lossy: written is done (lossless keeps it until acked: later work)
+		if c.lossless && c.state.Load() == stReady {
+			// Lossless: keep it until the peer acknowledges it.
+			c.sent = append(c.sent, p.m)
+			c.unacked.Add(1)
+		} else {
+			p.m.Release() // lossy: written is done
+		}
 	}
 	*p = wpart{}
+}
+
+// releaseSent releases every message still waiting for an ack.
+func (c *Connection) releaseSent() {
+	for i := c.sentHead; i < len(c.sent); i++ {
+		c.sent[i].Release()
+		c.sent[i] = nil
+	}
+	c.sent, c.sentHead = c.sent[:0], 0
+	c.unacked.Store(0)
 }
 
 // Ready is called by the engine when the handshake completes.
@@ -785,6 +809,7 @@ func (c *Connection) Ready(e *session.Engine) {
 	c.peerType = e.PeerType()
 	c.mu.Unlock()
 	c.thr = c.msgr.throttlesFor(e.PeerType())
+	c.lossless = !e.Policy().Lossy
 	c.state.Store(stReady)
 	c.wasReady = true
 	c.c.CancelTimer(&c.readyTimer)
@@ -841,8 +866,37 @@ func (c *Connection) dropBig() {
 	c.big = false
 }
 
-// Acked is called by the engine when the peer acknowledges messages.
-func (c *Connection) Acked(uint64) {}
+// Acked is called by the engine when the peer acknowledges every message
+// up to seq: those leave the sent list.
+func (c *Connection) Acked(seq uint64) {
+	if c.sentHead == len(c.sent) {
+		return
+	}
+	var start int64
+	if c.pc != nil {
+		start = nanotime()
+	}
+	for c.sentHead < len(c.sent) && c.sent[c.sentHead].Seq <= seq {
+		c.sent[c.sentHead].Release()
+		c.sent[c.sentHead] = nil
+		c.sentHead++
+		c.unacked.Add(-1)
+	}
+	if c.sentHead == len(c.sent) {
+		c.sent, c.sentHead = c.sent[:0], 0
+	} else if c.sentHead > 64 && c.sentHead > len(c.sent)/2 {
+		n := copy(c.sent, c.sent[c.sentHead:])
+		clear(c.sent[n:])
+		c.sent, c.sentHead = c.sent[:n], 0
+	}
+	if c.pc != nil {
+		c.pc.AddTime(perf.HandleAckLat, time.Duration(nanotime()-start))
+	}
+}
+
+// Unacked returns the number of written messages the peer has not
+// acknowledged yet (lossless policies keep them for replay).
+func (c *Connection) Unacked() int { return int(c.unacked.Load()) }
 
 func (c *Connection) onReadyTimeout() {
 	if c.state.Load() != stReady {
@@ -897,6 +951,7 @@ func (c *Connection) close(err error, notify bool) {
 		c.finishPart(&c.parts[i])
 	}
 	c.parts = c.parts[:0]
+	c.releaseSent() // replay after a reconnect is issue 6's work
 	if c.rb != nil {
 		c.msgr.prefetch.Put(c.rb)
 		c.rb, c.buf = nil, nil

@@ -45,6 +45,7 @@ type ConnectionDump struct {
 	State    string `json:"state"`
 	Worker   int    `json:"worker"`
 	OutQueue int    `json:"out_queue_len"`
+	Unacked  int    `json:"unacked"`
 	Features uint64 `json:"features"`
 	Registry string `json:"registry"` // conns, accepting or anon
 }
@@ -92,6 +93,7 @@ func (m *Messenger) Dump() Dump {
 			State:    c.State(),
 			Worker:   c.Worker(),
 			OutQueue: c.QueueLen(),
+			Unacked:  c.Unacked(),
 			Features: c.Features(),
 			Registry: e.reg,
 		})

@@ -164,7 +164,12 @@ type Engine struct {
 	ka    msgr2.Keepalive2
 	kaAck msgr2.Keepalive2Ack
 	hdr   msgr2.MsgHeader2
+	dups  uint64
 }
+
+// Duplicates returns how many received messages were dropped because their
+// seq was not past the last one delivered.
+func (e *Engine) Duplicates() uint64 { return e.dups }
 
 // New returns an engine that reports to sink. Call Start to queue the banner.
 func New(cfg Config, sink Sink) *Engine {
@@ -596,6 +601,7 @@ func (e *Engine) handleMessage(f *msgr2.Frame) error {
 	h := &e.hdr // a field, so that passing it to the sink does not allocate
 	if h.Seq <= e.inSeq {
 		// A duplicate (replayed after a reconnect): drop it.
+		e.dups++
 		return nil
 	}
 	e.inSeq = h.Seq

@@ -329,3 +329,23 @@ type nopSink struct{}
 func (nopSink) Ready(*Engine)                                           {}
 func (nopSink) Deliver(*msgr2.MsgHeader2, []byte, []byte, []byte) error { return nil }
 func (nopSink) Acked(uint64)                                            {}
+
+func TestDuplicateDropped(t *testing.T) {
+	c, s, _, ss := pair(t, gomsgr.LossyClient(0), gomsgr.StatelessServer(0))
+	if err := pump(t, c, s, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	h := msgr2.MsgHeader2{Type: 42}
+	c.PrepareMessage(&h)
+	var mf msgr2.MessageFrame
+	mf.Encode(c.Revision(), &h, []byte("once"), nil, nil)
+	frame := mf.AppendTo(nil)
+	for i := 0; i < 3; i++ {
+		if _, _, err := s.Feed(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ss.msgs) != 1 || s.Duplicates() != 2 {
+		t.Fatalf("delivered %d, duplicates %d; want 1 and 2", len(ss.msgs), s.Duplicates())
+	}
+}
