@@ -208,6 +208,9 @@ func (c *Center) now() int64 {
 // external events.
 func (c *Center) processEvents() {
 	c.st.loops.Add(1)
+	if c.nfiles > len(c.events) {
+		c.events = make([]driver.Event, 2*c.nfiles)
+	}
 	now := c.now()
 	timeout := c.wheel.timeout(now)
 	var n int

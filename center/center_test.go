@@ -382,3 +382,60 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	_ = runtime.NumGoroutine
 }
+
+// TestAddFileDuringDispatch: a handler that registers many fds while the
+// rest of its batch is still being dispatched must not lose those events
+// (the fired-events buffer once grew under the dispatch loop; found with
+// 3000 connections accepted on one worker).
+func TestAddFileDuringDispatch(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg Config) {
+		cfg.Events = 4
+		c := start(t, cfg)
+		pipe := func() [2]int {
+			var p [2]int
+			if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		var first, extra [][2]int
+		for i := 0; i < 4; i++ {
+			first = append(first, pipe())
+		}
+		for i := 0; i < 32; i++ {
+			extra = append(extra, pipe())
+		}
+		defer func() {
+			for _, p := range append(first, extra...) {
+				unix.Close(p[0])
+				unix.Close(p[1])
+			}
+		}()
+		var ran atomic.Int32
+		added := false
+		on(t, c, func() {
+			for _, p := range first {
+				c.AddFile(p[0], driver.Readable, func(fd int, _ driver.Mask) {
+					var b [8]byte
+					unix.Read(fd, b[:])
+					ran.Add(1)
+					if !added {
+						added = true
+						for _, q := range extra {
+							c.AddFile(q[0], driver.Readable, func(int, driver.Mask) {})
+						}
+					}
+				})
+			}
+		})
+		for _, p := range first {
+			unix.Write(p[1], []byte("x"))
+		}
+		waitFor(t, 10*time.Second, "all 4 handlers of the batch", func() bool { return ran.Load() == 4 })
+		on(t, c, func() {
+			for _, p := range append(first, extra...) {
+				c.DelFile(p[0], driver.Readable)
+			}
+		})
+	})
+}

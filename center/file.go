@@ -42,9 +42,9 @@ func (c *Center) AddFile(fd int, mask driver.Mask, fn FileFunc) error {
 		}
 		if e.mask == driver.None {
 			c.nfiles++
-			if c.nfiles > len(c.events) {
-				c.events = make([]driver.Event, 2*len(c.events))
-			}
+			// The fired-events buffer grows before the next wait, never
+			// here: AddFile may run inside dispatch, which is still reading
+			// the current buffer.
 		}
 		e.mask |= mask
 	}

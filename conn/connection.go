@@ -901,7 +901,7 @@ func (c *Connection) Unacked() int { return int(c.unacked.Load()) }
 func (c *Connection) onReadyTimeout() {
 	if c.state.Load() != stReady {
 		c.pc.Inc(perf.ConnectionReadyTimeouts)
-		c.close(ErrReadyTimeout, true)
+		c.close(fmt.Errorf("%w (connection %s, session %v, %d bytes unread, %d parts unwritten)", ErrReadyTimeout, stateNames[c.state.Load()], c.eng.State(), c.wpos-c.r, len(c.parts)), true)
 	}
 }
 

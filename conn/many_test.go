@@ -1,0 +1,69 @@
+package conn_test
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+)
+
+// TestManyConnections opens thousands of sessions at once (anonymous, one
+// messenger) and sends one message on each: every handshake must finish and
+// every echo arrive. It found the center losing events when a handler grew
+// the fd table during dispatch.
+func TestManyConnections(t *testing.T) {
+	n := 3000
+	if raceEnabled {
+		n = 800
+	}
+	for _, d := range []string{"epoll", "uring"} {
+		t.Run(d, func(t *testing.T) {
+			leakcheck.Check(t)
+			srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}, Workers: 2, Center: centerCfg(d)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+			srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+				m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
+			}))
+			srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+			srv.Start()
+			var got atomic.Int64
+			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}, Workers: 2, Center: centerCfg(d)})
+			cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+			cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got.Add(1) }))
+			cli.Start()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			defer srv.Shutdown(ctx)
+			defer cli.Shutdown(ctx)
+			var cs []*conn.Connection
+			for i := 0; i < n; i++ {
+				c, err := cli.ConnectAnon(gomsgr.EntityOSD, srv.Addrs()[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)})
+				cs = append(cs, c)
+			}
+			for got.Load() < int64(n) {
+				if ctx.Err() != nil {
+					failed := map[string]int{}
+					for _, c := range cs {
+						if c.Err() != nil {
+							failed[c.Err().Error()]++
+						}
+					}
+					t.Fatalf("%d of %d echoes; failed connections: %v", got.Load(), n, failed)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
