@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/msgr2"
 )
 
 // Config is what a test asks of a new messenger.
@@ -447,13 +449,15 @@ func testIdleTimeout(t *testing.T, newMsgr Factory) {
 
 func testRefused(t *testing.T, newMsgr Factory) {
 	cli, cr := client(t, newMsgr, Config{}, gomsgr.LossyClient(0))
-	// A port nobody listens on: bind one, learn it, close it.
-	probe := newMsgr(t, Config{Name: osd0})
-	if err := probe.Bind(local); err != nil {
+	// A port nobody listens on: the kernel's pick from the ephemeral range
+	// (outside the 6800..7568 range that messengers in other test packages
+	// scan, so none of them takes it meanwhile), closed again.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	addr := probe.Addrs()[0]
-	shutdown(t, probe)
+	addr := gomsgr.EntityAddr{Type: msgr2.AddrMsgr2, Addr: netip.MustParseAddrPort(ln.Addr().String())}
+	ln.Close()
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, addr)
 	if err != nil {
 		t.Fatal(err)
