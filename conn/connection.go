@@ -152,6 +152,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
 		Cookie:          m.nextCookie(),
+		Step:            m.opts.Step,
 	}
 	c.eng = session.New(cfg, c)
 	return c

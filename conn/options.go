@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -73,6 +74,10 @@ type Options struct {
 	// Perf, when set, is the counter set to count into (shared by
 	// messengers that share a Stack); default: a new set named after Name.
 	Perf *perf.Set
+	// Step, when set, is called at the session's named step points and
+	// may fail or freeze the session there (fault injection for tests, off
+	// by default; Ceph's test_msgr interceptors).
+	Step func(session.Role, session.Step) session.Action
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger

@@ -125,6 +125,9 @@ type Config struct {
 	MaxSegmentBytes uint32
 	// Cookie identifies this side's session (client_cookie / server_cookie).
 	Cookie uint64
+	// Step, when set, is called at each named step point (fault
+	// injection for tests; nil in production).
+	Step func(Role, Step) Action
 }
 
 // Engine is one connection's msgr2 session state. It is not safe for
@@ -160,11 +163,13 @@ type Engine struct {
 
 	// payload scratch, reused so that steady-state frames decode without
 	// allocating
-	ack   msgr2.Ack
-	ka    msgr2.Keepalive2
-	kaAck msgr2.Keepalive2Ack
-	hdr   msgr2.MsgHeader2
-	dups  uint64
+	ack     msgr2.Ack
+	ka      msgr2.Keepalive2
+	kaAck   msgr2.Keepalive2Ack
+	hdr     msgr2.MsgHeader2
+	dups    uint64
+	stopped bool  // a Stop step froze the session
+	stepErr error // a Fail step hit while sending
 }
 
 // Duplicates returns how many received messages were dropped because their
@@ -198,6 +203,13 @@ func (e *Engine) banner() msgr2.Banner {
 
 // Start queues the local banner; both sides send theirs at once.
 func (e *Engine) Start() {
+	if err := e.step(StepSendBanner); err != nil {
+		e.fail(err)
+		return
+	}
+	if e.stopped {
+		return
+	}
 	e.out = msgr2.AppendBanner(e.out, e.banner())
 }
 
@@ -274,7 +286,7 @@ func (e *Engine) Close(err error) {
 // (items larger than the caller's buffer are possible: a MESSAGE frame up to
 // the segment limit). An error closes the session.
 func (e *Engine) Feed(b []byte) (n, need int, err error) {
-	for e.state != StateClosed {
+	for e.state != StateClosed && !e.stopped {
 		if e.state == StateBanner {
 			banner, bn, err := msgr2.ParseBanner(b[n:])
 			if err == msgr2.ErrShort {
@@ -284,8 +296,17 @@ func (e *Engine) Feed(b []byte) (n, need int, err error) {
 				return n, 0, e.fail(err)
 			}
 			n += bn
+			if err := e.step(StepRecvBanner); err != nil {
+				return n, 0, e.fail(err)
+			}
+			if e.stopped {
+				return n, 0, nil
+			}
 			if err := e.handleBanner(banner); err != nil {
 				return n, 0, err
+			}
+			if e.stepErr != nil {
+				return n, 0, e.fail(e.stepErr)
 			}
 			continue
 		}
@@ -300,9 +321,23 @@ func (e *Engine) Feed(b []byte) (n, need int, err error) {
 		if f.Aborted {
 			continue // the sender aborted the frame: drop it
 		}
+		if e.cfg.Step != nil {
+			if err := e.step(recvSteps[f.Tag()]); err != nil {
+				return n, 0, e.fail(err)
+			}
+			if e.stopped {
+				return n, 0, nil
+			}
+		}
 		if err := e.handleFrame(&f); err != nil {
 			return n, 0, e.fail(err)
 		}
+		if e.stepErr != nil {
+			return n, 0, e.fail(e.stepErr)
+		}
+	}
+	if e.stopped {
+		return n, 0, nil
 	}
 	return n, 0, e.err
 }
@@ -320,6 +355,14 @@ func (e *Engine) handleBanner(peer msgr2.Banner) error {
 }
 
 func (e *Engine) send(p msgr2.Payload) {
+	if e.cfg.Step != nil {
+		if err := e.step(sendSteps[p.Tag()]); err != nil && e.stepErr == nil {
+			e.stepErr = err
+		}
+		if e.stopped || e.stepErr != nil {
+			return
+		}
+	}
 	e.out = msgr2.AppendControl(e.out, e.rev, p)
 }
 
@@ -541,6 +584,12 @@ func (e *Engine) handleClientIdent(f *msgr2.Frame) error {
 		Cookie:            e.cfg.Cookie,
 	})
 	e.state = StateReady
+	if e.stepErr != nil {
+		return e.stepErr
+	}
+	if err := e.step(StepReady); err != nil || e.stopped {
+		return err
+	}
 	e.sink.Ready(e)
 	return nil
 }
@@ -560,6 +609,12 @@ func (e *Engine) handleServerIdent(f *msgr2.Frame) error {
 	e.peerCookie = si.Cookie
 	e.peerGSeq = si.GlobalSeq
 	e.state = StateReady
+	if e.stepErr != nil {
+		return e.stepErr
+	}
+	if err := e.step(StepReady); err != nil || e.stopped {
+		return err
+	}
 	e.sink.Ready(e)
 	return nil
 }
