@@ -12,10 +12,10 @@ import (
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 )
 
-func startPair(t *testing.T, got chan *gomsgr.Message) (srv, cli *conn.Messenger) {
+func startPair(t *testing.T, driver string, got chan *gomsgr.Message) (srv, cli *conn.Messenger) {
 	t.Helper()
 	leakcheck.Check(t)
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}, Workers: 2})
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}, Workers: 2, Center: centerCfg(driver)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func startPair(t *testing.T, got chan *gomsgr.Message) (srv, cli *conn.Messenger
 		t.Fatal(err)
 	}
 	srv.Start()
-	cli, _ = conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 11}, Workers: 2})
+	cli, _ = conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 11}, Workers: 2, Center: centerCfg(driver)})
 	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
 	cli.Start()
@@ -58,8 +58,14 @@ func recv(t *testing.T, got chan *gomsgr.Message, n int) []*gomsgr.Message {
 // TestAnon (Ceph's AnonTest): anonymous connections are new sessions each
 // time, not found by ConnectTo, and work like any other.
 func TestAnon(t *testing.T) {
+	for _, d := range []string{"epoll", "uring"} {
+		t.Run(d, func(t *testing.T) { testAnon(t, d) })
+	}
+}
+
+func testAnon(t *testing.T, drv string) {
 	got := make(chan *gomsgr.Message, 16)
-	srv, cli := startPair(t, got)
+	srv, cli := startPair(t, drv, got)
 	addr := srv.Addrs()[0]
 	a1, err := cli.ConnectAnon(gomsgr.EntityOSD, addr)
 	if err != nil {
@@ -97,8 +103,14 @@ func TestAnon(t *testing.T) {
 // TestRebind (from Ceph's SimpleTest): a rebind moves the server to another
 // port, avoiding the given ones, with a new nonce; clients reach it there.
 func TestRebind(t *testing.T) {
+	for _, d := range []string{"epoll", "uring"} {
+		t.Run(d, func(t *testing.T) { testRebind(t, d) })
+	}
+}
+
+func testRebind(t *testing.T, drv string) {
 	got := make(chan *gomsgr.Message, 16)
-	srv, cli := startPair(t, got)
+	srv, cli := startPair(t, drv, got)
 	old := srv.Addrs()[0]
 	cli.SendTo(&gomsgr.Message{Type: 0x7001, Front: []byte("1")}, gomsgr.EntityOSD, old)
 	recv(t, got, 2)
