@@ -15,6 +15,7 @@ type Meta struct {
 	Start              time.Time
 	Took               time.Duration
 	Duration, Warm     time.Duration
+	Rounds             int
 	IdleConns          int
 	ServerCPU          int
 	LoadBefore, LoadAt string
@@ -22,8 +23,8 @@ type Meta struct {
 }
 
 // NewMeta records the machine and settings at the start of a run.
-func NewMeta(d, warm time.Duration, idle, serverCPU int) *Meta {
-	m := &Meta{Start: time.Now().UTC(), Duration: d, Warm: warm, IdleConns: idle, ServerCPU: serverCPU,
+func NewMeta(d, warm time.Duration, idle, serverCPU, rounds int) *Meta {
+	m := &Meta{Start: time.Now().UTC(), Duration: d, Warm: warm, IdleConns: idle, ServerCPU: serverCPU, Rounds: max(rounds, 1),
 		LoadBefore: loadavg(), GoVer: runtime.Version()}
 	if b, err := exec.Command("uname", "-sr").Output(); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
@@ -86,12 +87,12 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 	if m.ServerCPU >= 0 {
 		fmt.Fprintf(&b, " pinned to CPU %d with GOMAXPROCS=1; the load generator (one plain Go client for every server: a blocking `net.Conn` per connection, a writer and a reader goroutine per connection when pipelined; for msgr2 the `simple` messenger) is pinned to CPU 0 with GOMAXPROCS=1", m.ServerCPU)
 	}
-	fmt.Fprintf(&b, ". A new server process per case.\n\n")
-	fmt.Fprintf(&b, "- Run: %s, %v in all; each case %v measured after %v warm-up.\n", m.Start.Format("2006-01-02 15:04 UTC"), m.Took, m.Duration, m.Warm)
+	fmt.Fprintf(&b, ". \n\n")
+	fmt.Fprintf(&b, "- Run: %s, %v in all. %d rounds; each round runs every case against every server, case by case, each time in a new server process, %v measured after %v warm-up; a case's rounds are pooled (round trips merged, messages and time summed). The idle case runs in the first round only.\n", m.Start.Format("2006-01-02 15:04 UTC"), m.Took, m.Rounds, m.Duration, m.Warm)
 	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, %s, %s.\n", m.CPU, runtime.NumCPU(), m.Kernel, m.GoVer)
 	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before the run: %s; after: %s. The machine is shared with other engineers' builds and tests: absolute numbers vary by ±30%% between runs; compare within one run.\n", m.LoadBefore, m.LoadAt)
 	fmt.Fprintf(&b, "- Echo protocol: a 4-byte big-endian length and the payload; every server echoes the bytes it reads (no server parses the frames; the client checks the length). msgr2: crc mode, auth none, a fast dispatcher on the server that answers each MESSAGE with one of the same data size.\n")
-	fmt.Fprintf(&b, "- `gomsgr-DRIVER-WAIT` is an echo server on `center.Stack` (1 worker, default 50µs spin) written in `bench/peers/loopecho.go`: one read buffer per worker, a connection holds memory only for a reply the kernel did not take. `conn-*` is the event-loop messenger (1 worker), `simple` the goroutine-per-connection messenger.\n\n")
+	fmt.Fprintf(&b, "- `gomsgr-DRIVER-WAIT` is an echo server on `center.Stack` (1 worker, default 50µs spin) written in `bench/peers/loopecho.go`: one read buffer per worker, a connection holds memory only for a reply the kernel did not take. `bench-echo-epoll-poller` is the repo's `bench/echo.Server` (the one `gomsgr-perf local` measures: a 64 KiB buffer per connection), for comparison; it is not counted as \"gomsgr\" in the targets. `conn-*` is the event-loop messenger (1 worker), `simple` the goroutine-per-connection messenger.\n\n")
 
 	ratios := func(proto, base string) {
 		impls := EchoImpls
@@ -101,6 +102,13 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 		fmt.Fprintf(&b, "| server | 1c p50 µs | 1c p99 µs | 64c msgs/s | 64c p99 µs | pipelined 64 B msgs/s | 4 KiB MB/s | 64 KiB MB/s | idle RSS B/conn | idle-case active p99 µs |\n")
 		fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, impl := range impls {
+			ran := false
+			for _, cs := range Cases {
+				ran = ran || t[[3]string{proto, impl, cs.Name}] != nil
+			}
+			if !ran {
+				continue
+			}
 			cells := []string{"`" + impl + "`"}
 			cell := func(cs string, f func(*Result) float64, format string, lowerBetter bool) {
 				r := t.get(proto, impl, cs)

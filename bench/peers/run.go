@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -51,7 +53,9 @@ var Cases = []Case{
 type Options struct {
 	Exe       string        // this binary, run as `Exe server ...` for each server
 	ServerCPU int           // CPU of the server processes (-1: not pinned)
-	Duration  time.Duration // measured part of each case
+	Duration  time.Duration // measured part of each case in each round
+	Rounds    int           // rounds (see Run)
+	Timeout   time.Duration // a case still running after it is stopped (its server killed)
 	Warm      time.Duration // unmeasured start of each case
 	IdleConns int           // idle connections of the idle case
 	Impls     func(proto, impl string) bool
@@ -73,36 +77,97 @@ type Result struct {
 	RSSBefore         int64           // server VmRSS, bytes (idle case)
 	RSSAfter          int64
 	RSSPerConn        float64
+	Rounds            int
 	Idle, Failed      int // idle links open; links whose first round trip failed (closed, not counted)
 	Err               string
 }
 
 // Run runs every selected case against every selected server, one server
-// process per (server, case).
+// process per (server, case, round). Rounds interleave: each round runs
+// every case against every server, case by case, so that the servers of a
+// case are measured close together in time and noise from other work on the
+// machine spreads over all of them; a case's rounds are then merged (round
+// trips pooled, messages and time summed). The idle case runs in the first
+// round only.
 func Run(o Options) []Result {
-	var out []Result
-	for _, proto := range []string{"echo", "msgr2"} {
-		impls := EchoImpls
-		if proto == "msgr2" {
-			impls = Msgr2Impls
-		}
-		for _, impl := range impls {
-			if o.Impls != nil && !o.Impls(proto, impl) {
+	type key struct{ proto, impl, cs string }
+	merged := map[key]*Result{}
+	rounds := max(o.Rounds, 1)
+	for round := 0; round < rounds; round++ {
+		for _, cs := range Cases {
+			if (o.Cases != nil && !o.Cases(cs)) || (cs.Kind == Idle && round > 0) {
 				continue
 			}
+			for _, proto := range []string{"echo", "msgr2"} {
+				impls := EchoImpls
+				if proto == "msgr2" {
+					impls = Msgr2Impls
+				}
+				for _, impl := range impls {
+					if o.Impls != nil && !o.Impls(proto, impl) {
+						continue
+					}
+					r := runCase(o, proto, impl, cs)
+					if o.Progress != nil {
+						fmt.Fprintf(o.Progress, "round %d/%d %s\n", round+1, rounds, r.Summary())
+					}
+					k := key{proto, impl, cs.Name}
+					if m := merged[k]; m == nil {
+						merged[k] = &r
+					} else {
+						m.merge(r)
+					}
+				}
+			}
+		}
+	}
+	// Table order: protocol, server, case.
+	var out []Result
+	for _, proto := range []string{"echo", "msgr2"} {
+		for _, impl := range append(append([]string{}, EchoImpls...), Msgr2Impls...) {
 			for _, cs := range Cases {
-				if o.Cases != nil && !o.Cases(cs) {
-					continue
+				if r := merged[key{proto, impl, cs.Name}]; r != nil {
+					r.finish(cs)
+					out = append(out, *r)
 				}
-				r := runCase(o, proto, impl, cs)
-				if o.Progress != nil {
-					fmt.Fprintln(o.Progress, r.Summary())
-				}
-				out = append(out, r)
 			}
 		}
 	}
 	return out
+}
+
+// merge adds round r's figures to m; a failed round fails the case.
+func (m *Result) merge(r Result) {
+	if m.Err != "" {
+		return
+	}
+	if r.Err != "" {
+		m.Err = r.Err
+		return
+	}
+	m.Msgs += r.Msgs
+	m.Elapsed += r.Elapsed
+	m.RTTs = append(m.RTTs, r.RTTs...)
+	m.Rounds++
+}
+
+// finish computes the rates and percentiles of a merged result and keeps
+// the round trips only for the 1-connection case's CDF.
+func (r *Result) finish(cs Case) {
+	if r.Err != "" || r.Elapsed <= 0 {
+		r.RTTs = nil
+		return
+	}
+	r.MsgsPerS = float64(r.Msgs) / r.Elapsed.Seconds()
+	r.MBPerS = r.MsgsPerS * float64(cs.Size) / 1e6
+	if len(r.RTTs) > 0 {
+		slices.Sort(r.RTTs)
+		r.P50, r.P90, r.P99 = pct(r.RTTs, 50), pct(r.RTTs, 90), pct(r.RTTs, 99)
+		r.P999, r.Max = pct(r.RTTs, 99.9), pct(r.RTTs, 100)
+	}
+	if !(cs.Kind == PingPong && cs.Conns == 1) {
+		r.RTTs = nil
+	}
 }
 
 // Summary is a one-line account of r.
@@ -125,18 +190,45 @@ func (r Result) Summary() string {
 }
 
 func runCase(o Options, proto, impl string, cs Case) Result {
-	r := Result{Proto: proto, Impl: impl, Case: cs.Name, Kind: cs.Kind, Size: cs.Size}
-	if err := measure(o, proto, impl, cs, &r); err != nil {
+	r := Result{Proto: proto, Impl: impl, Case: cs.Name, Kind: cs.Kind, Size: cs.Size, Rounds: 1}
+	var srv atomic.Pointer[child]
+	done := make(chan error, 1)
+	go func() { done <- measure(o, proto, impl, cs, &r, &srv) }()
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(timeout):
+		// Killing the server breaks every connection, which ends the
+		// load generator's goroutines.
+		if c := srv.Load(); c != nil {
+			c.cmd.Process.Kill()
+		}
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			// Still stuck: give up on it (its goroutines leak) and
+			// report a copy, not r, which it may still write.
+			return Result{Proto: proto, Impl: impl, Case: cs.Name, Kind: cs.Kind, Size: cs.Size,
+				Err: fmt.Sprintf("did not finish in %v", timeout)}
+		}
+		err = fmt.Errorf("did not finish in %v; server killed", timeout)
+	}
+	if err != nil {
 		r.Err = err.Error()
 	}
 	return r
 }
 
-func measure(o Options, proto, impl string, cs Case, r *Result) error {
+func measure(o Options, proto, impl string, cs Case, r *Result, cur *atomic.Pointer[child]) error {
 	srv, err := startChild(o.Exe, impl, proto, o.ServerCPU)
 	if err != nil {
 		return err
 	}
+	cur.Store(srv)
 	defer srv.stop()
 	cl, err := newClient(proto, srv.addr)
 	if err != nil {
@@ -178,12 +270,8 @@ func measure(o Options, proto, impl string, cs Case, r *Result) error {
 		if err != nil {
 			return err
 		}
-		r.Msgs, r.Elapsed = int64(len(rtts)), el
-		r.P50, r.P90, r.P99 = pct(rtts, 50), pct(rtts, 90), pct(rtts, 99)
-		r.P999, r.Max = pct(rtts, 99.9), pct(rtts, 100)
-		if cs.Conns == 1 && cs.Kind == PingPong {
-			r.RTTs = rtts
-		}
+		r.Msgs, r.Elapsed, r.RTTs = int64(len(rtts)), el, rtts
+		r.P50, r.P99 = pct(rtts, 50), pct(rtts, 99) // this round's, for the progress line
 	case Pipelined:
 		n, el, err := pipelined(links, cs.InFlight, o.Warm, o.Duration)
 		if err != nil {
@@ -191,8 +279,10 @@ func measure(o Options, proto, impl string, cs Case, r *Result) error {
 		}
 		r.Msgs, r.Elapsed = n, el
 	}
-	r.MsgsPerS = float64(r.Msgs) / r.Elapsed.Seconds()
-	r.MBPerS = r.MsgsPerS * float64(cs.Size) / 1e6
+	if r.Elapsed > 0 { // this round's, for the progress line
+		r.MsgsPerS = float64(r.Msgs) / r.Elapsed.Seconds()
+		r.MBPerS = r.MsgsPerS * float64(cs.Size) / 1e6
+	}
 	return nil
 }
 

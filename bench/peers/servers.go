@@ -16,6 +16,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/bench/echo"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -33,6 +34,7 @@ type Server struct {
 var EchoImpls = []string{
 	"std", "gnet", "netpoll", "nbio",
 	"gomsgr-epoll-poller", "gomsgr-epoll-thread", "gomsgr-uring-poller", "gomsgr-uring-thread",
+	"bench-echo-epoll-poller",
 }
 
 // Msgr2Impls are the servers of the msgr2 echo.
@@ -55,6 +57,20 @@ func Serve(impl, proto, addr string) (*Server, error) {
 		return serveNetpoll(addr)
 	case "nbio":
 		return serveNbio(addr)
+	case "bench-echo-epoll-poller":
+		// The repo's own bench/echo.Server (gomsgr-perf local's), which
+		// gives each connection a 64 KiB buffer: for comparison with
+		// loopecho.go's shared buffer.
+		s, err := echo.NewServer(addr, center.StackConfig{Name: "bench-echo", Workers: 1})
+		if err != nil {
+			return nil, err
+		}
+		stop := func() error {
+			ctx, cancel := contextTimeout(10 * time.Second)
+			defer cancel()
+			return s.Close(ctx)
+		}
+		return &Server{Addr: s.Addr(), Stop: stop}, nil
 	}
 	if cfg, ok := loopConfig(impl); ok {
 		s, err := newLoopServer(addr, cfg)

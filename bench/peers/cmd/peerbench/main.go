@@ -1,6 +1,6 @@
 // Command peerbench runs the comparison harness of package peers:
 //
-//	peerbench run [-duration 2s] [-warm 300ms] [-idle 10000] [-impls a,b] [-cases a,b] [-out ../..] [-json f]
+//	peerbench run [-duration 700ms] [-rounds 3] [-timeout 1m] [-warm 300ms] [-idle 10000] [-impls a,b] [-cases a,b] [-out ../..] [-json f]
 //	peerbench server -impl NAME -proto echo|msgr2 [-addr 127.0.0.1:0]
 //
 // run starts every server in a child process (`peerbench server`) pinned to
@@ -67,7 +67,9 @@ func list(s string) func(string) bool {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	dur := fs.Duration("duration", 2*time.Second, "measured time of each case")
+	dur := fs.Duration("duration", 700*time.Millisecond, "measured time of each case in each round")
+	rounds := fs.Int("rounds", 3, "rounds; each runs every case against every server (the idle case runs once)")
+	timeout := fs.Duration("timeout", time.Minute, "stop a case (kill its server) after this long")
 	warm := fs.Duration("warm", 300*time.Millisecond, "unmeasured warm-up of each case")
 	idle := fs.Int("idle", 10000, "idle connections of the idle case")
 	impls := fs.String("impls", "", "servers to run, comma separated (default all)")
@@ -97,10 +99,10 @@ func run(args []string) error {
 		serverCPU = 1
 	}
 	inImpls, inCases := list(*impls), list(*cases)
-	meta := peers.NewMeta(*dur, *warm, *idle, serverCPU)
+	meta := peers.NewMeta(*dur, *warm, *idle, serverCPU, *rounds)
 	start := time.Now()
 	rs := peers.Run(peers.Options{
-		Exe: exe, ServerCPU: serverCPU, Duration: *dur, Warm: *warm, IdleConns: *idle,
+		Exe: exe, ServerCPU: serverCPU, Duration: *dur, Warm: *warm, IdleConns: *idle, Rounds: *rounds, Timeout: *timeout,
 		Impls:    func(_, impl string) bool { return inImpls(impl) },
 		Cases:    func(c peers.Case) bool { return inCases(c.Name) },
 		Progress: os.Stderr,
