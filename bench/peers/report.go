@@ -20,6 +20,7 @@ type Meta struct {
 	ServerCPU          int
 	LoadBefore, LoadAt string
 	Kernel, CPU, GoVer string
+	Rev                string // the gomsgr tree measured
 }
 
 // NewMeta records the machine and settings at the start of a run.
@@ -89,6 +90,9 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 	}
 	fmt.Fprintf(&b, ". \n\n")
 	fmt.Fprintf(&b, "- Run: %s, %v in all. %d rounds; each round runs every case against every server, case by case, each time in a new server process, %v measured after %v warm-up; a case's rounds are pooled (round trips merged, messages and time summed). The idle case runs in the first round only.\n", m.Start.Format("2006-01-02 15:04 UTC"), m.Took, m.Rounds, m.Duration, m.Warm)
+	if m.Rev != "" {
+		fmt.Fprintf(&b, "- gomsgr tree: %s.\n", m.Rev)
+	}
 	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, %s, %s.\n", m.CPU, runtime.NumCPU(), m.Kernel, m.GoVer)
 	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before the run: %s; after: %s. The machine is shared with other engineers' builds and tests: absolute numbers vary by ±30%% between runs; compare within one run.\n", m.LoadBefore, m.LoadAt)
 	fmt.Fprintf(&b, "- Echo protocol: a 4-byte big-endian length and the payload; every server echoes the bytes it reads (no server parses the frames; the client checks the length). msgr2: crc mode, auth none, a fast dispatcher on the server that answers each MESSAGE with one of the same data size.\n")
@@ -177,8 +181,20 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 		if r.Err != "" {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d |\n", r.Proto, r.Impl, r.Case, r.Msgs, r.MsgsPerS, r.MBPerS,
-			float64(r.P50)/1e3, float64(r.P90)/1e3, float64(r.P99)/1e3, float64(r.P999)/1e3, float64(r.Max)/1e3, r.RSSBefore>>10, r.RSSAfter>>10)
+		lat := func(d time.Duration) string {
+			if d == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.1f", float64(d)/1e3)
+		}
+		kib := func(n int64) string {
+			if n == 0 {
+				return ""
+			}
+			return fmt.Sprint(n >> 10)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", r.Proto, r.Impl, r.Case, r.Msgs, r.MsgsPerS, r.MBPerS,
+			lat(r.P50), lat(r.P90), lat(r.P99), lat(r.P999), lat(r.Max), kib(r.RSSBefore), kib(r.RSSAfter))
 	}
 	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(b.String()), 0o644)
 }
@@ -227,7 +243,11 @@ func targets(t table) string {
 		if ok {
 			verdict = "met"
 		}
-		fmt.Fprintf(&b, "| %s | `%s` %.1f %s | `%s` %.1f %s | %s (%.2f×) |\n", name, mi, mv, unit, pi, pv, unit, verdict, mv/pv)
+		prec := 1
+		if mv >= 1000 {
+			prec = 0
+		}
+		fmt.Fprintf(&b, "| %s | `%s` %.*f %s | `%s` %.*f %s | %s (%.2f×) |\n", name, mi, prec, mv, unit, pi, prec, pv, unit, verdict, mv/pv)
 	}
 	us := func(d func(*Result) time.Duration) func(*Result) float64 {
 		return func(r *Result) float64 { return float64(d(r)) / 1e3 }

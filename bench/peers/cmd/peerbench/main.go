@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -76,6 +77,7 @@ func run(args []string) error {
 	cases := fs.String("cases", "", "cases to run, comma separated (default all)")
 	out := fs.String("out", "..", "directory for RESULTS.md and the plots")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	rev := fs.String("rev", gitRev(), "the gomsgr tree measured, for the report (default: git describe of ../..)")
 	split := fs.Bool("split", true, "pin the load generator to CPU 0 and the servers to CPU 1")
 	fs.Parse(args)
 
@@ -100,6 +102,7 @@ func run(args []string) error {
 	}
 	inImpls, inCases := list(*impls), list(*cases)
 	meta := peers.NewMeta(*dur, *warm, *idle, serverCPU, *rounds)
+	meta.Rev = *rev
 	start := time.Now()
 	rs := peers.Run(peers.Options{
 		Exe: exe, ServerCPU: serverCPU, Duration: *dur, Warm: *warm, IdleConns: *idle, Rounds: *rounds, Timeout: *timeout,
@@ -122,4 +125,13 @@ func run(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s in %v\n", filepath.Join(*out, "RESULTS.md"), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// gitRev describes the tree bench/peers' replace directive builds against.
+func gitRev() string {
+	b, err := exec.Command("git", "-C", "../..", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return ""
+	}
+	return "commit " + strings.TrimSpace(string(b))
 }
