@@ -14,6 +14,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -78,9 +79,7 @@ type Connection struct {
 
 	// Shared with senders, under mu.
 	mu        sync.Mutex
-	outQ      [256]fifo
-	outMask   [4]uint64
-	outN      int
+	out       prioq.Queue[qitem] // the priority out-queue
 	keepalive bool
 	peerName  gomsgr.EntityName
 	peerAddrs gomsgr.AddrVec
@@ -181,9 +180,7 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 	if c.pc != nil {
 		queued = nanotime()
 	}
-	c.outQ[prio].push(qitem{m: msg, queued: queued})
-	c.outMask[prio>>6] |= 1 << (prio & 63)
-	c.outN++
+	c.out.Push(int(prio), qitem{m: msg, queued: queued})
 	c.mu.Unlock()
 	c.c.Post(&c.writeEv)
 	return nil
@@ -275,7 +272,7 @@ func (c *Connection) Worker() int { return c.w.ID() }
 func (c *Connection) QueueLen() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.outN
+	return c.out.Len()
 }
 
 // --- worker side ---
@@ -682,7 +679,7 @@ func (c *Connection) gather() bool {
 	sent := false
 	if c.state.Load() == stReady {
 		c.mu.Lock()
-		for c.outN > 0 && len(c.parts) < iovMax-8 {
+		for c.out.Len() > 0 && len(c.parts) < iovMax-8 {
 			m := c.popOut()
 			c.mu.Unlock()
 			c.encode(m)
@@ -714,23 +711,13 @@ func (c *Connection) takeControl() {
 // popOut removes the highest-priority queued message and records how long
 // it waited. Caller holds mu.
 func (c *Connection) popOut() *gomsgr.Message {
-	for w := 3; w >= 0; w-- {
-		if x := c.outMask[w]; x != 0 {
-			p := w*64 + 63 - leading(x)
-			it := c.outQ[p].pop()
-			if c.outQ[p].size == 0 {
-				c.outMask[w] &^= 1 << (p & 63)
-			}
-			c.outN--
-			if it.queued != 0 {
-				// c.now is the clock read when this write began: one read per
-				// batch instead of one per message.
-				c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, c.now-it.queued)))
-			}
-			return it.m
-		}
+	it := c.out.PopHighest()
+	if it.queued != 0 {
+		// c.now is the clock read when this write began: one read per
+		// batch instead of one per message.
+		c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, c.now-it.queued)))
 	}
-	return nil
+	return it.m
 }
 
 func (c *Connection) encode(m *gomsgr.Message) {
@@ -960,7 +947,7 @@ func (c *Connection) close(err error, notify bool) {
 	c.dropBig()
 	c.mu.Lock()
 	var dropped []*gomsgr.Message
-	for c.outN > 0 {
+	for c.out.Len() > 0 {
 		dropped = append(dropped, c.popOut())
 	}
 	c.mu.Unlock()

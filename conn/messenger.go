@@ -15,6 +15,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -30,7 +31,7 @@ type Messenger struct {
 	stack     *center.Stack
 	ownsStack bool
 	proc      *Processor
-	dq        *DispatchQueue
+	dq        *prioq.Dispatch[qitem] // Ceph's DispatchQueue
 	gseq      atomic.Uint64
 	cookie    atomic.Uint64
 
@@ -98,8 +99,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	for _, w := range m.stack.Workers() {
 		m.iovs[w.ID()] = new([iovMax]unix.Iovec)
 	}
-	m.dq = newDispatchQueue(m.dispatch)
-	m.dq.drop = func(it qitem) { m.putHeld(it.conn, it.held) }
+	m.dq = prioq.NewDispatch(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
 	return m, nil
@@ -244,7 +244,7 @@ func (m *Messenger) Start() error {
 	m.started = true
 	p := m.proc
 	m.mu.Unlock()
-	go m.dq.run()
+	go m.dq.Run()
 	if p != nil {
 		return p.start()
 	}
@@ -422,7 +422,7 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 	if len(m.handlers) == 0 {
 		return
 	}
-	m.dq.enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
+	m.dq.Enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
 }
 
 // deliver hands a received message to a fast dispatcher on this worker or
@@ -446,7 +446,7 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 	if prio == 0 {
 		prio = gomsgr.PrioDefault
 	}
-	if !m.dq.enqueue(prio, qitem{m: msg, conn: c, held: h}) {
+	if !m.dq.Enqueue(prio, qitem{m: msg, conn: c, held: h}) {
 		m.putHeld(c, h)
 		msg.Release()
 	}
@@ -532,9 +532,14 @@ func (m *Messenger) Shutdown(ctx context.Context) error {
 		}
 	}
 	if started {
-		m.dq.stop()
+		for _, it := range m.dq.Stop() {
+			if it.m != nil {
+				m.putHeld(it.conn, it.held)
+				it.m.Release()
+			}
+		}
 		select {
-		case <-m.dq.done:
+		case <-m.dq.Done():
 		case <-ctx.Done():
 			errs = append(errs, ctx.Err())
 		}

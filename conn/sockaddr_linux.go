@@ -1,7 +1,6 @@
 package conn
 
 import (
-	"math/bits"
 	"net/netip"
 
 	"golang.org/x/sys/unix"
@@ -24,5 +23,3 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 	}
 	return netip.AddrPort{}
 }
-
-func leading(x uint64) int { return bits.LeadingZeros64(x) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -66,7 +67,7 @@ type Connection struct {
 	mu         sync.Mutex
 	cond       sync.Cond // the writer waits on it for output or close
 	eng        *session.Engine
-	out        prioQueue
+	out        prioq.Queue[qitem]
 	keepalive  bool
 	peerName   gomsgr.EntityName
 	peerAddrs  gomsgr.AddrVec
@@ -155,13 +156,13 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 	if c.loopback {
 		return c.msgr.deliverLoopback(c, msg)
 	}
-	prio := clampPrio(msg.Priority)
+	prio := prioq.Clamp(msg.Priority)
 	c.mu.Lock()
 	if c.state.Load() == stClosed || c.markedDown.Load() {
 		c.mu.Unlock()
 		return gomsgr.ErrClosed
 	}
-	c.out.push(prio, qitem{m: msg, queued: nanotime()})
+	c.out.Push(prio, qitem{m: msg, queued: nanotime()})
 	c.mu.Unlock()
 	c.cond.Signal()
 	return nil
@@ -254,7 +255,7 @@ func (c *Connection) State() string { return stateNames[c.state.Load()] }
 func (c *Connection) QueueLen() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out.n
+	return c.out.Len()
 }
 
 // lingerTimeout bounds how long a connection that failed on bad input
@@ -317,8 +318,8 @@ func (c *Connection) closeIf(err error, notify bool, cond func(state int32) bool
 	nc := c.nc
 	thr := c.thr
 	var dropped []*gomsgr.Message
-	for c.out.n > 0 {
-		dropped = append(dropped, c.out.popHighest().m)
+	for c.out.Len() > 0 {
+		dropped = append(dropped, c.out.PopHighest().m)
 	}
 	c.mu.Unlock()
 	c.cond.Broadcast()

@@ -42,7 +42,7 @@ type ConnectionDump struct {
 // Dump returns a snapshot of the messenger. It may be called from any
 // goroutine at any time.
 func (m *Messenger) Dump() Dump {
-	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce.Load(), Faults: m.faults.Load(), DispatchQueue: m.dq.len()}
+	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce.Load(), Faults: m.faults.Load(), DispatchQueue: m.dq.Len()}
 	type entry struct {
 		c   *Connection
 		reg string

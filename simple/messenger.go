@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -31,8 +32,8 @@ const maxAcceptBackoff = 2 * time.Second
 // Lock order: Messenger.mu before Connection.mu.
 type Messenger struct {
 	opts   Options
-	nonce  atomic.Uint32 // changes on Rebind
-	dq     *dispatchQueue
+	nonce  atomic.Uint32          // changes on Rebind
+	dq     *prioq.Dispatch[qitem] // Ceph's DispatchQueue
 	gseq   atomic.Uint64
 	cookie atomic.Uint64
 
@@ -103,7 +104,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		m.shards = append(m.shards, m.perf.Worker(i))
 	}
 	m.dthr = newThrottle(m.perf, "msgr_dispatch_throttler-"+opts.Name.String(), opts.DispatchThrottleBytes)
-	m.dq = newDispatchQueue(m.dispatch)
+	m.dq = prioq.NewDispatch(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
 	return m, nil
@@ -299,7 +300,7 @@ func (m *Messenger) Start() error {
 		return errors.New("simple: already started")
 	}
 	m.started = true
-	go m.dq.run()
+	go m.dq.Run()
 	if m.ln != nil {
 		m.startAcceptLocked()
 	}
@@ -523,7 +524,7 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 	if n == 0 {
 		return
 	}
-	m.dq.enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
+	m.dq.Enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
 }
 
 // deliver hands a received message to a fast dispatcher on the calling
@@ -544,7 +545,7 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message, h held) {
 			return
 		}
 	}
-	if !m.dq.enqueue(msg.Priority, qitem{m: msg, conn: c, held: h}) {
+	if !m.dq.Enqueue(msg.Priority, qitem{m: msg, conn: c, held: h}) {
 		h.release()
 		msg.Release()
 	}
@@ -629,9 +630,14 @@ func (m *Messenger) Shutdown(ctx context.Context) error {
 		errs = append(errs, ctx.Err())
 	}
 	if started {
-		m.dq.stop()
+		for _, it := range m.dq.Stop() {
+			if it.m != nil {
+				it.held.release()
+				it.m.Release()
+			}
+		}
 		select {
-		case <-m.dq.done:
+		case <-m.dq.Done():
 		case <-ctx.Done():
 			errs = append(errs, ctx.Err())
 		}

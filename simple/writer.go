@@ -59,7 +59,7 @@ func (c *Connection) pendingLocked() bool {
 	if c.state.Load() == stClosed || c.lingerErr != nil || len(c.eng.Output()) > 0 {
 		return true
 	}
-	return c.state.Load() == stReady && (c.out.n > 0 || c.keepalive || c.eng.AckPending())
+	return c.state.Load() == stReady && (c.out.Len() > 0 || c.keepalive || c.eng.AckPending())
 }
 
 // gather waits for output and lays it out in c.bufs: the engine's control
@@ -93,8 +93,8 @@ func (c *Connection) gather() bool {
 	c.takeControl()
 	if ready {
 		now := nanotime()
-		for c.out.n > 0 && len(c.batch) < maxBatch {
-			it := c.out.popHighest()
+		for c.out.Len() > 0 && len(c.batch) < maxBatch {
+			it := c.out.PopHighest()
 			m := it.m
 			c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(now-it.queued))
 			c.pc.Inc(perf.SendMessages)

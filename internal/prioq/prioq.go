@@ -1,0 +1,186 @@
+// Package prioq holds the priority queues both messengers use: the
+// per-connection out-queue and Ceph's DispatchQueue order.
+//
+// A Queue has 256 levels (a message's priority, CEPH_MSG_PRIO_*), FIFO
+// within a level. PopHighest serves the highest level first (the out-queue);
+// PopDispatch serves levels at or above gomsgr.PrioLow (64) strictly highest
+// first and shares what is left below 64 by weight, as Ceph's DispatchQueue
+// does. Dispatch runs a Queue on one goroutine.
+package prioq
+
+import (
+	"math/bits"
+	"sync"
+
+	"github.com/gomsgr/gomsgr"
+)
+
+// Clamp maps a message priority to a level: zero means PrioDefault, and
+// anything above 255 is 255.
+func Clamp(prio uint16) int {
+	if prio == 0 {
+		return gomsgr.PrioDefault
+	}
+	return int(min(prio, 255))
+}
+
+// fifo is a growable ring; it allocates only when it grows.
+type fifo[T any] struct {
+	buf        []T
+	head, size int
+}
+
+func (f *fifo[T]) push(it T) {
+	if f.size == len(f.buf) {
+		n := max(16, 2*len(f.buf))
+		buf := make([]T, n)
+		for i := 0; i < f.size; i++ {
+			buf[i] = f.buf[(f.head+i)%len(f.buf)]
+		}
+		f.buf, f.head = buf, 0
+	}
+	f.buf[(f.head+f.size)%len(f.buf)] = it
+	f.size++
+}
+
+func (f *fifo[T]) pop() T {
+	var zero T
+	it := f.buf[f.head]
+	f.buf[f.head] = zero
+	f.head = (f.head + 1) % len(f.buf)
+	f.size--
+	return it
+}
+
+// Queue is a 256-level priority queue. It is not locked: its owner locks it.
+type Queue[T any] struct {
+	levels  [256]fifo[T]
+	nonzero [4]uint64 // bitmap of non-empty levels
+	n       int
+	credit  [64]int // PopDispatch's weighted round robin below PrioLow
+}
+
+// Len returns the number of queued items.
+func (q *Queue[T]) Len() int { return q.n }
+
+// Push appends it at level prio (0..255; see Clamp).
+func (q *Queue[T]) Push(prio int, it T) {
+	q.levels[prio].push(it)
+	q.nonzero[prio>>6] |= 1 << (prio & 63)
+	q.n++
+}
+
+// PopHighest removes the oldest item of the highest level. Len must be > 0.
+func (q *Queue[T]) PopHighest() T {
+	for w := 3; w >= 0; w-- {
+		if x := q.nonzero[w]; x != 0 {
+			return q.take(w*64 + 63 - bits.LeadingZeros64(x))
+		}
+	}
+	panic("prioq: pop from an empty queue")
+}
+
+// PopDispatch removes the next item in Ceph's DispatchQueue order: levels
+// at or above PrioLow strictly highest first; below it, each level p earns
+// p+1 turns per round and the highest level with turns left goes next, so
+// low levels are not starved. Len must be > 0.
+func (q *Queue[T]) PopDispatch() T {
+	if q.nonzero[1]|q.nonzero[2]|q.nonzero[3] != 0 {
+		return q.PopHighest()
+	}
+	for round := 0; round < 2; round++ {
+		for p := 63; p >= 0; p-- {
+			if q.levels[p].size > 0 && q.credit[p] > 0 {
+				q.credit[p]--
+				return q.take(p)
+			}
+		}
+		for p := range q.credit {
+			q.credit[p] = p + 1
+		}
+	}
+	return q.PopHighest()
+}
+
+func (q *Queue[T]) take(p int) T {
+	it := q.levels[p].pop()
+	if q.levels[p].size == 0 {
+		q.nonzero[p>>6] &^= 1 << (p & 63)
+	}
+	q.n--
+	return it
+}
+
+// Dispatch hands queued items to deliver on one goroutine, in PopDispatch
+// order (Ceph's DispatchQueue).
+type Dispatch[T any] struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	q       Queue[T]
+	stopped bool
+	done    chan struct{}
+	deliver func(T)
+}
+
+// NewDispatch returns a stopped-until-Run dispatcher calling deliver.
+func NewDispatch[T any](deliver func(T)) *Dispatch[T] {
+	d := &Dispatch[T]{deliver: deliver, done: make(chan struct{})}
+	d.cond.L = &d.mu
+	return d
+}
+
+// Len returns the number of queued items.
+func (d *Dispatch[T]) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.q.n
+}
+
+// Enqueue queues it at prio; false means the dispatcher is stopped.
+func (d *Dispatch[T]) Enqueue(prio uint16, it T) bool {
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		return false
+	}
+	d.q.Push(Clamp(prio), it)
+	d.mu.Unlock()
+	d.cond.Signal()
+	return true
+}
+
+// Run delivers until Stop; it is the dispatcher's goroutine.
+func (d *Dispatch[T]) Run() {
+	defer close(d.done)
+	d.mu.Lock()
+	for {
+		for d.q.n == 0 && !d.stopped {
+			d.cond.Wait()
+		}
+		if d.stopped {
+			d.mu.Unlock()
+			return
+		}
+		it := d.q.PopDispatch()
+		d.mu.Unlock()
+		d.deliver(it)
+		d.mu.Lock()
+	}
+}
+
+// Stop makes Run return after the item it is delivering and returns the
+// items still queued, for the caller to release.
+func (d *Dispatch[T]) Stop() []T {
+	d.mu.Lock()
+	d.stopped = true
+	var left []T
+	for d.q.n > 0 {
+		left = append(left, d.q.PopHighest())
+	}
+	d.mu.Unlock()
+	d.cond.Broadcast()
+	return left
+}
+
+// Done is closed when Run has returned.
+func (d *Dispatch[T]) Done() <-chan struct{} { return d.done }
