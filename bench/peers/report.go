@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Meta describes the run for the report.
@@ -21,12 +23,46 @@ type Meta struct {
 	LoadBefore, LoadAt string
 	Kernel, CPU, GoVer string
 	Rev                string // the gomsgr tree measured
+
+	busy0      float64 // machine busy CPU-seconds at Start (/proc/stat)
+	OthersCPU  float64 // CPU-seconds used by processes other than the run's
+	MachineCPU float64 // CPU-seconds available during the run
+}
+
+// busySeconds returns the machine's busy CPU time (all but idle and
+// iowait) from /proc/stat.
+func busySeconds() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 || i >= 8 { // idle, iowait; guest time is already in user
+			continue
+		}
+		var n float64
+		fmt.Sscan(v, &n)
+		busy += n
+	}
+	return busy / 100 // USER_HZ
+}
+
+// ownSeconds is the CPU time of this process and its waited-for children.
+func ownSeconds() float64 {
+	var self, kids unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &self)
+	unix.Getrusage(unix.RUSAGE_CHILDREN, &kids)
+	tv := func(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }
 
 // NewMeta records the machine and settings at the start of a run.
 func NewMeta(d, warm time.Duration, idle, serverCPU, rounds int) *Meta {
 	m := &Meta{Start: time.Now().UTC(), Duration: d, Warm: warm, IdleConns: idle, ServerCPU: serverCPU, Rounds: max(rounds, 1),
-		LoadBefore: loadavg(), GoVer: runtime.Version()}
+		LoadBefore: loadavg(), GoVer: runtime.Version(), busy0: busySeconds() - ownSeconds()}
 	if b, err := exec.Command("uname", "-sr").Output(); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
@@ -43,8 +79,11 @@ func NewMeta(d, warm time.Duration, idle, serverCPU, rounds int) *Meta {
 
 // Finish records the end of the run.
 func (m *Meta) Finish(start time.Time) {
-	m.Took = time.Since(start).Round(time.Second)
+	took := time.Since(start)
+	m.Took = took.Round(time.Second)
 	m.LoadAt = loadavg()
+	m.OthersCPU = max(0, busySeconds()-ownSeconds()-m.busy0)
+	m.MachineCPU = took.Seconds() * float64(runtime.NumCPU())
 }
 
 func loadavg() string {
@@ -94,7 +133,7 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 		fmt.Fprintf(&b, "- gomsgr tree: %s.\n", m.Rev)
 	}
 	fmt.Fprintf(&b, "- Machine: %s, %d CPUs, %s, %s.\n", m.CPU, runtime.NumCPU(), m.Kernel, m.GoVer)
-	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before the run: %s; after: %s. The machine is shared with other engineers' builds and tests: absolute numbers vary by ±30%% between runs; compare within one run.\n", m.LoadBefore, m.LoadAt)
+	fmt.Fprintf(&b, "- Load average (1, 5, 15 min) before the run: %s; after: %s. The run itself keeps both CPUs busy (load ≈ 2 from the run alone). Other processes used %.0f CPU-seconds of the %.0f available during the run (%.0f%%; /proc/stat busy time minus this process and its server children). The machine is shared with other engineers' builds and tests: absolute numbers vary by ±30%% between runs; compare within one run.\n", m.LoadBefore, m.LoadAt, m.OthersCPU, m.MachineCPU, 100*m.OthersCPU/max(m.MachineCPU, 1))
 	fmt.Fprintf(&b, "- Echo protocol: a 4-byte big-endian length and the payload; every server echoes the bytes it reads (no server parses the frames; the client checks the length). msgr2: crc mode, auth none, a fast dispatcher on the server that answers each MESSAGE with one of the same data size.\n")
 	fmt.Fprintf(&b, "- `gomsgr-DRIVER-WAIT` is an echo server on `center.Stack` (1 worker, default 50µs spin) written in `bench/peers/loopecho.go`: one read buffer per worker, a connection holds memory only for a reply the kernel did not take. `bench-echo-epoll-poller` is the repo's `bench/echo.Server` (the one `gomsgr-perf local` measures: a 64 KiB buffer per connection), for comparison; it is not counted as \"gomsgr\" in the targets. `conn-*` is the event-loop messenger (1 worker), `simple` the goroutine-per-connection messenger.\n\n")
 
