@@ -55,8 +55,10 @@ func cdfPlot(path, proto string, impls []string, t table) (bool, error) {
 	p.X.Label.Text = "round trip (µs, log scale)"
 	p.Y.Label.Text = "fraction of round trips"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = latencyTicks{}
 	p.Y.Min, p.Y.Max = 0, 1
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25, Label: "0.25"},
+		{Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: "0.75"}, {Value: 0.9, Label: "0.9"}, {Value: 1, Label: "1"}})
 	p.Legend.Top = false
 	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
@@ -130,4 +132,19 @@ func sizePlot(path, proto string, impls []string, t table) (bool, error) {
 		return false, nil
 	}
 	return true, p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+}
+
+// latencyTicks labels a log time axis at 1, 2 and 5 times each power of ten.
+type latencyTicks struct{}
+
+func (latencyTicks) Ticks(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	for d := 1.0; d <= max*10; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := d * m; v >= min && v <= max {
+				ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprint(v)})
+			}
+		}
+	}
+	return ts
 }
