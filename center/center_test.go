@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -70,6 +71,9 @@ func TestOwnerOnlyMethodsRefuseOthers(t *testing.T) {
 // never comes.
 func TestNoLostWakeup(t *testing.T) {
 	rounds := raceOr(10_000, 100_000)
+	if os.Getenv("GOMSGR_STRESS") != "" {
+		rounds = 1_000_000 // GOMSGR_STRESS=1: the larger setting
+	}
 	forEachMode(t, func(t *testing.T, cfg Config) {
 		cfg.Spin = -1
 		c := start(t, cfg)

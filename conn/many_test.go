@@ -3,9 +3,12 @@ package conn_test
 import (
 	"context"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
@@ -20,6 +23,17 @@ func TestManyConnections(t *testing.T) {
 	n := 3000
 	if raceEnabled {
 		n = 800
+	}
+	if os.Getenv("GOMSGR_STRESS") != "" {
+		// GOMSGR_STRESS=1: the larger setting, 10,000 sessions, within the
+		// fd limit (both ends live in this process).
+		n = 10_000
+		var rl unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(2*n+500) {
+			rl.Cur = min(rl.Max, uint64(2*n+500))
+			unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+			n = min(n, int(rl.Cur-500)/2)
+		}
 	}
 	for _, d := range []string{"epoll", "uring"} {
 		t.Run(d, func(t *testing.T) {

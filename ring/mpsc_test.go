@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -50,6 +51,9 @@ func TestMPSCReleasesReferences(t *testing.T) {
 
 // stressItems is the number of items each producer pushes in the stress tests.
 func stressItems() int {
+	if os.Getenv("GOMSGR_STRESS") != "" {
+		return 10_000_000 // GOMSGR_STRESS=1: the larger setting
+	}
 	if raceEnabled {
 		return 50_000
 	}
