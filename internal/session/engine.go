@@ -558,12 +558,7 @@ func (e *Engine) handleClientIdent(f *msgr2.Frame) error {
 	if missing := ci.RequiredFeatures &^ e.supported(); missing != 0 {
 		return fmt.Errorf("%w: client requires %#x we lack", ErrMissingFeatures, missing)
 	}
-	e.peerName = msgr2.EntityName{Type: e.peerType, Num: ci.GlobalID}
-	e.peerAddrs = ci.Addrs
-	e.peerFeatures = ci.SupportedFeatures
-	e.features = e.supported() & ci.SupportedFeatures
-	e.peerCookie = ci.Cookie
-	e.peerGSeq = ci.GlobalSeq
+	e.adoptPeer(ci.GlobalID, ci.Addrs, ci.SupportedFeatures, ci.Cookie, ci.GlobalSeq)
 	if ci.Flags&msgr2.IdentLossy != 0 && !e.policy.Lossy {
 		// The client says it is lossy: treat the session as lossy, as
 		// Ceph does (connection policy follows the client's flag).
@@ -583,15 +578,7 @@ func (e *Engine) handleClientIdent(f *msgr2.Frame) error {
 		Flags:             flags,
 		Cookie:            e.cfg.Cookie,
 	})
-	e.state = StateReady
-	if e.stepErr != nil {
-		return e.stepErr
-	}
-	if err := e.step(StepReady); err != nil || e.stopped {
-		return err
-	}
-	e.sink.Ready(e)
-	return nil
+	return e.becomeReady()
 }
 
 func (e *Engine) handleServerIdent(f *msgr2.Frame) error {
@@ -602,12 +589,23 @@ func (e *Engine) handleServerIdent(f *msgr2.Frame) error {
 	if missing := si.RequiredFeatures &^ e.supported(); missing != 0 {
 		return fmt.Errorf("%w: server requires %#x we lack", ErrMissingFeatures, missing)
 	}
-	e.peerName = msgr2.EntityName{Type: e.peerType, Num: si.GlobalID}
-	e.peerAddrs = si.Addrs
-	e.peerFeatures = si.SupportedFeatures
-	e.features = e.supported() & si.SupportedFeatures
-	e.peerCookie = si.Cookie
-	e.peerGSeq = si.GlobalSeq
+	e.adoptPeer(si.GlobalID, si.Addrs, si.SupportedFeatures, si.Cookie, si.GlobalSeq)
+	return e.becomeReady()
+}
+
+// adoptPeer records what the peer's ident frame says about it.
+func (e *Engine) adoptPeer(globalID int64, addrs msgr2.AddrVec, supported, cookie, gseq uint64) {
+	e.peerName = msgr2.EntityName{Type: e.peerType, Num: globalID}
+	e.peerAddrs = addrs
+	e.peerFeatures = supported
+	e.features = e.supported() & supported
+	e.peerCookie = cookie
+	e.peerGSeq = gseq
+}
+
+// becomeReady ends the handshake: unless a step hook failed or froze it,
+// the sink learns the session is open.
+func (e *Engine) becomeReady() error {
 	e.state = StateReady
 	if e.stepErr != nil {
 		return e.stepErr
