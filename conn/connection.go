@@ -31,10 +31,11 @@ const (
 	stConnecting int32 = iota // client: non-blocking connect in progress
 	stHandshake               // banner, auth and ident frames
 	stReady                   // session open
-	stClosed                  // faulted or marked down
+	stClosed                  // closed: marked down, or a lossy session faulted
+	stStandby                 // lossless session kept without a socket
 )
 
-var stateNames = [...]string{"connecting", "handshake", "ready", "closed"}
+var stateNames = [...]string{"connecting", "handshake", "ready", "closed", "standby"}
 
 // Errors a connection fails with.
 var (
@@ -86,6 +87,7 @@ type Connection struct {
 	features  uint64
 	closeErr  error
 	writeEv   center.Event
+	sess      session.Existing // published for other connections' decisions
 
 	// Worker-only.
 	pc         *perf.Counters // the worker's counters
@@ -107,6 +109,11 @@ type Connection struct {
 	lastRead   int64 // unix ns of the last read
 	faultErr   error
 	wasReady   bool
+
+	// Reconnects (worker-only).
+	backoff      time.Duration
+	reconnectTmr center.Timer
+	replaceWith  *Connection // the existing connection a VerdictReplace chose
 
 	// Lossless sessions (worker-only): written messages wait here, in seq
 	// order, until the peer acknowledges them.
@@ -139,6 +146,8 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
 	c.throttleTmr.Init(c.onThrottleRetry)
+	c.reconnectTmr.Init(c.onReconnectTimer)
+	c.sess.PeerAddr = target
 	cfg := session.Config{
 		Role:            role,
 		Name:            m.opts.Name,
@@ -147,10 +156,9 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		PeerType:        peerType,
 		PeerAddr:        target,
 		Policy:          m.policyFor,
-		GlobalSeq:       m.nextGlobalSeq,
+		GlobalSeq:       m.gseq.Next,
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
-		Cookie:          m.nextCookie(),
 		Step:            m.opts.Step,
 	}
 	c.eng = session.New(cfg, c)
@@ -236,6 +244,10 @@ func (c *Connection) PeerType() gomsgr.EntityType { return c.peerType }
 func (c *Connection) PeerAddr() gomsgr.EntityAddr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.peerAddrLocked()
+}
+
+func (c *Connection) peerAddrLocked() gomsgr.EntityAddr {
 	if len(c.peerAddrs) > 0 && c.peerAddrs[0].Addr.Port() != 0 {
 		return c.peerAddrs[0]
 	}
@@ -284,6 +296,11 @@ func (c *Connection) connect() {
 	if c.state.Load() == stClosed {
 		return
 	}
+	c.dial()
+}
+
+// dial opens the socket and starts a non-blocking connect to c.target.
+func (c *Connection) dial() {
 	ap := c.target.Addr
 	family := unix.AF_INET
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
@@ -291,7 +308,7 @@ func (c *Connection) connect() {
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		c.close(fmt.Errorf("conn: socket: %w", err), true)
+		c.fault(fmt.Errorf("conn: socket: %w", err))
 		return
 	}
 	c.fd = fd
@@ -299,11 +316,11 @@ func (c *Connection) connect() {
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
 	err = unix.Connect(fd, sockaddr(ap))
 	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
-		c.close(fmt.Errorf("conn: connect %v: %w", ap, err), true)
+		c.fault(fmt.Errorf("conn: connect %v: %w", ap, err))
 		return
 	}
 	if err := c.c.AddFile(fd, driver.ReadWrite, c.handleEvent); err != nil {
-		c.close(err, true)
+		c.fault(err)
 		return
 	}
 	c.wantWrite = true
@@ -349,7 +366,7 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 			err = unix.Errno(errno)
 		}
 		if err != nil {
-			c.close(fmt.Errorf("conn: connect %v: %w", c.target.Addr, err), true)
+			c.fault(fmt.Errorf("conn: connect %v: %w", c.target.Addr, err))
 			return
 		}
 		if fired&driver.Writable == 0 {
@@ -422,6 +439,7 @@ func (c *Connection) readLoop() {
 			c.makeRoom(c.wpos - c.r + 1)
 		}
 		space := len(c.buf) - c.wpos
+		c.injectSocketFailure()
 		n, err := unix.Read(c.fd, c.buf[c.wpos:])
 		if n > 0 {
 			c.wpos += n
@@ -443,7 +461,7 @@ func (c *Connection) readLoop() {
 		if err == nil {
 			err = io.EOF
 		}
-		c.close(fmt.Errorf("conn: read: %w", err), true)
+		c.fault(fmt.Errorf("conn: read: %w", err))
 		return
 	}
 }
@@ -475,13 +493,21 @@ func (c *Connection) process() bool {
 		n, need, err := c.eng.Feed(avail)
 		c.r += n
 		if err != nil {
+			if errors.Is(err, session.ErrReplaced) {
+				c.handOver()
+				return false
+			}
 			c.lastWords()
-			c.close(err, true)
+			c.fault(err)
 			return false
 		}
 		if n > 0 && c.frameHeld != (held{}) {
 			// The frame was consumed without a delivery (a duplicate).
+			c.msgr.sc.duplicates.Add(1)
 			c.msgr.putHeld(c, c.takeHeld())
+		}
+		if c.eng.State() < session.StateReady {
+			c.publish() // cookies and seqs may have changed
 		}
 		if c.r == c.wpos {
 			c.r, c.wpos = 0, 0
@@ -497,8 +523,8 @@ func (c *Connection) process() bool {
 			if need > c.msgr.opts.PrefetchBytes && c.eng.State() != session.StateReady {
 				// An unauthenticated peer does not get a frame buffer
 				// of up to 4 × MaxSegmentBytes.
-				c.close(fmt.Errorf("%w: %d-byte frame before the session is open (limit %d)",
-					session.ErrProtocol, need, c.msgr.opts.PrefetchBytes), true)
+				c.fault(fmt.Errorf("%w: %d-byte frame before the session is open (limit %d)",
+					session.ErrProtocol, need, c.msgr.opts.PrefetchBytes))
 				return false
 			}
 			if need > 0 {
@@ -608,6 +634,10 @@ func (c *Connection) makeRoom(need int) {
 
 // handleWrite writes pending output until done or EAGAIN.
 func (c *Connection) handleWrite() {
+	if c.state.Load() == stStandby {
+		c.wakeStandby()
+		return
+	}
 	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
 		return
 	}
@@ -642,7 +672,14 @@ func (c *Connection) writeLoop() {
 		if len(c.parts) == 0 && !c.gather() {
 			break
 		}
-		n, err := writev(c.fd, c.parts, c.iovs)
+		c.injectSocketFailure()
+		var n int
+		var err error
+		if c.injectCongestion() {
+			err = unix.EAGAIN
+		} else {
+			n, err = writev(c.fd, c.parts, c.iovs)
+		}
 		if err == unix.EAGAIN {
 			if !c.wantWrite {
 				c.wantWrite = true
@@ -651,7 +688,7 @@ func (c *Connection) writeLoop() {
 			return
 		}
 		if err != nil {
-			c.close(fmt.Errorf("conn: write: %w", err), true)
+			c.fault(fmt.Errorf("conn: write: %w", err))
 			return
 		}
 		c.advance(n)
@@ -680,8 +717,11 @@ func (c *Connection) gather() bool {
 	if c.state.Load() == stReady {
 		c.mu.Lock()
 		for c.out.Len() > 0 && len(c.parts) < iovMax-8 {
-			m := c.popOut()
+			m, replay := c.popOut()
 			c.mu.Unlock()
+			if replay {
+				c.msgr.sc.replayed.Add(1)
+			}
 			c.encode(m)
 			sent = true
 			c.mu.Lock()
@@ -710,14 +750,14 @@ func (c *Connection) takeControl() {
 
 // popOut removes the highest-priority queued message and records how long
 // it waited. Caller holds mu.
-func (c *Connection) popOut() *gomsgr.Message {
+func (c *Connection) popOut() (*gomsgr.Message, bool) {
 	it := c.out.PopHighest()
 	if it.queued != 0 {
 		// c.now is the clock read when this write began: one read per
 		// batch instead of one per message.
 		c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, c.now-it.queued)))
 	}
-	return it.m
+	return it.m, it.replay
 }
 
 func (c *Connection) encode(m *gomsgr.Message) {
@@ -800,6 +840,8 @@ func (c *Connection) Ready(e *session.Engine) {
 	c.lossless = !e.Policy().Lossy
 	c.state.Store(stReady)
 	c.wasReady = true
+	c.backoff = 0
+	c.publish()
 	c.c.CancelTimer(&c.readyTimer)
 	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout)
 	c.msgr.connReady(c)
@@ -887,20 +929,20 @@ func (c *Connection) Acked(seq uint64) {
 func (c *Connection) Unacked() int { return int(c.unacked.Load()) }
 
 func (c *Connection) onReadyTimeout() {
-	if c.state.Load() != stReady {
+	if st := c.state.Load(); st == stConnecting || st == stHandshake {
 		c.pc.Inc(perf.ConnectionReadyTimeouts)
-		c.close(fmt.Errorf("%w (connection %s, session %v, %d bytes unread, %d parts unwritten)", ErrReadyTimeout, stateNames[c.state.Load()], c.eng.State(), c.wpos-c.r, len(c.parts)), true)
+		c.fault(fmt.Errorf("%w (connection %s, session %v, %d bytes unread, %d parts unwritten)", ErrReadyTimeout, stateNames[c.state.Load()], c.eng.State(), c.wpos-c.r, len(c.parts)))
 	}
 }
 
 func (c *Connection) onIdleTimer() {
-	if c.state.Load() == stClosed {
+	if c.state.Load() != stReady {
 		return
 	}
 	idle := time.Duration(time.Now().UnixNano() - c.lastRead)
 	if idle >= c.msgr.opts.IdleTimeout {
 		c.pc.Inc(perf.ConnectionIdleTimeouts)
-		c.close(ErrIdleTimeout, true)
+		c.fault(ErrIdleTimeout)
 		return
 	}
 	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout-idle)
@@ -919,36 +961,16 @@ func (c *Connection) close(err error, notify bool) {
 	c.closeErr = err
 	c.mu.Unlock()
 	c.eng.Close(err)
-	c.c.CancelTimer(&c.readyTimer)
-	c.c.CancelTimer(&c.idleTimer)
-	c.c.CancelTimer(&c.throttleTmr)
-	if c.frameHeld != (held{}) {
-		c.msgr.putHeld(c, c.takeHeld())
+	c.c.CancelTimer(&c.reconnectTmr)
+	for _, m := range c.dropSocket() {
+		m.Release()
 	}
-	if c.fd >= 0 {
-		c.c.DelFile(c.fd, driver.ReadWrite)
-		// Shut the socket down before closing it: with io_uring the
-		// driver's poll request holds a reference to the file until the
-		// removal is processed, and the last reference may be dropped late
-		// on another thread; shutdown sends the FIN now regardless.
-		unix.Shutdown(c.fd, unix.SHUT_RDWR)
-		unix.Close(c.fd)
-		c.fd = -1
-	}
-	for i := range c.parts {
-		c.finishPart(&c.parts[i])
-	}
-	c.parts = c.parts[:0]
-	c.releaseSent() // replay after a reconnect is issue 6's work
-	if c.rb != nil {
-		c.msgr.prefetch.Put(c.rb)
-		c.rb, c.buf = nil, nil
-	}
-	c.dropBig()
+	c.releaseSent()
+	c.publish()
 	c.mu.Lock()
 	var dropped []*gomsgr.Message
 	for c.out.Len() > 0 {
-		dropped = append(dropped, c.popOut())
+		dropped = append(dropped, c.out.PopHighest().m)
 	}
 	c.mu.Unlock()
 	for _, m := range dropped {

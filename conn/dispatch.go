@@ -11,6 +11,7 @@ type qitem struct {
 	conn   *Connection
 	queued int64 // nanotime when queued (out-queue only)
 	held   held  // throttle budget to give back after dispatch
+	replay bool  // out-queue: a requeued message, written before a fault
 }
 
 type connEvent uint8

@@ -32,8 +32,7 @@ type Messenger struct {
 	ownsStack bool
 	proc      *Processor
 	dq        *prioq.Dispatch[qitem] // Ceph's DispatchQueue
-	gseq      atomic.Uint64
-	cookie    atomic.Uint64
+	gseq      session.GlobalSeq
 
 	polMu         sync.RWMutex // guards the policies; never held with mu
 	policies      map[gomsgr.EntityType]gomsgr.Policy
@@ -60,6 +59,8 @@ type Messenger struct {
 	dthr     *Throttle                       // ms_dispatch_throttle_bytes
 	thr      map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
 	thrDef   throttles
+	sc       sessionCounters
+	inject   atomic.Pointer[Inject]
 }
 
 var _ gomsgr.Messenger = (*Messenger)(nil)
@@ -76,6 +77,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		anon:      map[*Connection]struct{}{},
 		done:      make(chan struct{}),
 	}
+	m.SetInject(opts.Inject)
 	m.nonce.Store(opts.Nonce)
 	if m.nonce.Load() == 0 {
 		m.nonce.Store(rand.Uint32() | 1)
@@ -250,9 +252,6 @@ func (m *Messenger) Start() error {
 	}
 	return nil
 }
-
-func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
-func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce.Load()) }
 
 // ConnectTo returns the connection to addr, creating it (and starting its
 // connect and handshake on a worker) if there is none.

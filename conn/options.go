@@ -78,6 +78,13 @@ type Options struct {
 	// may fail or freeze the session there (fault injection for tests, off
 	// by default; Ceph's test_msgr interceptors).
 	Step func(session.Role, session.Step) session.Action
+	// InitialBackoff and MaxBackoff bound the wait before a lossless
+	// session that failed while connecting dials again: the first wait is
+	// InitialBackoff, each next one doubles up to MaxBackoff
+	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
+	InitialBackoff, MaxBackoff time.Duration
+	// Inject is the fault injection (tests only; off by default).
+	Inject Inject
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger
@@ -113,6 +120,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ThrottleRetry <= 0 {
 		o.ThrottleRetry = time.Millisecond
+	}
+	if o.InitialBackoff <= 0 {
+		o.InitialBackoff = 200 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 15 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

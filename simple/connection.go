@@ -135,10 +135,9 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		PeerType:        peerType,
 		PeerAddr:        target,
 		Policy:          m.policyFor,
-		GlobalSeq:       m.nextGlobalSeq,
+		GlobalSeq:       m.gseq.Next,
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
-		Cookie:          m.nextCookie(),
 	}
 	c.eng = session.New(cfg, (*sink)(c))
 	c.maxSegment = m.opts.MaxSegmentBytes

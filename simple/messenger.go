@@ -31,11 +31,10 @@ const maxAcceptBackoff = 2 * time.Second
 //
 // Lock order: Messenger.mu before Connection.mu.
 type Messenger struct {
-	opts   Options
-	nonce  atomic.Uint32          // changes on Rebind
-	dq     *prioq.Dispatch[qitem] // Ceph's DispatchQueue
-	gseq   atomic.Uint64
-	cookie atomic.Uint64
+	opts  Options
+	nonce atomic.Uint32          // changes on Rebind
+	dq    *prioq.Dispatch[qitem] // Ceph's DispatchQueue
+	gseq  session.GlobalSeq
 
 	perf      *perf.Set
 	faults    atomic.Uint64    // connections closed by a fault (not marked down)
@@ -347,9 +346,6 @@ func (m *Messenger) acceptLoop(ln net.Listener, done chan struct{}) {
 		go c.run(nc)
 	}
 }
-
-func (m *Messenger) nextGlobalSeq() uint64 { return m.gseq.Add(1) }
-func (m *Messenger) nextCookie() uint64    { return m.cookie.Add(1)<<32 | uint64(m.nonce.Load()) }
 
 // ConnectTo returns the connection to addr, creating it (and starting its
 // connect and handshake on a new goroutine) if there is none. An address of

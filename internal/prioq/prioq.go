@@ -70,6 +70,36 @@ func (q *Queue[T]) Push(prio int, it T) {
 	q.n++
 }
 
+// PushFront inserts it at the front of level prio: it is the next item
+// that level gives out.
+func (q *Queue[T]) PushFront(prio int, it T) {
+	f := &q.levels[prio]
+	if f.size == len(f.buf) {
+		f.push(it) // grow; the item goes to the front below
+		f.size--
+		var zero T
+		f.buf[(f.head+f.size)%len(f.buf)] = zero
+	}
+	f.head = (f.head - 1 + len(f.buf)) % len(f.buf)
+	f.buf[f.head] = it
+	f.size++
+	q.nonzero[prio>>6] |= 1 << (prio & 63)
+	q.n++
+}
+
+// Front returns the oldest item of level prio without removing it.
+func (q *Queue[T]) Front(prio int) (T, bool) {
+	f := &q.levels[prio]
+	if f.size == 0 {
+		var zero T
+		return zero, false
+	}
+	return f.buf[f.head], true
+}
+
+// PopLevel removes the oldest item of level prio, which must not be empty.
+func (q *Queue[T]) PopLevel(prio int) T { return q.take(prio) }
+
 // PopHighest removes the oldest item of the highest level. Len must be > 0.
 func (q *Queue[T]) PopHighest() T {
 	for w := 3; w >= 0; w-- {

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -75,9 +76,17 @@ var (
 	// ErrMissingFeatures means one side lacks Ceph features the other
 	// requires.
 	ErrMissingFeatures = errors.New("session: missing required features")
-	// ErrUnsupported is a request the engine does not implement yet
-	// (session reconnect).
+	// ErrUnsupported is a request the engine does not implement.
 	ErrUnsupported = errors.New("session: unsupported request")
+	// ErrWait means the peer answered WAIT: a connection race its own
+	// connection won. The client backs off for the maximum time.
+	ErrWait = errors.New("session: peer asked to wait (connection race)")
+	// ErrReplaced means this connection's socket goes to the existing
+	// session (Replacement says how); the connection itself is done.
+	ErrReplaced = errors.New("session: socket handed to the existing session")
+	// ErrStale means an existing session is newer than this connection's
+	// request: the connection is closed.
+	ErrStale = errors.New("session: stale connection")
 )
 
 // Sink receives what the engine decodes. Its methods run on the goroutine
@@ -90,6 +99,22 @@ type Sink interface {
 	Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error
 	// Acked reports that the peer has received every message up to seq.
 	Acked(seq uint64)
+}
+
+// SessionSink is implemented by drivers that keep lossless sessions across
+// sockets. A Sink without it gets a new session on every CLIENT_IDENT and a
+// full SESSION_RESET on every SESSION_RECONNECT (the answers for a
+// messenger that has no existing session).
+type SessionSink interface {
+	// Existing decides an incoming session request (server side) against
+	// the session the messenger already has with the peer; see Decide.
+	Existing(req *Request) Verdict
+	// DiscardRequeued drops the requeued messages the peer already has
+	// (seq <= seq) from the front of the out-queue and returns how many.
+	DiscardRequeued(seq uint64) int
+	// ResetSession discards every queued and unacknowledged message and
+	// reports a remote reset: the session starts over.
+	ResetSession()
 }
 
 // Config describes the local side and the connection.
@@ -116,15 +141,17 @@ type Config struct {
 	// Policy returns the policy for a peer type; the engine reads Lossy and
 	// the feature masks from it.
 	Policy func(msgr2.EntityType) gomsgr.Policy
-	// GlobalSeq returns the messenger's next global sequence number.
-	GlobalSeq func() uint64
+	// GlobalSeq returns the messenger's next global sequence number,
+	// raised past past first (Ceph's get_global_seq).
+	GlobalSeq func(past uint64) uint64
 	// NoRevision1 offers msgr2.0 framing only (a banner without
 	// REVISION_1); otherwise the banner is msgr2.LocalBanner.
 	NoRevision1 bool
 	// MaxSegmentBytes bounds each frame segment; 0 means msgr2's default.
 	MaxSegmentBytes uint32
-	// Cookie identifies this side's session (client_cookie / server_cookie).
-	Cookie uint64
+	// NewCookie returns a fresh nonzero session cookie (client_cookie /
+	// server_cookie); default: random.
+	NewCookie func() uint64
 	// Step, when set, is called at each named step point (fault
 	// injection for tests; nil in production).
 	Step func(Role, Step) Action
@@ -148,11 +175,18 @@ type Engine struct {
 	peerAddrs    msgr2.AddrVec
 	peerFeatures uint64
 	features     uint64
-	peerCookie   uint64
-	peerGSeq     uint64
 	globalID     uint64
-	gseq         uint64
 	learnedAddr  msgr2.EntityAddr
+
+	// The session, kept across sockets (Ceph's ProtocolV2 fields).
+	clientCookie uint64
+	serverCookie uint64
+	gseq         uint64 // global_seq of our latest connect attempt
+	peerGSeq     uint64 // peer_global_seq
+	connectSeq   uint64
+	reconnecting bool     // client: SESSION_RECONNECT sent
+	replace      *Request // server: the request a VerdictReplace took
+	verdict      Verdict
 
 	outSeq   uint64 // last seq assigned to an outgoing message
 	inSeq    uint64 // last seq received
@@ -203,6 +237,9 @@ func (e *Engine) banner() msgr2.Banner {
 
 // Start queues the local banner; both sides send theirs at once.
 func (e *Engine) Start() {
+	if e.cfg.Role == Client {
+		e.gseq = e.nextGlobalSeq(0)
+	}
 	if err := e.step(StepSendBanner); err != nil {
 		e.fail(err)
 		return
@@ -212,6 +249,58 @@ func (e *Engine) Start() {
 	}
 	e.out = msgr2.AppendBanner(e.out, e.banner())
 }
+
+// Restart prepares the engine for a new socket of the same session (Ceph's
+// reconnect): the framing starts over at the banner while cookies and
+// sequence numbers are kept, so that a client with a server cookie asks
+// for its session back with SESSION_RECONNECT. Role and peer address are
+// those of the new socket (an accepted connection reconnects as a client
+// to the peer's advertised address). Call Start next.
+func (e *Engine) Restart(role Role, peerAddr msgr2.EntityAddr) {
+	e.cfg.Role = role
+	e.cfg.PeerAddr = peerAddr
+	if role == Client {
+		e.cfg.PeerType = e.peerType
+	}
+	e.state, e.err, e.stopped, e.stepErr = StateBanner, nil, false, nil
+	e.rev = 0
+	e.fr = msgr2.FrameReader{MaxSegmentBytes: e.cfg.MaxSegmentBytes}
+	e.out = e.out[:0]
+	e.reconnecting, e.replace, e.verdict = false, nil, Verdict{}
+}
+
+// Faulted records a fault of a lossless session before it reconnects: the
+// connect_seq moves on when there is a session to reconnect to (Ceph's
+// _fault).
+func (e *Engine) Faulted() {
+	if e.serverCookie != 0 {
+		e.connectSeq++
+	}
+}
+
+// Requeued records that n written but unacknowledged messages went back to
+// the front of the out-queue: their sequence numbers will be assigned
+// again, in the same order (Ceph's requeue_sent).
+func (e *Engine) Requeued(n int) { e.outSeq -= uint64(n) }
+
+// Snapshot returns what the decision table needs to know about this
+// session, for a messenger deciding on another connection's request.
+func (e *Engine) Snapshot() Existing {
+	return Existing{
+		Lossy:         e.policy.Lossy,
+		Server:        e.policy.Server,
+		ClientCookie:  e.clientCookie,
+		ServerCookie:  e.serverCookie,
+		PeerGlobalSeq: e.peerGSeq,
+		ConnectSeq:    e.connectSeq,
+	}
+}
+
+// Cookies returns the session's client and server cookies.
+func (e *Engine) Cookies() (client, server uint64) { return e.clientCookie, e.serverCookie }
+
+// ConnectSeq returns the session's connect_seq.
+func (e *Engine) ConnectSeq() uint64 { return e.connectSeq }
 
 // State returns where the session is.
 func (e *Engine) State() State { return e.state }
@@ -399,7 +488,43 @@ func (e *Engine) handleFrame(f *msgr2.Frame) error {
 		}
 		return fmt.Errorf("%w: the server requires features %#x we lack", ErrMissingFeatures, m.Features)
 	case e.state == StateIdent && e.cfg.Role == Server && tag == msgr2.TagSessionReconnect:
-		return fmt.Errorf("%w: SESSION_RECONNECT (lossless reconnect)", ErrUnsupported)
+		return e.handleReconnect(f)
+	case e.state == StateIdent && e.cfg.Role == Client && tag == msgr2.TagWait:
+		return fmt.Errorf("%w (%s)", ErrWait, map[bool]string{false: "connecting", true: "reconnecting"}[e.reconnecting])
+	case e.state == StateIdent && e.cfg.Role == Client && e.reconnecting:
+		switch tag {
+		case msgr2.TagSessionReconnectOK:
+			return e.handleReconnectOK(f)
+		case msgr2.TagSessionRetry:
+			var r msgr2.SessionRetry
+			if err := r.DecodePayload(f.Payload()); err != nil {
+				return err
+			}
+			e.connectSeq = r.ConnectSeq + 1
+			e.sendReconnect()
+			return nil
+		case msgr2.TagSessionRetryGlobal:
+			var r msgr2.SessionRetryGlobal
+			if err := r.DecodePayload(f.Payload()); err != nil {
+				return err
+			}
+			e.gseq = e.nextGlobalSeq(r.GlobalSeq)
+			e.sendReconnect()
+			return nil
+		case msgr2.TagSessionReset:
+			var r msgr2.SessionReset
+			if err := r.DecodePayload(f.Payload()); err != nil {
+				return err
+			}
+			if r.Full {
+				e.resetSession()
+			} else {
+				e.serverCookie, e.connectSeq, e.inSeq, e.ackedOut = 0, 0, 0, 0
+			}
+			e.reconnecting = false
+			e.sendClientIdent()
+			return nil
+		}
 	}
 	return fmt.Errorf("%w: %v frame in state %v (%v)", ErrProtocol, tag, e.state, e.cfg.Role)
 }
@@ -500,23 +625,52 @@ func (e *Engine) handleAuthSignature(f *msgr2.Frame) error {
 	}
 	e.state = StateIdent
 	if e.cfg.Role == Client {
-		e.gseq = e.nextGlobalSeq()
-		var flags uint64
-		if e.policy.Lossy {
-			flags |= msgr2.IdentLossy
+		if e.serverCookie == 0 {
+			e.sendClientIdent()
+		} else {
+			e.reconnecting = true
+			e.sendReconnect()
 		}
-		e.send(&msgr2.ClientIdent{
-			Addrs:             e.myAddrs(),
-			TargetAddr:        e.cfg.PeerAddr,
-			GlobalID:          e.cfg.Name.Num,
-			GlobalSeq:         e.gseq,
-			SupportedFeatures: e.supported(),
-			RequiredFeatures:  e.required(),
-			Flags:             flags,
-			Cookie:            e.cfg.Cookie,
-		})
 	}
 	return nil
+}
+
+func (e *Engine) sendClientIdent() {
+	if !e.policy.Lossy && e.clientCookie == 0 {
+		e.clientCookie = e.newCookie()
+	}
+	var flags uint64
+	if e.policy.Lossy {
+		flags |= msgr2.IdentLossy
+	}
+	e.send(&msgr2.ClientIdent{
+		Addrs:             e.myAddrs(),
+		TargetAddr:        e.cfg.PeerAddr,
+		GlobalID:          e.cfg.Name.Num,
+		GlobalSeq:         e.gseq,
+		SupportedFeatures: e.supported(),
+		RequiredFeatures:  e.required(),
+		Flags:             flags,
+		Cookie:            e.clientCookie,
+	})
+}
+
+func (e *Engine) sendReconnect() {
+	e.send(&msgr2.SessionReconnect{
+		Addrs:        e.myAddrs(),
+		ClientCookie: e.clientCookie,
+		ServerCookie: e.serverCookie,
+		GlobalSeq:    e.gseq,
+		ConnectSeq:   e.connectSeq,
+		MsgSeq:       e.inSeq,
+	})
+}
+
+func (e *Engine) newCookie() uint64 {
+	if e.cfg.NewCookie != nil {
+		return e.cfg.NewCookie()
+	}
+	return rand.Uint64() | 1
 }
 
 func (e *Engine) myAddrs() msgr2.AddrVec {
@@ -530,11 +684,11 @@ func (e *Engine) myAddrs() msgr2.AddrVec {
 	return msgr2.AddrVec{a}
 }
 
-func (e *Engine) nextGlobalSeq() uint64 {
+func (e *Engine) nextGlobalSeq(past uint64) uint64 {
 	if e.cfg.GlobalSeq == nil {
-		return 1
+		return past + 1
 	}
-	return e.cfg.GlobalSeq()
+	return e.cfg.GlobalSeq(past)
 }
 
 func (e *Engine) supported() uint64 {
@@ -558,13 +712,70 @@ func (e *Engine) handleClientIdent(f *msgr2.Frame) error {
 	if missing := ci.RequiredFeatures &^ e.supported(); missing != 0 {
 		return fmt.Errorf("%w: client requires %#x we lack", ErrMissingFeatures, missing)
 	}
-	e.adoptPeer(ci.GlobalID, ci.Addrs, ci.SupportedFeatures, ci.Cookie, ci.GlobalSeq)
+	e.adoptPeer(ci.GlobalID, ci.Addrs, ci.SupportedFeatures, ci.GlobalSeq)
+	e.clientCookie = ci.Cookie
 	if ci.Flags&msgr2.IdentLossy != 0 && !e.policy.Lossy {
 		// The client says it is lossy: treat the session as lossy, as
 		// Ceph does (connection policy follows the client's flag).
 		e.policy.Lossy = true
 	}
-	e.gseq = e.nextGlobalSeq()
+	req := Request{Addrs: ci.Addrs, ClientCookie: ci.Cookie, GlobalSeq: ci.GlobalSeq}
+	return e.answer(&req)
+}
+
+func (e *Engine) handleReconnect(f *msgr2.Frame) error {
+	var r msgr2.SessionReconnect
+	if err := r.DecodePayload(f.Payload()); err != nil {
+		return err
+	}
+	e.peerAddrs = r.Addrs
+	e.peerGSeq = r.GlobalSeq
+	req := Request{Reconnect: true, Addrs: r.Addrs, ClientCookie: r.ClientCookie, ServerCookie: r.ServerCookie,
+		GlobalSeq: r.GlobalSeq, ConnectSeq: r.ConnectSeq, MsgSeq: r.MsgSeq}
+	return e.answer(&req)
+}
+
+// answer decides a session request with the sink (or, without a
+// SessionSink, as a messenger with no existing session) and acts on it.
+func (e *Engine) answer(req *Request) error {
+	var v Verdict
+	if ss, ok := e.sink.(SessionSink); ok {
+		v = ss.Existing(req)
+	} else if req.Reconnect {
+		v = Verdict{Kind: VerdictReset, Full: true}
+	}
+	e.verdict = v
+	switch v.Kind {
+	case VerdictNew:
+		if req.Reconnect {
+			return fmt.Errorf("%w: a new session for SESSION_RECONNECT", ErrProtocol)
+		}
+		e.sendServerIdent()
+		return e.becomeReady()
+	case VerdictReplace:
+		e.replace = req
+		return fmt.Errorf("%w (%v)", ErrReplaced, map[bool]string{false: "ident", true: "reconnect"}[req.Reconnect])
+	case VerdictReset:
+		e.send(&msgr2.SessionReset{Full: v.Full})
+	case VerdictRetry:
+		e.send(&msgr2.SessionRetry{ConnectSeq: v.Seq})
+	case VerdictRetryGlobal:
+		e.send(&msgr2.SessionRetryGlobal{GlobalSeq: v.Seq})
+	case VerdictWait:
+		e.send(&msgr2.Wait{})
+	case VerdictStop:
+		return fmt.Errorf("%w: peer global_seq %d is older than the existing session's", ErrStale, req.GlobalSeq)
+	}
+	return nil // the client answers with another request or closes
+}
+
+// sendServerIdent opens a new session with the peer (Ceph's
+// send_server_ident).
+func (e *Engine) sendServerIdent() {
+	e.inSeq, e.ackedOut = 0, 0
+	if !e.policy.Lossy {
+		e.serverCookie = e.newCookie()
+	}
 	var flags uint64
 	if e.policy.Lossy {
 		flags |= msgr2.IdentLossy
@@ -572,13 +783,82 @@ func (e *Engine) handleClientIdent(f *msgr2.Frame) error {
 	e.send(&msgr2.ServerIdent{
 		Addrs:             e.cfg.Addrs,
 		GlobalID:          e.cfg.Name.Num,
-		GlobalSeq:         e.gseq,
+		GlobalSeq:         e.nextGlobalSeq(0),
 		SupportedFeatures: e.supported(),
 		RequiredFeatures:  e.required(),
 		Flags:             flags,
-		Cookie:            e.cfg.Cookie,
+		Cookie:            e.serverCookie,
 	})
+}
+
+// Replacement returns the request whose socket goes to the existing
+// session after Feed failed with ErrReplaced, and the verdict.
+func (e *Engine) Replacement() (*Request, Verdict) { return e.replace, e.verdict }
+
+// Verdict returns the last decision taken on a session request (server).
+func (e *Engine) Verdict() Verdict { return e.verdict }
+
+// Resume continues this (existing) session on the socket of the
+// connection whose engine from took the request req with a VerdictReplace:
+// the engine becomes the server side of the handshake, past the
+// authentication, and answers SERVER_IDENT (a new session) or RECONNECT_OK.
+// The caller has requeued the unacknowledged messages (Requeued) first.
+func (e *Engine) Resume(from *Engine, req *Request, v Verdict) error {
+	e.cfg.Role = Server
+	e.state, e.err, e.stopped, e.stepErr = StateIdent, nil, false, nil
+	e.rev = from.rev
+	e.fr = msgr2.FrameReader{Rev: from.rev, MaxSegmentBytes: e.cfg.MaxSegmentBytes}
+	e.out = e.out[:0]
+	e.reconnecting = false
+	e.peerType, e.policy, e.learnedAddr = from.peerType, from.policy, from.learnedAddr
+	e.peerAddrs, e.peerGSeq = from.peerAddrs, from.peerGSeq
+	if v.ResetExisting {
+		e.resetSession()
+	}
+	if !req.Reconnect {
+		e.clientCookie = from.clientCookie
+		e.peerName, e.peerFeatures, e.features = from.peerName, from.peerFeatures, from.features
+		if ss, ok := e.sink.(SessionSink); ok {
+			e.outSeq += uint64(ss.DiscardRequeued(0))
+		}
+		e.sendServerIdent()
+	} else {
+		e.connectSeq = req.ConnectSeq
+		if ss, ok := e.sink.(SessionSink); ok {
+			e.outSeq += uint64(ss.DiscardRequeued(req.MsgSeq))
+		}
+		e.send(&msgr2.SessionReconnectOK{MsgSeq: e.inSeq})
+	}
+	if e.stepErr != nil {
+		return e.fail(e.stepErr)
+	}
+	if err := e.becomeReady(); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+func (e *Engine) handleReconnectOK(f *msgr2.Frame) error {
+	var ok msgr2.SessionReconnectOK
+	if err := ok.DecodePayload(f.Payload()); err != nil {
+		return err
+	}
+	if ss, yes := e.sink.(SessionSink); yes {
+		e.outSeq += uint64(ss.DiscardRequeued(ok.MsgSeq))
+	}
+	e.reconnecting = false
 	return e.becomeReady()
+}
+
+// resetSession starts the session over: queues discarded, sequence
+// numbers and cookies zeroed, a remote reset reported (Ceph's
+// reset_session).
+func (e *Engine) resetSession() {
+	if ss, ok := e.sink.(SessionSink); ok {
+		ss.ResetSession()
+	}
+	e.outSeq, e.inSeq, e.ackedOut = 0, 0, 0
+	e.clientCookie, e.serverCookie, e.connectSeq, e.peerGSeq = 0, 0, 0, 0
 }
 
 func (e *Engine) handleServerIdent(f *msgr2.Frame) error {
@@ -589,17 +869,18 @@ func (e *Engine) handleServerIdent(f *msgr2.Frame) error {
 	if missing := si.RequiredFeatures &^ e.supported(); missing != 0 {
 		return fmt.Errorf("%w: server requires %#x we lack", ErrMissingFeatures, missing)
 	}
-	e.adoptPeer(si.GlobalID, si.Addrs, si.SupportedFeatures, si.Cookie, si.GlobalSeq)
+	e.adoptPeer(si.GlobalID, si.Addrs, si.SupportedFeatures, si.GlobalSeq)
+	e.serverCookie = si.Cookie
+	e.policy.Lossy = si.Flags&msgr2.IdentLossy != 0
 	return e.becomeReady()
 }
 
 // adoptPeer records what the peer's ident frame says about it.
-func (e *Engine) adoptPeer(globalID int64, addrs msgr2.AddrVec, supported, cookie, gseq uint64) {
+func (e *Engine) adoptPeer(globalID int64, addrs msgr2.AddrVec, supported, gseq uint64) {
 	e.peerName = msgr2.EntityName{Type: e.peerType, Num: globalID}
 	e.peerAddrs = addrs
 	e.peerFeatures = supported
 	e.features = e.supported() & supported
-	e.peerCookie = cookie
 	e.peerGSeq = gseq
 }
 

@@ -39,11 +39,11 @@ func pair(t *testing.T, cpol, spol gomsgr.Policy) (c, s *Engine, cs, ss *recSink
 	t.Helper()
 	cs, ss = &recSink{}, &recSink{}
 	var gseq uint64
-	next := func() uint64 { gseq++; return gseq }
+	next := func(past uint64) uint64 { gseq = max(gseq, past) + 1; return gseq }
 	c = New(Config{Role: Client, Name: msgr2.EntityName{Type: msgr2.EntityClient, Num: 4100}, Addrs: msgr2.AddrVec{cliAddr},
-		PeerType: msgr2.EntityOSD, PeerAddr: srvAddr, Policy: func(msgr2.EntityType) gomsgr.Policy { return cpol }, GlobalSeq: next, Cookie: 11}, cs)
+		PeerType: msgr2.EntityOSD, PeerAddr: srvAddr, Policy: func(msgr2.EntityType) gomsgr.Policy { return cpol }, GlobalSeq: next}, cs)
 	s = New(Config{Role: Server, Name: msgr2.EntityName{Type: msgr2.EntityOSD, Num: 3}, Addrs: msgr2.AddrVec{srvAddr},
-		PeerAddr: cliAddr, Policy: func(msgr2.EntityType) gomsgr.Policy { return spol }, GlobalSeq: next, Cookie: 22}, ss)
+		PeerAddr: cliAddr, Policy: func(msgr2.EntityType) gomsgr.Policy { return spol }, GlobalSeq: next}, ss)
 	c.Start()
 	s.Start()
 	return c, s, cs, ss

@@ -34,12 +34,27 @@ const (
 	StepRecvMessage
 	StepRecvAck
 	StepRecvKeepalive
+	StepSendSessionReconnect
+	StepRecvSessionReconnect
+	StepSendReconnectOK
+	StepRecvReconnectOK
+	StepSendSessionReset
+	StepRecvSessionReset
+	StepSendSessionRetry
+	StepRecvSessionRetry
+	StepSendSessionRetryGlobal
+	StepRecvSessionRetryGlobal
+	StepSendWait
+	StepRecvWait
 )
 
 var stepNames = [...]string{"none", "send-banner", "recv-banner", "send-hello", "recv-hello",
 	"send-auth-request", "recv-auth-request", "send-auth-done", "recv-auth-done",
 	"send-auth-signature", "recv-auth-signature", "send-client-ident", "recv-client-ident",
-	"send-server-ident", "recv-server-ident", "ready", "recv-message", "recv-ack", "recv-keepalive"}
+	"send-server-ident", "recv-server-ident", "ready", "recv-message", "recv-ack", "recv-keepalive",
+	"send-session-reconnect", "recv-session-reconnect", "send-reconnect-ok", "recv-reconnect-ok",
+	"send-session-reset", "recv-session-reset", "send-session-retry", "recv-session-retry",
+	"send-session-retry-global", "recv-session-retry-global", "send-wait", "recv-wait"}
 
 func (s Step) String() string {
 	if int(s) < len(stepNames) {
@@ -72,6 +87,13 @@ var sendSteps = map[msgr2.Tag]Step{
 	msgr2.TagAuthSignature: StepSendAuthSignature,
 	msgr2.TagClientIdent:   StepSendClientIdent,
 	msgr2.TagServerIdent:   StepSendServerIdent,
+
+	msgr2.TagSessionReconnect:   StepSendSessionReconnect,
+	msgr2.TagSessionReconnectOK: StepSendReconnectOK,
+	msgr2.TagSessionReset:       StepSendSessionReset,
+	msgr2.TagSessionRetry:       StepSendSessionRetry,
+	msgr2.TagSessionRetryGlobal: StepSendSessionRetryGlobal,
+	msgr2.TagWait:               StepSendWait,
 }
 
 var recvSteps = map[msgr2.Tag]Step{
@@ -84,6 +106,13 @@ var recvSteps = map[msgr2.Tag]Step{
 	msgr2.TagMessage:       StepRecvMessage,
 	msgr2.TagAck:           StepRecvAck,
 	msgr2.TagKeepalive2:    StepRecvKeepalive,
+
+	msgr2.TagSessionReconnect:   StepRecvSessionReconnect,
+	msgr2.TagSessionReconnectOK: StepRecvReconnectOK,
+	msgr2.TagSessionReset:       StepRecvSessionReset,
+	msgr2.TagSessionRetry:       StepRecvSessionRetry,
+	msgr2.TagSessionRetryGlobal: StepRecvSessionRetryGlobal,
+	msgr2.TagWait:               StepRecvWait,
 }
 
 // step runs the hook at s: it returns ErrInjected for Fail and sets the
