@@ -375,7 +375,7 @@ func (m *Messenger) connReady(c *Connection) {
 		delete(m.accepting, c)
 		pol := c.eng.Policy()
 		addrs := c.peerAddrs
-		if len(addrs) > 0 && addrs[0].Addr.Port() != 0 && (!pol.Lossy || pol.RegisterLossyClients) {
+		if len(addrs) > 0 && (!pol.Lossy || pol.RegisterLossyClients) {
 			c.key = keyOf(addrs[0])
 			if old := m.conns[c.key]; old != nil && old != c {
 				// A newer session from the same peer replaces the old one.

@@ -178,6 +178,10 @@ func (p *Processor) stop(ctx context.Context) error {
 	err := p.w.Center().SubmitWait(ctx, func() {
 		p.w.Center().CancelTimer(&p.timer)
 		p.w.Center().DelFile(p.fd, driver.Readable)
+		// Stop listening now: with io_uring a pending poll request keeps
+		// the file open until its removal is processed, and connects
+		// would still be accepted by the kernel meanwhile.
+		unix.Shutdown(p.fd, unix.SHUT_RDWR)
 		unix.Close(p.fd)
 		p.paused = true
 	})

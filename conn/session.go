@@ -170,7 +170,7 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 	var ex *Connection
 	var v session.Verdict
 	m.mu.Lock()
-	if len(req.Addrs) > 0 && req.Addrs[0].Addr.Port() != 0 {
+	if len(req.Addrs) > 0 {
 		ex = m.conns[keyOf(req.Addrs[0])]
 	}
 	if ex == c {
@@ -365,7 +365,8 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 // order, so that they go out first after a reconnect (Ceph's
 // requeue_sent).
 func (c *Connection) requeue(extra []*gomsgr.Message) {
-	all := append(c.sent[c.sentHead:len(c.sent):len(c.sent)], extra...)
+	all := make([]*gomsgr.Message, 0, len(c.sent)-c.sentHead+len(extra))
+	all = append(append(all, c.sent[c.sentHead:]...), extra...)
 	clear(c.sent)
 	c.sent, c.sentHead = c.sent[:0], 0
 	c.unacked.Store(0)
