@@ -1,0 +1,436 @@
+package conn_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// Ceph's test_msgr scenarios for lossless sessions (ReconnectTest,
+// StatefulTest, StatelessTest, ClientStandbyTest, MarkdownTest,
+// ConnectionRaceTest), on both drivers.
+
+const msgPing, msgPong = 0x7101, 0x7102
+
+// lrec records what a messenger received: messages by connection, in
+// order, and connection events.
+type lrec struct {
+	echo bool
+	mu   sync.Mutex
+	tids map[gomsgr.Connection][]uint64
+	kind map[msgr2.MsgType]map[gomsgr.Connection][]uint64 // tids by message type
+	evs  map[string]int
+	n    int
+}
+
+func newLrec(echo bool) *lrec {
+	return &lrec{echo: echo, tids: map[gomsgr.Connection][]uint64{}, evs: map[string]int{},
+		kind: map[msgr2.MsgType]map[gomsgr.Connection][]uint64{msgPing: {}, msgPong: {}}}
+}
+
+func (r *lrec) Dispatch(m *gomsgr.Message) bool {
+	if r.echo && m.Type == msgPing {
+		reply := gomsgr.GetMessage()
+		reply.Type, reply.Tid, reply.Priority = msgPong, m.Tid, m.Priority
+		reply.Front = append(reply.Front[:0], m.Front...)
+		m.Conn.SendMessage(reply)
+	}
+	r.mu.Lock()
+	r.tids[m.Conn] = append(r.tids[m.Conn], m.Tid)
+	if k := r.kind[m.Type]; k != nil {
+		k[m.Conn] = append(k[m.Conn], m.Tid)
+	}
+	r.n++
+	r.mu.Unlock()
+	m.Release()
+	return true
+}
+
+func (r *lrec) ev(name string) {
+	r.mu.Lock()
+	r.evs[name]++
+	r.mu.Unlock()
+}
+
+func (r *lrec) HandleConnect(gomsgr.Connection)        { r.ev("connect") }
+func (r *lrec) HandleAccept(gomsgr.Connection)         { r.ev("accept") }
+func (r *lrec) HandleReset(gomsgr.Connection) bool     { r.ev("reset"); return true }
+func (r *lrec) HandleRemoteReset(c gomsgr.Connection)  { r.ev("remote_reset") }
+func (r *lrec) HandleRefused(c gomsgr.Connection) bool { r.ev("refused"); return true }
+func (r *lrec) count() int                             { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
+func (r *lrec) events(name string) int                 { r.mu.Lock(); defer r.mu.Unlock(); return r.evs[name] }
+func (r *lrec) tidsOf(c gomsgr.Connection) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]uint64(nil), r.tids[c]...)
+}
+func (r *lrec) ofKind(t msgr2.MsgType, c gomsgr.Connection) []uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]uint64(nil), r.kind[t][c]...)
+}
+func (r *lrec) conns() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.tids) }
+
+type lopts struct {
+	driver       string
+	name         gomsgr.EntityName
+	pol          gomsgr.Policy
+	inject       conn.Inject
+	bind         bool
+	echo         bool
+	ready, idle  time.Duration
+	initialBkoff time.Duration
+	step         func(session.Role, session.Step) session.Action
+}
+
+func newLmsgr(t *testing.T, o lopts) (*conn.Messenger, *lrec) {
+	t.Helper()
+	opts := conn.Options{Name: o.name, Workers: 2, Center: centerCfg(o.driver), BindAnyPort: true,
+		Inject: o.inject, ReadyTimeout: o.ready, IdleTimeout: o.idle, InitialBackoff: o.initialBkoff, Step: o.step}
+	if os.Getenv("GOMSGR_DEBUG") != "" {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("msgr", o.name.String())
+	}
+	m, err := conn.NewMessenger(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetDefaultPolicy(o.pol)
+	r := newLrec(o.echo)
+	m.AddDispatcher(r)
+	if o.bind {
+		if err := m.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := m.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown %v: %v", o.name, err)
+		}
+	})
+	return m, r
+}
+
+var (
+	osdName    = gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}
+	osd1Name   = gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}
+	clientName = gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}
+)
+
+func ping(tid uint64) *gomsgr.Message {
+	m := gomsgr.GetMessage()
+	m.Type, m.Tid = msgPing, tid
+	m.Front = fmt.Appendf(m.Front[:0], "ping %d", tid)
+	return m
+}
+
+// checkInOrder fails unless tids is exactly 1..n.
+func checkInOrder(t *testing.T, what string, tids []uint64, n int) {
+	t.Helper()
+	if len(tids) != n {
+		t.Fatalf("%s: %d messages, want %d", what, len(tids), n)
+	}
+	for i, tid := range tids {
+		if tid != uint64(i+1) {
+			t.Fatalf("%s: message %d has tid %d (lost, duplicated or reordered)", what, i, tid)
+		}
+	}
+}
+
+func bothDrivers(t *testing.T, f func(t *testing.T, d string)) {
+	for _, d := range []string{"epoll", "uring"} {
+		t.Run(d, func(t *testing.T) {
+			leakcheck.Check(t)
+			f(t, d)
+		})
+	}
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestReconnectUnderSocketFailures is Ceph's ReconnectTest under injected
+// socket failures: a lossless client and a stateful server lose their
+// socket again and again, and every message still arrives exactly once and
+// in order, both ways.
+func TestReconnectUnderSocketFailures(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		inj := conn.Inject{SocketFailures: 20}
+		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true, inject: inj})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), inject: inj, initialBkoff: time.Millisecond})
+		c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 500
+		for i := 1; i <= n; i++ {
+			if err := c.SendMessage(ping(uint64(i))); err != nil {
+				t.Fatal(err)
+			}
+			if i%50 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		waitFor(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
+		checkInOrder(t, "client", cr.tidsOf(c), n)
+		if sr.conns() != 1 {
+			t.Fatalf("server saw messages on %d connections, want 1 session", sr.conns())
+		}
+		st := cli.SessionStats()
+		sst := srv.SessionStats()
+		t.Logf("client %+v", st)
+		t.Logf("server %+v", sst)
+		if st.InjectedSocketFailures+sst.InjectedSocketFailures == 0 || st.Reconnects == 0 {
+			t.Fatalf("no fault injected or no reconnect: the test proved nothing")
+		}
+		if sr.events("remote_reset")+cr.events("remote_reset")+cr.events("reset") != 0 {
+			t.Fatalf("a session was reset: server %v client %v", sr.evs, cr.evs)
+		}
+	})
+}
+
+// sessionTo returns the messenger's connection to addr.
+func sessionTo(t *testing.T, m *conn.Messenger, addr gomsgr.EntityAddr) *conn.Connection {
+	t.Helper()
+	c, err := m.ConnectTo(gomsgr.EntityOSD, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*conn.Connection)
+}
+
+// TestStatefulServerMarkDown is Ceph's StatefulTest: when the stateful
+// server drops the session, the lossless client's reconnect is answered
+// with a full SESSION_RESET, the client sees a remote reset, and the
+// session starts over.
+func TestStatefulServerMarkDown(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0)})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		c.SendMessage(ping(1))
+		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		srv.MarkDownAll()
+		waitFor(t, 10*time.Second, "the client's remote reset", func() bool { return cr.events("remote_reset") == 1 })
+		c.SendMessage(ping(2))
+		waitFor(t, 10*time.Second, "pong 2", func() bool { return cr.count() == 2 })
+		if got := cr.tidsOf(c); got[1] != 2 {
+			t.Fatalf("client got tids %v", got)
+		}
+		if sr.events("accept") != 2 || cr.events("reset") != 0 {
+			t.Fatalf("server events %v, client events %v", sr.evs, cr.evs)
+		}
+		if c2 := sessionTo(t, cli, srv.Addrs()[0]); c2 != c {
+			t.Fatal("the client has a new connection: a lossless session must keep its Connection")
+		}
+	})
+}
+
+// TestStatelessServerMarkDown is the lossy side of Ceph's StatelessTest:
+// when the server drops a lossy session the client sees a reset, and a new
+// connection works.
+func TestStatelessServerMarkDown(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		srv, _ := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatelessServer(0), bind: true, echo: true})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LossyClient(0)})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		c.SendMessage(ping(1))
+		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		srv.MarkDownAll()
+		waitFor(t, 10*time.Second, "the client's reset", func() bool { return cr.events("reset") == 1 })
+		if c.IsConnected() || c.SendMessage(ping(9)) == nil {
+			t.Fatal("the lossy connection is still usable after its reset")
+		}
+		c2 := sessionTo(t, cli, srv.Addrs()[0])
+		if c2 == c {
+			t.Fatal("ConnectTo returned the reset connection")
+		}
+		c2.SendMessage(ping(2))
+		waitFor(t, 10*time.Second, "pong 2", func() bool { return cr.count() == 2 })
+	})
+}
+
+// TestClientStandby is Ceph's ClientStandbyTest: a lossless peer whose
+// socket fails with nothing to send (here: its idle timeout) goes to
+// STANDBY without reconnecting, and reconnects to the same session when it
+// has something to send.
+func TestClientStandby(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.LosslessPeer(0), bind: true, echo: true})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, idle: 300 * time.Millisecond})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		c.SendMessage(ping(1))
+		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		waitFor(t, 10*time.Second, "standby", func() bool { return c.State() == "standby" })
+		time.Sleep(100 * time.Millisecond)
+		if c.State() != "standby" || c.IsConnected() {
+			t.Fatalf("state %s after the fault with nothing queued, want standby", c.State())
+		}
+		c.SendMessage(ping(2))
+		waitFor(t, 10*time.Second, "pong 2", func() bool { return cr.count() == 2 })
+		checkInOrder(t, "client", cr.tidsOf(c), 2)
+		if sr.conns() != 1 || sr.events("remote_reset")+cr.events("remote_reset")+cr.events("reset") != 0 {
+			t.Fatalf("server saw %d connections; events server %v client %v", sr.conns(), sr.evs, cr.evs)
+		}
+	})
+}
+
+// TestMissingServerIdent is Ceph's MissingServerIdenTest: the server fails
+// right before sending SERVER_IDENT; the client reconnects and the message
+// is delivered exactly once.
+func TestMissingServerIdent(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		var failed atomic.Int32
+		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true,
+			step: func(r session.Role, s session.Step) session.Action {
+				if s == session.StepSendServerIdent && failed.Add(1) == 1 {
+					return session.Fail
+				}
+				return session.Continue
+			}})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		c.SendMessage(ping(1))
+		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		time.Sleep(50 * time.Millisecond)
+		if sr.count() != 1 || cr.count() != 1 || failed.Load() < 2 {
+			t.Fatalf("server got %d, client %d messages; %d SERVER_IDENT attempts", sr.count(), cr.count(), failed.Load())
+		}
+		if cr.events("connect") != 1 || sr.events("accept") != 1 {
+			t.Fatalf("events: client %v server %v", cr.evs, sr.evs)
+		}
+	})
+}
+
+// TestMarkdownProgress is Ceph's MarkdownTest: sessions are marked down
+// over and over, from either side, and the exchange never stalls.
+func TestMarkdownProgress(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		srv, _ := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond})
+		rounds := 60
+		if raceEnabled {
+			rounds = 30
+		}
+		for i := 1; i <= rounds; i++ {
+			c := sessionTo(t, cli, srv.Addrs()[0])
+			c.SendMessage(ping(uint64(i)))
+			waitFor(t, 10*time.Second, fmt.Sprintf("pong %d", i), func() bool { return cr.count() >= i })
+			if i%2 == 0 {
+				cli.MarkDownAll() // the next ConnectTo opens a new session
+			} else {
+				// The server drops the session: the client learns it when
+				// it reconnects (a remote reset discards what it queued).
+				resets := cr.events("remote_reset")
+				srv.MarkDownAll()
+				waitFor(t, 10*time.Second, "remote reset", func() bool { return cr.events("remote_reset") > resets })
+			}
+		}
+	})
+}
+
+// TestConnectionRace is Ceph's ConnectionRaceTest: two lossless peers dial
+// each other at the same moment (their CLIENT_IDENTs cross); one session
+// survives on each side, and every message arrives once, in order.
+func TestConnectionRace(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		for round := 0; round < 3; round++ {
+			slow := func(r session.Role, s session.Step) session.Action {
+				if s == session.StepSendClientIdent {
+					time.Sleep(20 * time.Millisecond)
+				}
+				return session.Continue
+			}
+			a, ar := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.LosslessPeerReuse(0), bind: true, echo: true, step: slow})
+			b, br := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeerReuse(0), bind: true, echo: true, step: slow})
+			ca := sessionTo(t, a, b.Addrs()[0])
+			cb := sessionTo(t, b, a.Addrs()[0])
+			const n = 50
+			for i := 1; i <= n; i++ {
+				ca.SendMessage(ping(uint64(i)))
+				cb.SendMessage(ping(uint64(i)))
+			}
+			// Each side receives n pings and n pongs.
+			waitFor(t, 20*time.Second, "pings and pongs", func() bool { return ar.count() == 2*n && br.count() == 2*n })
+			if ar.conns() != 1 || br.conns() != 1 {
+				t.Fatalf("round %d: messages arrived on %d and %d connections, want one session each", round, ar.conns(), br.conns())
+			}
+			for _, x := range []struct {
+				r *lrec
+				c *conn.Connection
+			}{{ar, ca}, {br, cb}} {
+				checkInOrder(t, "pings", x.r.ofKind(msgPing, x.c), n)
+				checkInOrder(t, "pongs", x.r.ofKind(msgPong, x.c), n)
+			}
+			t.Logf("round %d: a %+v", round, a.SessionStats())
+			t.Logf("round %d: b %+v", round, b.SessionStats())
+			if r := a.SessionStats().Replacements + b.SessionStats().Replacements; r != 1 {
+				t.Fatalf("round %d: %d sockets moved onto an existing session, want 1 (the race's winner)", round, r)
+			}
+			if ar.events("reset")+br.events("reset")+ar.events("remote_reset")+br.events("remote_reset") != 0 {
+				t.Fatalf("round %d: resets: %v %v", round, ar.evs, br.evs)
+			}
+		}
+	})
+}
+
+// TestReconnectRace is Ceph's ReconnectRaceTest under injected socket
+// failures: two lossless peers exchange messages both ways while sockets
+// fail on both sides, so that both reconnect at once (SESSION_RECONNECT
+// crossing, WAIT, RETRY); every message arrives once and in order, on one
+// session per side.
+func TestReconnectRace(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		inj := conn.Inject{SocketFailures: 25}
+		a, ar := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.LosslessPeer(0), bind: true, echo: true, inject: inj, initialBkoff: time.Millisecond})
+		b, br := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, echo: true, inject: inj, initialBkoff: time.Millisecond})
+		ca := sessionTo(t, a, b.Addrs()[0])
+		cb := sessionTo(t, b, a.Addrs()[0])
+		n := 300
+		for i := 1; i <= n; i++ {
+			ca.SendMessage(ping(uint64(i)))
+			cb.SendMessage(ping(uint64(i)))
+			if i%30 == 0 {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		waitFor(t, 60*time.Second, "pings and pongs", func() bool { return ar.count() == 2*n && br.count() == 2*n })
+		for _, x := range []struct {
+			r *lrec
+			c *conn.Connection
+		}{{ar, ca}, {br, cb}} {
+			checkInOrder(t, "pings", x.r.ofKind(msgPing, x.c), n)
+			checkInOrder(t, "pongs", x.r.ofKind(msgPong, x.c), n)
+		}
+		sa, sb := a.SessionStats(), b.SessionStats()
+		t.Logf("a %+v", sa)
+		t.Logf("b %+v", sb)
+		if sa.InjectedSocketFailures+sb.InjectedSocketFailures == 0 || sa.Reconnects+sb.Reconnects == 0 {
+			t.Fatal("no fault injected or no reconnect: the test proved nothing")
+		}
+	})
+}
