@@ -115,6 +115,10 @@ type Connection struct {
 	reconnectTmr center.Timer
 	replaceWith  *Connection // the existing connection a VerdictReplace chose
 
+	// Injected receive delays (worker-only): messages wait here in order.
+	delayed  []delayedMsg
+	delayTmr center.Timer
+
 	// Lossless sessions (worker-only): written messages wait here, in seq
 	// order, until the peer acknowledges them.
 	lossless bool
@@ -147,6 +151,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.idleTimer.Init(c.onIdleTimer)
 	c.throttleTmr.Init(c.onThrottleRetry)
 	c.reconnectTmr.Init(c.onReconnectTimer)
+	c.delayTmr.Init(c.onDelayTimer)
 	c.sess.PeerAddr = target
 	cfg := session.Config{
 		Role:            role,
@@ -882,6 +887,11 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	}
 	c.pc.Inc(perf.RecvMessages)
 	c.pc.Add(perf.RecvBytes, uint64(total))
+	if c.delayed != nil || c.msgr.inject.Load() != nil {
+		if c.maybeDelay(m) {
+			return nil
+		}
+	}
 	c.msgr.deliver(c, m)
 	return nil
 }
@@ -962,6 +972,7 @@ func (c *Connection) close(err error, notify bool) {
 	c.mu.Unlock()
 	c.eng.Close(err)
 	c.c.CancelTimer(&c.reconnectTmr)
+	c.flushDelayed()
 	for _, m := range c.dropSocket() {
 		m.Release()
 	}

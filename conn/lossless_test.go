@@ -434,3 +434,25 @@ func TestReconnectRace(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiveDelayKeepsOrder injects receive delays (Ceph's
+// ms_inject_delay_*) for messages from OSDs: they are held back at random,
+// and still delivered in order, with socket failures on top.
+func TestReceiveDelayKeepsOrder(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		srv, _ := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true,
+			inject: conn.Inject{SocketFailures: 40}})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond,
+			inject: conn.Inject{DelayType: gomsgr.EntityOSD, DelayMax: 5 * time.Millisecond, DelayProbability: 0.2}})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		const n = 300
+		for i := 1; i <= n; i++ {
+			c.SendMessage(ping(uint64(i)))
+		}
+		waitFor(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
+		checkInOrder(t, "client", cr.tidsOf(c), n)
+		if st := cli.SessionStats(); st.InjectedDelays == 0 {
+			t.Fatalf("no delay injected: %+v", st)
+		}
+	})
+}

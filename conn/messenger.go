@@ -427,7 +427,10 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 // deliver hands a received message to a fast dispatcher on this worker or
 // queues it for the slow ones.
 func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
-	h := c.takeHeld()
+	m.deliverHeld(c, msg, c.takeHeld())
+}
+
+func (m *Messenger) deliverHeld(c *Connection, msg *gomsgr.Message, h held) {
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
 			if c.pc != nil { // counting on: time the callback

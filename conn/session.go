@@ -493,3 +493,61 @@ func (c *Connection) wakeStandby() {
 	c.eng.Faulted()
 	c.reconnect()
 }
+
+// delayedMsg is a received message held back by an injected delay.
+type delayedMsg struct {
+	m   *gomsgr.Message
+	h   held
+	due int64 // nanotime
+}
+
+// maybeDelay holds m back when receive delays are injected for the peer's
+// type (or earlier messages are still held: order is kept). Worker only.
+func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
+	inj := c.msgr.inject.Load()
+	var d time.Duration
+	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.peerType && rand.Float64() < inj.DelayProbability {
+		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
+		c.msgr.sc.injDelays.Add(1)
+	}
+	if d == 0 && len(c.delayed) == 0 {
+		return false
+	}
+	due := nanotime() + int64(d)
+	if n := len(c.delayed); n > 0 {
+		due = max(due, c.delayed[n-1].due)
+	}
+	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.takeHeld(), due: due})
+	if len(c.delayed) == 1 {
+		c.c.AddTimer(&c.delayTmr, time.Duration(max(0, due-nanotime())))
+	}
+	return true
+}
+
+// onDelayTimer delivers the held messages that are due, in order.
+func (c *Connection) onDelayTimer() {
+	now := nanotime()
+	i := 0
+	for ; i < len(c.delayed) && c.delayed[i].due <= now; i++ {
+		d := c.delayed[i]
+		c.delayed[i] = delayedMsg{}
+		c.msgr.deliverHeld(c, d.m, d.h)
+	}
+	c.delayed = append(c.delayed[:0], c.delayed[i:]...)
+	if len(c.delayed) > 0 {
+		c.c.AddTimer(&c.delayTmr, time.Duration(max(0, c.delayed[0].due-nanotime())))
+	} else {
+		c.delayed = nil
+	}
+}
+
+// flushDelayed delivers every held message now (the connection is
+// closing: they were received and acknowledged).
+func (c *Connection) flushDelayed() {
+	c.c.CancelTimer(&c.delayTmr)
+	for i, d := range c.delayed {
+		c.delayed[i] = delayedMsg{}
+		c.msgr.deliverHeld(c, d.m, d.h)
+	}
+	c.delayed = nil
+}
