@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
-	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -77,7 +76,7 @@ type Options struct {
 	// Step, when set, is called at the session's named step points and
 	// may fail or freeze the session there (fault injection for tests, off
 	// by default; Ceph's test_msgr interceptors).
-	Step func(session.Role, session.Step) session.Action
+	Step func(Role, Step) Action
 	// InitialBackoff and MaxBackoff bound the wait before a lossless
 	// session that failed while connecting dials again: the first wait is
 	// InitialBackoff, each next one doubles up to MaxBackoff
