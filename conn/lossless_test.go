@@ -356,11 +356,20 @@ func TestMarkdownProgress(t *testing.T) {
 // TestConnectionRace is Ceph's ConnectionRaceTest: two lossless peers dial
 // each other at the same moment (their CLIENT_IDENTs cross); one session
 // survives on each side, and every message arrives once, in order.
+//
+// With the delay after the banner exchange instead, it is Ceph's
+// ConnectionRaceReuseBannerTest: the sockets cross right after their
+// banners.
 func TestConnectionRace(t *testing.T) {
+	t.Run("ident", func(t *testing.T) { connectionRace(t, conn.StepSendClientIdent) })
+	t.Run("banner", func(t *testing.T) { connectionRace(t, conn.StepRecvBanner) })
+}
+
+func connectionRace(t *testing.T, at conn.Step) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		for round := 0; round < 3; round++ {
 			slow := func(r session.Role, s session.Step) session.Action {
-				if s == session.StepSendClientIdent {
+				if s == at {
 					time.Sleep(20 * time.Millisecond)
 				}
 				return session.Continue
@@ -453,6 +462,32 @@ func TestReceiveDelayKeepsOrder(t *testing.T) {
 		checkInOrder(t, "client", cr.tidsOf(c), n)
 		if st := cli.SessionStats(); st.InjectedDelays == 0 {
 			t.Fatalf("no delay injected: %+v", st)
+		}
+	})
+}
+
+// TestMissingServerIdent2 is Ceph's MissingServerIdenTest2: the server
+// freezes right before SERVER_IDENT; the client's ready timeout faults the
+// attempt, it dials again, and the message is delivered exactly once.
+func TestMissingServerIdent2(t *testing.T) {
+	bothDrivers(t, func(t *testing.T, d string) {
+		var frozen atomic.Int32
+		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true,
+			ready: 300 * time.Millisecond,
+			step: func(r session.Role, s session.Step) session.Action {
+				if s == session.StepSendServerIdent && frozen.Add(1) == 1 {
+					return session.Stop
+				}
+				return session.Continue
+			}})
+		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond,
+			ready: 300 * time.Millisecond})
+		c := sessionTo(t, cli, srv.Addrs()[0])
+		c.SendMessage(ping(1))
+		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		time.Sleep(50 * time.Millisecond)
+		if sr.count() != 1 || cr.count() != 1 || frozen.Load() < 2 {
+			t.Fatalf("server got %d, client %d messages; %d SERVER_IDENT attempts", sr.count(), cr.count(), frozen.Load())
 		}
 	})
 }
