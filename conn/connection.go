@@ -678,13 +678,13 @@ func (c *Connection) writeLoop() {
 			break
 		}
 		c.injectSocketFailure()
-		var n int
-		var err error
 		if c.injectCongestion() {
-			err = unix.EAGAIN
-		} else {
-			n, err = writev(c.fd, c.parts, c.iovs)
+			// As if the socket were full; the socket is writable, so no
+			// edge will come: try again on the next loop turn.
+			c.c.Post(&c.writeEv)
+			return
 		}
+		n, err := writev(c.fd, c.parts, c.iovs)
 		if err == unix.EAGAIN {
 			if !c.wantWrite {
 				c.wantWrite = true
@@ -841,7 +841,11 @@ func (c *Connection) Ready(e *session.Engine) {
 	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
 	c.peerType = e.PeerType()
 	c.mu.Unlock()
-	c.thr = c.msgr.throttlesFor(e.PeerType())
+	if !c.wasReady {
+		// Once per connection: the dispatch goroutine reads c.thr when it
+		// gives budget back, and a session keeps its peer type.
+		c.thr = c.msgr.throttlesFor(e.PeerType())
+	}
 	c.lossless = !e.Policy().Lossy
 	c.state.Store(stReady)
 	c.wasReady = true
