@@ -219,11 +219,18 @@ func (c *Center) processEvents() {
 	} else {
 		n = c.poll(0)
 	}
+	var start int64
+	if c.cfg.OnBusy != nil {
+		start = c.now()
+	}
 	c.dispatch(n)
 	if c.wheel.count > 0 {
 		c.wheel.expire(c.now())
 	}
-	c.ext.drain()
+	ran := c.ext.drain()
+	if c.cfg.OnBusy != nil && (n > 0 || ran > 0) {
+		c.cfg.OnBusy(c.cfg.ID, time.Duration(c.now()-start))
+	}
 }
 
 // poll calls the driver once, growing the events buffer when it came back

@@ -18,6 +18,7 @@ import (
 // and the perf counters report them.
 func TestDumpAndCounters(t *testing.T) {
 	leakcheck.Check(t)
+	start := time.Now()
 	got := make(chan *gomsgr.Message, 10)
 	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Workers: 2})
 	if err != nil {
@@ -55,6 +56,10 @@ func TestDumpAndCounters(t *testing.T) {
 	}
 	if n := st.Gauge(perf.ActiveConnections); n != 1 {
 		t.Fatalf("server msgr_active_connections = %d, want 1", n)
+	}
+	// msgr_running_total_time: the loops worked, for less than the test ran.
+	if busy := st.Time(perf.RunningTotalTime); busy <= 0 || busy > 2*time.Since(start) {
+		t.Fatalf("server msgr_running_total_time = %v after %v", busy, time.Since(start))
 	}
 	cst := cli.Perf().Total()
 	if n := cst.Get(perf.SendMessages); n != 3 {

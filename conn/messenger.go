@@ -90,7 +90,20 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m.thr = map[gomsgr.EntityType]throttles{}
 	m.stack = opts.Stack
 	if m.stack == nil {
-		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: opts.Center})
+		ccfg := opts.Center
+		if !opts.NoCounters && ccfg.OnBusy == nil {
+			// msgr_running_total_time: the loop reports each busy turn.
+			busy := make([]*perf.Counters, opts.Workers)
+			for i := range busy {
+				busy[i] = m.perf.Worker(i)
+			}
+			ccfg.OnBusy = func(id int, d time.Duration) {
+				if id < len(busy) {
+					busy[id].AddTime(perf.RunningTotalTime, d)
+				}
+			}
+		}
+		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: ccfg})
 		if err != nil {
 			return nil, fmt.Errorf("conn: %w", err)
 		}
