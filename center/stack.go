@@ -82,6 +82,9 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 	return s, nil
 }
 
+// Name returns the stack's name (its workers' gomsgr.stack label).
+func (s *Stack) Name() string { return s.name }
+
 // Workers returns the stack's workers.
 func (s *Stack) Workers() []*Worker { return s.workers }
 

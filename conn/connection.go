@@ -91,6 +91,7 @@ type Connection struct {
 
 	// Worker-only.
 	pc         *perf.Counters // the worker's counters
+	labels     *workerLabels  // the worker's pprof labels (nil for loopback)
 	fd         int
 	eng        *session.Engine
 	rb         *[]byte    // prefetch buffer, held only while bytes are pending
@@ -145,6 +146,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	if !m.opts.NoCounters {
 		c.pc = m.perf.Worker(w.ID())
 	}
+	c.labels = m.labels[w.ID()]
 	c.key = keyOf(target)
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)

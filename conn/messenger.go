@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,7 @@ type Messenger struct {
 	dthr     *Throttle                       // ms_dispatch_throttle_bytes
 	thr      map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
 	thrDef   throttles
+	labels   map[int]*workerLabels // per worker, for fast dispatch
 	sc       sessionCounters
 	inject   atomic.Pointer[Inject]
 }
@@ -111,8 +114,15 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	}
 	m.prefetch.New = func() any { b := make([]byte, opts.PrefetchBytes); return &b }
 	m.iovs = map[int]*[iovMax]unix.Iovec{}
+	m.labels = map[int]*workerLabels{}
 	for _, w := range m.stack.Workers() {
 		m.iovs[w.ID()] = new([iovMax]unix.Iovec)
+		id := strconv.Itoa(w.ID())
+		m.labels[w.ID()] = &workerLabels{
+			worker: pprof.WithLabels(context.Background(), pprof.Labels("gomsgr.stack", m.stack.Name(), "gomsgr.worker", id)),
+			fast: pprof.WithLabels(context.Background(), pprof.Labels("gomsgr.stack", m.stack.Name(), "gomsgr.worker", id,
+				"gomsgr.messenger", opts.Name.String(), "gomsgr.dispatch", "fast")),
+		}
 	}
 	m.dq = prioq.NewDispatch(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
@@ -446,12 +456,21 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 func (m *Messenger) deliverHeld(c *Connection, msg *gomsgr.Message, h held) {
 	for _, f := range m.fast {
 		if f.CanFastDispatch(msg) {
+			// Label the callback in CPU profiles (no allocation: the
+			// label sets are made once per worker).
+			l := c.labels
+			if l != nil {
+				pprof.SetGoroutineLabels(l.fast)
+			}
 			if c.pc != nil { // counting on: time the callback
 				start := nanotime()
 				f.FastDispatch(msg)
 				c.pc.AddTime(perf.RunningFastDispatchTime, time.Duration(nanotime()-start))
 			} else {
 				f.FastDispatch(msg)
+			}
+			if l != nil {
+				pprof.SetGoroutineLabels(l.worker)
 			}
 			m.putHeld(c, h)
 			return
@@ -574,4 +593,10 @@ func (m *Messenger) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// workerLabels are a worker's pprof label sets: its own, and its own plus
+// the messenger and "fast dispatch" while a fast dispatcher runs.
+type workerLabels struct {
+	worker, fast context.Context
 }

@@ -1,0 +1,64 @@
+package conn_test
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+)
+
+// labelProbe fast-dispatches every message and, the first time, takes a
+// goroutine profile from inside the callback.
+type labelProbe struct{ prof chan []byte }
+
+func (p *labelProbe) Dispatch(m *gomsgr.Message) bool      { m.Release(); return true }
+func (p *labelProbe) CanFastDispatch(*gomsgr.Message) bool { return true }
+func (p *labelProbe) FastDispatch(m *gomsgr.Message) {
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 1)
+	select {
+	case p.prof <- b.Bytes():
+	default:
+	}
+	m.Release()
+}
+
+// TestFastDispatchLabels checks that a fast-dispatch callback runs with the
+// pprof labels of its worker plus the messenger and gomsgr.dispatch=fast,
+// so that CPU profiles tell dispatcher time from messenger time.
+func TestFastDispatchLabels(t *testing.T) {
+	leakcheck.Check(t)
+	probe := &labelProbe{prof: make(chan []byte, 1)}
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 5}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddDispatcher(probe)
+	srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+	srv.Start()
+	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 5}, Workers: 1})
+	cli.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer srv.Shutdown(ctx)
+	defer cli.Shutdown(ctx)
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	c.SendMessage(&gomsgr.Message{Type: 0x7001})
+	var prof []byte
+	select {
+	case prof = <-probe.prof:
+	case <-ctx.Done():
+		t.Fatal("no message fast-dispatched")
+	}
+	for _, want := range []string{`"gomsgr.dispatch":"fast"`, `"gomsgr.messenger":"osd.5"`, `"gomsgr.worker":"0"`} {
+		if !bytes.Contains(prof, []byte(want)) {
+			t.Fatalf("goroutine profile taken in FastDispatch lacks %s:\n%s", want, prof)
+		}
+	}
+}
