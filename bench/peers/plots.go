@@ -3,6 +3,7 @@ package peers
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -11,7 +12,7 @@ import (
 )
 
 // writePlots writes the latency CDFs of the 1-connection ping-pong and the
-// pipelined throughput by message size, one PNG per protocol, and returns
+// pipelined throughput by message size, one PNG and one SVG per protocol, and returns
 // their file names (relative to dir).
 func writePlots(dir string, rs []Result) ([]string, error) {
 	t := index(rs)
@@ -39,6 +40,14 @@ func writePlots(dir string, rs []Result) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// save writes the plot as PNG at path and as SVG next to it.
+func save(p *plot.Plot, path string) error {
+	if err := p.Save(9*vg.Inch, 5.5*vg.Inch, path); err != nil {
+		return err
+	}
+	return p.Save(9*vg.Inch, 5.5*vg.Inch, strings.TrimSuffix(path, ".png")+".svg")
 }
 
 func style(p *plot.Plot, i int, l *plotter.Line) {
@@ -87,7 +96,7 @@ func cdfPlot(path, proto string, impls []string, t table) (bool, error) {
 	if n == 0 {
 		return false, nil
 	}
-	return true, p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+	return true, save(p, path)
 }
 
 // sizePlot plots pipelined MB/s (16 connections × 32 in flight) by message
@@ -131,7 +140,7 @@ func sizePlot(path, proto string, impls []string, t table) (bool, error) {
 	if n == 0 {
 		return false, nil
 	}
-	return true, p.Save(9*vg.Inch, 5.5*vg.Inch, path)
+	return true, save(p, path)
 }
 
 // latencyTicks labels a log time axis at 1, 2 and 5 times each power of ten.
