@@ -277,14 +277,12 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 }
 
 // DiscardRequeued drops the requeued messages the peer already received
-// (seq <= seq) from the front of the highest level; engine callback.
-func (c *Connection) DiscardRequeued(seq uint64) int {
-	if seq == 0 {
-		return 0
-	}
+// (seq <= seq) from the front of the highest level and reports how many,
+// and whether that level still holds messages; engine callback.
+func (c *Connection) DiscardRequeued(seq uint64) (int, bool) {
 	var drop []*gomsgr.Message
 	c.mu.Lock()
-	for {
+	for seq > 0 {
 		it, ok := c.out.Front(255)
 		if !ok || it.m == nil || it.m.Seq == 0 || it.m.Seq > seq {
 			break
@@ -292,11 +290,12 @@ func (c *Connection) DiscardRequeued(seq uint64) int {
 		c.out.PopLevel(255)
 		drop = append(drop, it.m)
 	}
+	_, left := c.out.Front(255)
 	c.mu.Unlock()
 	for _, m := range drop {
 		m.Release()
 	}
-	return len(drop)
+	return len(drop), left
 }
 
 // ResetSession discards everything queued for the peer and reports a

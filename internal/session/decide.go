@@ -2,7 +2,7 @@ package session
 
 import (
 	"bytes"
-	"cmp"
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -109,17 +109,36 @@ type Verdict struct {
 }
 
 // CompareAddr orders entity addresses for the connection-race rule (the
-// lower address's connection wins): by IP, port, then nonce. Both peers
-// evaluate it on the same two addresses, so they agree.
+// lower address's connection wins) the way Ceph does: entity_addr_t's
+// operator< is a memcmp of the struct, so type and nonce (little-endian
+// words) come first, then the sockaddr (family, big-endian port, address).
+// A gomsgr peer and a Ceph daemon thus agree on who wins a race.
 func CompareAddr(a, b msgr2.EntityAddr) int {
-	ab, bb := a.Addr.Addr().As16(), b.Addr.Addr().As16()
-	if c := bytes.Compare(ab[:], bb[:]); c != 0 {
-		return c
+	var ab, bb [40]byte
+	return bytes.Compare(addrKey(&ab, a), addrKey(&bb, b))
+}
+
+// addrKey lays a out as the bytes of Ceph's entity_addr_t on a
+// little-endian host: type, nonce, then sockaddr_in or sockaddr_in6.
+func addrKey(buf *[40]byte, a msgr2.EntityAddr) []byte {
+	b := buf[:0]
+	b = binary.LittleEndian.AppendUint32(b, uint32(a.Type))
+	b = binary.LittleEndian.AppendUint32(b, a.Nonce)
+	ip := a.Addr.Addr()
+	if ip.Is4() || ip.Is4In6() {
+		b = binary.LittleEndian.AppendUint16(b, 2) // AF_INET
+		b = binary.BigEndian.AppendUint16(b, a.Addr.Port())
+		v4 := ip.Unmap().As4()
+		b = append(b, v4[:]...)
+		b = append(b, make([]byte, 16)...) // sin_zero and the rest of the union
+		return b
 	}
-	if c := cmp.Compare(a.Addr.Port(), b.Addr.Port()); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Nonce, b.Nonce)
+	b = binary.LittleEndian.AppendUint16(b, 10) // AF_INET6
+	b = binary.BigEndian.AppendUint16(b, a.Addr.Port())
+	b = append(b, 0, 0, 0, 0) // flowinfo
+	v6 := ip.As16()
+	b = append(b, v6[:]...)
+	return append(b, 0, 0, 0, 0) // scope id
 }
 
 // Decide answers a session request against the existing session ex (nil

@@ -14,11 +14,11 @@ func eaddr(ipport string, nonce uint32) msgr2.EntityAddr {
 }
 
 // The decision tables are evaluated by "me"; the peer is either below or
-// above it in CompareAddr's order.
+// above it in CompareAddr's order, which is Ceph's (nonce before IP).
 var (
 	me        = eaddr("10.0.0.2:6800", 2)
-	lowerPeer = eaddr("10.0.0.1:6800", 9)
-	upperPeer = eaddr("10.0.0.3:6800", 1)
+	lowerPeer = eaddr("10.0.0.3:6800", 1)
+	upperPeer = eaddr("10.0.0.1:6800", 9)
 )
 
 func TestDecideIdent(t *testing.T) {
@@ -81,7 +81,7 @@ func TestDecideIdent(t *testing.T) {
 		{"race, peer lower, existing is server", lowerPeer, &Existing{State: ExConnecting, ClientCookie: 5, Server: true},
 			false, Verdict{Kind: VerdictReplace}},
 		// Only the address and nonce decide the race, as seen by both.
-		{"race, same ip, peer port lower", eaddr("10.0.0.2:6700", 9), racing(), true, Verdict{Kind: VerdictReplace}},
+		{"race, same ip, peer port lower", eaddr("10.0.0.2:6700", 2), racing(), true, Verdict{Kind: VerdictReplace}},
 		{"race, same ip and port, peer nonce higher", eaddr("10.0.0.2:6800", 3), racing(), true,
 			Verdict{Kind: VerdictWait, KeepaliveExisting: true}},
 	}
@@ -179,24 +179,27 @@ func TestDecideUsesReconnectFlag(t *testing.T) {
 	}
 }
 
+// orderedAddrs is sorted in Ceph's entity_addr_t order (a memcmp of the
+// struct on a little-endian host): type, nonce (low byte first), family,
+// port, address.
 var orderedAddrs = []msgr2.EntityAddr{
 	eaddr("0.0.0.0:0", 0),
-	eaddr("10.0.0.1:6800", 0),
-	eaddr("10.0.0.1:6800", 7),
-	eaddr("10.0.0.1:6801", 0),
 	eaddr("10.0.0.2:1", 0),
+	eaddr("10.0.0.1:6800", 0),
+	eaddr("10.0.0.1:6801", 0),
+	eaddr("255.255.255.255:65535", 0),
+	eaddr("[fe80::1]:1", 0),
+	eaddr("[2001:db8::1]:6801", 0),
+	eaddr("10.0.0.1:6800", 256), // 00 01 00 00: below nonce 1 (01 00 00 00)
+	eaddr("10.0.1.0:6800", 1),
+	eaddr("[2001:db8::1]:6800", 1),
 	eaddr("10.0.0.2:6800", 2),
 	eaddr("10.0.0.2:6800", 3),
-	eaddr("10.0.1.0:6800", 1),
+	eaddr("10.0.0.1:6800", 7),
 	eaddr("192.168.0.1:0", 4294967295),
-	eaddr("255.255.255.255:65535", 0),
-	eaddr("[2001:db8::1]:6800", 1),
-	eaddr("[2001:db8::1]:6801", 0),
-	eaddr("[fe80::1]:1", 0),
 }
 
 func TestCompareAddrOrder(t *testing.T) {
-	// orderedAddrs is sorted: IP, then port, then nonce.
 	for i, a := range orderedAddrs {
 		for j, b := range orderedAddrs {
 			ab, ba := CompareAddr(a, b), CompareAddr(b, a)

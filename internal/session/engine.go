@@ -111,7 +111,10 @@ type SessionSink interface {
 	Existing(req *Request) Verdict
 	// DiscardRequeued drops the requeued messages the peer already has
 	// (seq <= seq) from the front of the out-queue and returns how many.
-	DiscardRequeued(seq uint64) int
+	// left reports whether the highest level still holds messages
+	// (requeued or new): a new session then keeps out_seq, as Ceph's
+	// discard_requeued_up_to does; otherwise it restarts at 0.
+	DiscardRequeued(seq uint64) (n int, left bool)
 	// ResetSession discards every queued and unacknowledged message and
 	// reports a remote reset: the session starts over.
 	ResetSession()
@@ -819,13 +822,16 @@ func (e *Engine) Resume(from *Engine, req *Request, v Verdict) error {
 		e.clientCookie = from.clientCookie
 		e.peerName, e.peerFeatures, e.features = from.peerName, from.peerFeatures, from.features
 		if ss, ok := e.sink.(SessionSink); ok {
-			e.outSeq += uint64(ss.DiscardRequeued(0))
+			if _, left := ss.DiscardRequeued(0); !left {
+				e.outSeq = 0 // nothing to replay: the new session starts at 1
+			}
 		}
 		e.sendServerIdent()
 	} else {
 		e.connectSeq = req.ConnectSeq
 		if ss, ok := e.sink.(SessionSink); ok {
-			e.outSeq += uint64(ss.DiscardRequeued(req.MsgSeq))
+			n, _ := ss.DiscardRequeued(req.MsgSeq)
+			e.outSeq += uint64(n)
 		}
 		e.send(&msgr2.SessionReconnectOK{MsgSeq: e.inSeq})
 	}
@@ -844,7 +850,8 @@ func (e *Engine) handleReconnectOK(f *msgr2.Frame) error {
 		return err
 	}
 	if ss, yes := e.sink.(SessionSink); yes {
-		e.outSeq += uint64(ss.DiscardRequeued(ok.MsgSeq))
+		n, _ := ss.DiscardRequeued(ok.MsgSeq)
+		e.outSeq += uint64(n)
 	}
 	e.reconnecting = false
 	return e.becomeReady()

@@ -37,14 +37,14 @@ func (s *sessSink) Existing(req *Request) Verdict {
 	return Verdict{Kind: VerdictNew}
 }
 
-func (s *sessSink) DiscardRequeued(seq uint64) int {
+func (s *sessSink) DiscardRequeued(seq uint64) (int, bool) {
 	s.discards = append(s.discards, seq)
 	n := 0
 	for n < len(s.requeued) && s.requeued[n] <= seq {
 		n++
 	}
 	s.requeued = s.requeued[n:]
-	return n
+	return n, len(s.requeued) > 0
 }
 
 func (s *sessSink) ResetSession() {
