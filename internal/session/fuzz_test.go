@@ -79,3 +79,85 @@ func FuzzEngineFeed(f *testing.F) {
 		}
 	})
 }
+
+// reconnectingClient returns a lossless client engine whose session is
+// open with a stateful server and which has just restarted on a new
+// socket: fed the server's banner and frames, it asks for its session back
+// with SESSION_RECONNECT.
+func reconnectingClient(t *testing.T) (*Engine, *tmsgr) {
+	var cm, sm tmsgr
+	c := cm.client(gomsgr.LosslessClient(0), &sessSink{})
+	c.Start()
+	s := sm.server(gomsgr.StatefulServer(0), &sessSink{})
+	if err := pump(t, c, s, 1<<20); err != nil || c.State() != StateReady {
+		t.Fatalf("handshake: %v, state %v", err, c.State())
+	}
+	c.Faulted()
+	c.Restart(Client, srvAddr)
+	c.Start()
+	return c, &sm
+}
+
+// serverReconnectTranscript returns what a server sends to a reconnecting
+// client when it answers SESSION_RETRY, SESSION_RETRY_GLOBAL, a partial
+// SESSION_RESET and then opens a new session, plus a message.
+func serverReconnectTranscript(t *testing.T) []byte {
+	c, sm := reconnectingClient(t)
+	s := sm.server(gomsgr.StatefulServer(0), &sessSink{decide: verdicts(t,
+		Verdict{Kind: VerdictRetry, Seq: 4}, Verdict{Kind: VerdictRetryGlobal, Seq: 90},
+		Verdict{Kind: VerdictReset}, Verdict{Kind: VerdictNew})})
+	var sent []byte
+	for i := 0; i < 100 && (c.State() != StateReady || len(s.Output()) > 0); i++ {
+		if out := c.Output(); len(out) > 0 {
+			s.Feed(out)
+			c.Advance(len(out))
+		}
+		if out := s.Output(); len(out) > 0 {
+			sent = append(sent, out...)
+			c.Feed(out)
+			s.Advance(len(out))
+		}
+	}
+	if c.State() != StateReady {
+		t.Fatalf("client in state %v after the transcript", c.State())
+	}
+	h := msgr2.MsgHeader2{Type: 42}
+	s.PrepareMessage(&h)
+	var mf msgr2.MessageFrame
+	mf.Encode(s.Revision(), &h, []byte("front"), nil, nil)
+	return mf.AppendTo(sent)
+}
+
+// FuzzClientReconnect feeds arbitrary bytes, as if from the server, to a
+// client engine that is reconnecting a lossless session: the answers to
+// SESSION_RECONNECT (RECONNECT_OK, RETRY, RETRY_GLOBAL, RESET, WAIT) and
+// whatever follows must never panic, and an error closes the engine.
+func FuzzClientReconnect(f *testing.F) {
+	tr := serverReconnectTranscript(&testing.T{})
+	f.Add(tr, uint16(0))
+	f.Add(tr, uint16(77))
+	f.Add(tr[:len(tr)*2/3], uint16(9))
+	f.Fuzz(func(t *testing.T, in []byte, split uint16) {
+		c, _ := reconnectingClient(t)
+		c.fr.MaxSegmentBytes = 1 << 20
+		cut := min(int(split), len(in))
+		var buf []byte
+		for _, part := range [][]byte{in[:cut], in[cut:]} {
+			buf = append(buf, part...)
+			n, need, err := c.Feed(buf)
+			if n < 0 || n > len(buf) {
+				t.Fatalf("Feed consumed %d of %d bytes", n, len(buf))
+			}
+			if err != nil {
+				if c.State() != StateClosed {
+					t.Fatalf("error %v but state %v", err, c.State())
+				}
+				return
+			}
+			if need > 4*(1<<20)+4096 {
+				t.Fatalf("asks for %d bytes with a 1 MiB segment limit", need)
+			}
+			buf = buf[n:]
+		}
+	})
+}
