@@ -26,6 +26,12 @@
 // (Message.Release returns them), so steady-state traffic allocates nothing.
 // Counters with Ceph's names are kept in a perf.Set (Messenger.Perf).
 //
+// Sessions are lossy whatever the policy: a fault closes the connection
+// and delivers a reset, and messages not yet acknowledged are lost. The
+// lossless machinery (reconnect, replay, session replacement, STANDBY) is
+// the event-loop messenger's (package conn); simple is the baseline for
+// speed, not for faults.
+//
 // Input is hostile until the handshake is done: frames are limited to
 // 64 KiB before the session is ready, a connection that fails on input
 // still sends the engine's answer (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES)
