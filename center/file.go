@@ -98,6 +98,7 @@ func (c *Center) dispatch(n int) {
 		if fired == driver.None {
 			continue
 		}
+		fired |= ev.Mask & driver.Hangup
 		c.st.fileEvents.Add(1)
 		e.fn(fd, fired)
 	}

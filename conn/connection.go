@@ -104,6 +104,7 @@ type Connection struct {
 	ctrl       []byte
 	tmpIov     [][]byte
 	wantWrite  bool
+	hup        bool  // the socket reported a hang-up: read until EOF
 	now        int64 // nanotime at the start of the current write
 	readyTimer center.Timer
 	idleTimer  center.Timer
@@ -300,7 +301,9 @@ func (c *Connection) QueueLen() int {
 func (c *Connection) connect() {
 	c.pc.Inc(perf.CreatedConnections)
 	c.pc.Inc(perf.ActiveConnections)
-	if c.state.Load() == stClosed {
+	if c.state.Load() != stConnecting || c.fd >= 0 || c.wasReady || c.reconnectTmr.Armed() {
+		// Closed, or a socket from the peer took the connection over
+		// before this queued connect ran (and may have faulted since).
 		return
 	}
 	c.dial()
@@ -367,6 +370,12 @@ func (c *Connection) startSession() {
 
 // handleEvent is the socket's readiness handler.
 func (c *Connection) handleEvent(fd int, fired driver.Mask) {
+	if fd != c.fd {
+		return // a socket this connection gave up
+	}
+	if fired&driver.Hangup != 0 {
+		c.hup = true
+	}
 	if c.state.Load() == stConnecting {
 		errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err == nil && errno != 0 {
@@ -395,7 +404,7 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 
 // handleRead reads until EAGAIN (or a short read), feeding the engine.
 func (c *Connection) handleRead() {
-	if c.readBlocked {
+	if c.readBlocked || c.fd < 0 {
 		return // a throttle timer will resume
 	}
 	if c.pc == nil {
@@ -454,7 +463,7 @@ func (c *Connection) readLoop() {
 			if !c.process() {
 				return
 			}
-			if n < space {
+			if n < space && !c.hup {
 				break // short read: the socket is drained, a new edge will come
 			}
 			continue
@@ -971,6 +980,9 @@ func (c *Connection) close(err error, notify bool) {
 	prev := c.state.Swap(stClosed)
 	if prev == stClosed {
 		return
+	}
+	if c.markedDown.Load() {
+		notify = false // a mark-down delivers no event, even racing a fault
 	}
 	c.faultErr = err
 	c.mu.Lock()

@@ -460,7 +460,7 @@ func TestReceiveDelayKeepsOrder(t *testing.T) {
 		}
 		waitFor(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
 		checkInOrder(t, "client", cr.tidsOf(c), n)
-		if st := cli.SessionStats(); st.InjectedDelays == 0 {
+		if st := cli.SessionStats(); st.InjectedRecvDelays == 0 {
 			t.Fatalf("no delay injected: %+v", st)
 		}
 	})

@@ -38,15 +38,16 @@ type SessionStats struct {
 	Replacements uint64
 	// RemoteResets counts sessions reset because the peer's was.
 	RemoteResets uint64
-	// InjectedSocketFailures, InjectedCongestion and InjectedDelays count
-	// the faults Options.Inject caused.
-	InjectedSocketFailures, InjectedCongestion, InjectedDelays uint64
+	// InjectedSocketFailures, InjectedCongestion, InjectedDelays (internal
+	// delays at race points) and InjectedRecvDelays (messages held back)
+	// count the faults Options.Inject caused.
+	InjectedSocketFailures, InjectedCongestion, InjectedDelays, InjectedRecvDelays uint64
 }
 
 type sessionCounters struct {
 	faults, reconnects, standbys, requeued, replayed, duplicates atomic.Uint64
 	replacements, remoteResets                                   atomic.Uint64
-	injSocket, injCongestion, injDelays                          atomic.Uint64
+	injSocket, injCongestion, injDelays, injRecvDelays           atomic.Uint64
 }
 
 // SessionStats returns the messenger's session counters.
@@ -57,7 +58,7 @@ func (m *Messenger) SessionStats() SessionStats {
 		Requeued: s.requeued.Load(), Replayed: s.replayed.Load(), Duplicates: s.duplicates.Load(),
 		Replacements: s.replacements.Load(), RemoteResets: s.remoteResets.Load(),
 		InjectedSocketFailures: s.injSocket.Load(), InjectedCongestion: s.injCongestion.Load(),
-		InjectedDelays: s.injDelays.Load(),
+		InjectedDelays: s.injDelays.Load(), InjectedRecvDelays: s.injRecvDelays.Load(),
 	}
 }
 
@@ -302,6 +303,12 @@ func (c *Connection) DiscardRequeued(seq uint64) (int, bool) {
 // remote reset; engine callback (Ceph's reset_session).
 func (c *Connection) ResetSession() {
 	c.msgr.sc.remoteResets.Add(1)
+	// Messages of the old session still waiting for the dispatcher go
+	// too: the application must not see them after the reset event.
+	for _, it := range c.msgr.dq.Discard(func(it qitem) bool { return it.conn == c && it.m != nil }) {
+		c.msgr.putHeld(c, it.held)
+		it.m.Release()
+	}
 	c.releaseSent()
 	c.mu.Lock()
 	var dropped []*gomsgr.Message
@@ -337,6 +344,7 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 		c.fd = -1
 	}
 	c.wantWrite = false
+	c.hup = false
 	var msgs []*gomsgr.Message
 	for i := range c.parts {
 		p := &c.parts[i]
@@ -395,7 +403,11 @@ func (c *Connection) fault(err error) {
 	m := c.msgr
 	m.sc.faults.Add(1)
 	pol := c.eng.Policy()
-	if pol.Lossy || c.markedDown.Load() || m.isStopping() {
+	if c.markedDown.Load() {
+		c.close(ErrMarkedDown, false) // a mark-down delivers no event
+		return
+	}
+	if pol.Lossy || m.isStopping() {
 		c.close(err, true)
 		return
 	}
@@ -507,7 +519,7 @@ func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
 	var d time.Duration
 	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.peerType && rand.Float64() < inj.DelayProbability {
 		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
-		c.msgr.sc.injDelays.Add(1)
+		c.msgr.sc.injRecvDelays.Add(1)
 	}
 	if d == 0 && len(c.delayed) == 0 {
 		return false

@@ -32,6 +32,12 @@ const (
 	// Writable means the fd can be written without blocking, or has an error
 	// or hang-up pending.
 	Writable
+	// Hangup comes with Readable|Writable when the peer hung up (shut down
+	// its side or reset) or an error is pending. A reader that drained the
+	// socket with a short read must then read on until EOF: with
+	// edge-triggered readiness no further event comes for a FIN that
+	// arrived together with the last data.
+	Hangup
 
 	// None is the empty mask.
 	None Mask = 0
@@ -39,8 +45,11 @@ const (
 	ReadWrite = Readable | Writable
 )
 
-// String returns "R", "W", "RW" or "-".
+// String returns "R", "W", "RW" or "-", with "H" appended for a hang-up.
 func (m Mask) String() string {
+	if m&Hangup != 0 {
+		return (m &^ Hangup).String() + "H"
+	}
 	switch m & ReadWrite {
 	case Readable:
 		return "R"

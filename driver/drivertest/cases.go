@@ -171,8 +171,8 @@ func testConnectRefused(h *harness) {
 	}
 	h.add(cfd, driver.None, driver.Writable)
 	got := h.waitFd(cfd, driver.Writable, "refused connect")
-	if got != driver.ReadWrite {
-		h.t.Fatalf("refused connect fired %v, want RW (errors are Readable|Writable)", got)
+	if got != driver.ReadWrite|driver.Hangup {
+		h.t.Fatalf("refused connect fired %v, want RWH (errors are Readable|Writable|Hangup)", got)
 	}
 	if e := soError(h, cfd); !errors.Is(e, unix.ECONNREFUSED) {
 		h.t.Fatalf("SO_ERROR after refused connect = %v, want ECONNREFUSED", e)
@@ -212,8 +212,8 @@ func testPeerCloseEOF(h *harness) {
 	h.quiet(sfd, "idle connection")
 	h.closeFd(cfd)
 	got := h.waitFd(sfd, driver.Readable, "peer close")
-	if got != driver.ReadWrite {
-		h.t.Fatalf("peer close fired %v, want RW (hang-ups are Readable|Writable)", got)
+	if got != driver.ReadWrite|driver.Hangup {
+		h.t.Fatalf("peer close fired %v, want RWH (hang-ups are Readable|Writable|Hangup)", got)
 	}
 	var buf [8]byte
 	if n, err := unix.Read(sfd, buf[:]); n != 0 || err != nil {
@@ -232,8 +232,8 @@ func testReset(h *harness) {
 	}
 	h.closeFd(cfd) // linger 0: sends RST
 	got := h.waitFd(sfd, driver.Readable, "reset")
-	if got != driver.ReadWrite {
-		h.t.Fatalf("reset fired %v, want RW", got)
+	if got != driver.ReadWrite|driver.Hangup {
+		h.t.Fatalf("reset fired %v, want RWH", got)
 	}
 	var buf [8]byte
 	if _, err := unix.Read(sfd, buf[:]); !errors.Is(err, unix.ECONNRESET) {

@@ -130,7 +130,7 @@ func toMask(ev uint32) driver.Mask {
 		m |= driver.Writable
 	}
 	if ev&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
-		m |= driver.ReadWrite
+		m |= driver.ReadWrite | driver.Hangup
 	}
 	return m
 }

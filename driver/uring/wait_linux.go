@@ -138,7 +138,7 @@ func (d *Driver) pollCompleted(events []driver.Event, n int, fd int32, gen uint3
 		// condition no longer watched.
 		m &= f.mask
 		if ev&(pollErr|pollHup|pollRdHup) != 0 {
-			m = driver.ReadWrite
+			m = driver.ReadWrite | driver.Hangup
 		}
 	}
 	if m == driver.None {

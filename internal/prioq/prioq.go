@@ -100,6 +100,32 @@ func (q *Queue[T]) Front(prio int) (T, bool) {
 // PopLevel removes the oldest item of level prio, which must not be empty.
 func (q *Queue[T]) PopLevel(prio int) T { return q.take(prio) }
 
+// Remove takes out the items for which drop reports true, keeping the
+// order of the others, and returns them.
+func (q *Queue[T]) Remove(drop func(T) bool) []T {
+	var out []T
+	for p := range q.levels {
+		f := &q.levels[p]
+		if f.size == 0 {
+			continue
+		}
+		n := f.size
+		for i := 0; i < n; i++ {
+			it := f.pop()
+			if drop(it) {
+				out = append(out, it)
+			} else {
+				f.push(it)
+			}
+		}
+		q.n -= n - f.size
+		if f.size == 0 {
+			q.nonzero[p>>6] &^= 1 << (p & 63)
+		}
+	}
+	return out
+}
+
 // PopHighest removes the oldest item of the highest level. Len must be > 0.
 func (q *Queue[T]) PopHighest() T {
 	for w := 3; w >= 0; w-- {
@@ -210,6 +236,15 @@ func (d *Dispatch[T]) Stop() []T {
 	d.mu.Unlock()
 	d.cond.Broadcast()
 	return left
+}
+
+// Discard removes the queued items for which drop reports true and returns
+// them, for the caller to release (Ceph's DispatchQueue::discard_queue).
+// The other items keep their order.
+func (d *Dispatch[T]) Discard(drop func(T) bool) []T {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.q.Remove(drop)
 }
 
 // Done is closed when Run has returned.

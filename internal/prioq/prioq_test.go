@@ -101,3 +101,43 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatalf("Push+Pop: %.1f allocs, want 0", a)
 	}
 }
+
+// TestPushFrontAndRemove: PushFront puts an item ahead of its level (also
+// when the level must grow), Front and PopLevel see it first, and Remove
+// takes out matching items keeping the others' order and the bitmap right.
+func TestPushFrontAndRemove(t *testing.T) {
+	var q Queue[int]
+	for i := 1; i <= 20; i++ { // grows past the first 16-slot ring
+		q.Push(255, i)
+	}
+	for i := 0; i >= -20; i-- {
+		q.PushFront(255, i)
+	}
+	if f, ok := q.Front(255); !ok || f != -20 {
+		t.Fatalf("Front = %d, %v; want -20", f, ok)
+	}
+	if got := q.PopLevel(255); got != -20 {
+		t.Fatalf("PopLevel = %d, want -20", got)
+	}
+	q.Push(7, 100)
+	q.Push(7, 101)
+	odd := q.Remove(func(x int) bool { return x%2 != 0 })
+	if len(odd) != 21 || q.Len() != 21 {
+		t.Fatalf("removed %d, left %d; want 21 and 21", len(odd), q.Len())
+	}
+	want := -18
+	for q.Len() > 1 {
+		if got := q.PopHighest(); got != want {
+			t.Fatalf("popped %d, want %d", got, want)
+		}
+		if want += 2; want == 22 {
+			want = 100
+		}
+	}
+	if got := q.PopHighest(); got != 100 || q.Len() != 0 {
+		t.Fatalf("last = %d (len %d), want 100", got, q.Len())
+	}
+	if _, ok := q.Front(255); ok || q.nonzero != [4]uint64{} {
+		t.Fatalf("empty queue still has items: bitmap %v", q.nonzero)
+	}
+}
