@@ -52,6 +52,7 @@ type Center struct {
 	wheel  wheel
 	epoch  time.Time
 	nowNs  int64 // monotonic ns since epoch, refreshed once per loop turn
+	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
 
 	ext     extQueue
@@ -211,7 +212,11 @@ func (c *Center) processEvents() {
 	if c.nfiles > len(c.events) {
 		c.events = make([]driver.Event, 2*c.nfiles)
 	}
-	now := c.now()
+	now := c.nowNs
+	if !c.fresh {
+		now = c.now()
+	}
+	c.fresh = false
 	timeout := c.wheel.timeout(now)
 	var n int
 	if c.ext.empty() && timeout != 0 {
@@ -229,8 +234,17 @@ func (c *Center) processEvents() {
 	}
 	ran := c.ext.drain()
 	if c.cfg.OnBusy != nil && (n > 0 || ran > 0) {
-		c.cfg.OnBusy(c.cfg.ID, time.Duration(c.now()-start))
+		// This reading also serves the next turn's deadline check.
+		c.reportBusy(start)
 	}
+}
+
+// reportBusy reports the turn that began at start to Config.OnBusy; the
+// clock reading it takes is reused by the next turn.
+func (c *Center) reportBusy(start int64) {
+	end := c.now()
+	c.fresh = true
+	c.cfg.OnBusy(c.cfg.ID, time.Duration(end-start))
 }
 
 // poll calls the driver once, growing the events buffer when it came back

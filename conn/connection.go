@@ -90,27 +90,28 @@ type Connection struct {
 	sess      session.Existing // published for other connections' decisions
 
 	// Worker-only.
-	pc         *perf.Counters // the worker's counters
-	labels     *workerLabels  // the worker's pprof labels (nil for loopback)
-	fd         int
-	eng        *session.Engine
-	rb         *[]byte    // prefetch buffer, held only while bytes are pending
-	buf        []byte     // current read buffer: *rb or a frame-sized one
-	big        bool       // buf is a frame-sized buffer that messages may keep
-	bigRB      *rxbuf.Buf // that buffer until a message takes it
-	r, wpos    int
-	parts      []wpart
-	iovs       *[iovMax]unix.Iovec
-	ctrl       []byte
-	tmpIov     [][]byte
-	wantWrite  bool
-	hup        bool  // the socket reported a hang-up: read until EOF
-	now        int64 // nanotime at the start of the current write
-	readyTimer center.Timer
-	idleTimer  center.Timer
-	lastRead   int64 // unix ns of the last read
-	faultErr   error
-	wasReady   bool
+	pc           *perf.Counters // the worker's counters
+	labels       *workerLabels  // the worker's pprof labels (nil for loopback)
+	fd           int
+	eng          *session.Engine
+	rb           *[]byte    // prefetch buffer, held only while bytes are pending
+	buf          []byte     // current read buffer: *rb or a frame-sized one
+	big          bool       // buf is a frame-sized buffer that messages may keep
+	bigRB        *rxbuf.Buf // that buffer until a message takes it
+	r, wpos      int
+	parts        []wpart
+	iovs         *[iovMax]unix.Iovec
+	ctrl         []byte
+	tmpIov       [][]byte
+	wantWrite    bool
+	hup          bool  // the socket reported a hang-up: read until EOF
+	now          int64 // nanotime at the start of the current write
+	readyTimer   center.Timer
+	idleTimer    center.Timer
+	lastRead     int64 // unix ns of the last read
+	faultErr     error
+	wasReady     bool
+	halfAccepted bool // accepted, not yet ready (Ceph's accept states)
 
 	// Reconnects (worker-only).
 	backoff      time.Duration
@@ -170,6 +171,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		Step:            m.opts.Step,
 	}
 	c.eng = session.New(cfg, c)
+	c.publish()
 	return c
 }
 
@@ -187,6 +189,7 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 	// Checksum the payload here, on the sender's goroutine: the worker
 	// then only encodes the 41-byte header when it writes the frame.
 	msg.SetPayloadCRCs(msgr2.ComputePayloadCRCs(msg.Front, msg.Middle, msg.Data))
+	msg.Seq = 0 // assigned when written; a requeued message keeps its own
 	c.mu.Lock()
 	if c.state.Load() == stClosed || c.markedDown.Load() {
 		c.mu.Unlock()
@@ -285,6 +288,14 @@ func (c *Connection) Err() error {
 // State returns the connection's state name, for dumps and tests.
 func (c *Connection) State() string { return stateNames[c.state.Load()] }
 
+// Role returns the side of the current socket's handshake: an accepted
+// connection is a server until it reconnects to its peer as a client.
+func (c *Connection) Role() session.Role {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.role
+}
+
 // Worker returns the id of the worker the connection is pinned to.
 func (c *Connection) Worker() int { return c.w.ID() }
 
@@ -341,6 +352,7 @@ func (c *Connection) accepted(fd int) {
 	c.pc.Inc(perf.CreatedConnections)
 	c.pc.Inc(perf.ActiveConnections)
 	c.fd = fd
+	c.halfAccepted = true
 	c.tuneSocket()
 	c.state.Store(stHandshake)
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
@@ -397,7 +409,9 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 	if fired&driver.Writable != 0 && c.state.Load() != stClosed {
 		c.handleWrite()
 	}
-	if fired&driver.Readable != 0 && c.state.Load() != stClosed {
+	// A fault in handleWrite may have dropped fd (and dialled anew): the
+	// fired mask is then stale.
+	if st := c.state.Load(); fired&driver.Readable != 0 && fd == c.fd && (st == stHandshake || st == stReady) {
 		c.handleRead()
 	}
 }
@@ -455,7 +469,9 @@ func (c *Connection) readLoop() {
 			c.makeRoom(c.wpos - c.r + 1)
 		}
 		space := len(c.buf) - c.wpos
-		c.injectSocketFailure()
+		if c.msgr.inject.Load() != nil {
+			c.injectSocketFailure()
+		}
 		n, err := unix.Read(c.fd, c.buf[c.wpos:])
 		if n > 0 {
 			c.wpos += n
@@ -506,6 +522,7 @@ func (c *Connection) process() bool {
 				}
 			} // else: Feed reports the error
 		}
+		dups := c.eng.Duplicates()
 		n, need, err := c.eng.Feed(avail)
 		c.r += n
 		if err != nil {
@@ -517,9 +534,12 @@ func (c *Connection) process() bool {
 			c.fault(err)
 			return false
 		}
+		if d := c.eng.Duplicates() - dups; d > 0 {
+			c.msgr.sc.duplicates.Add(d)
+		}
 		if n > 0 && c.frameHeld != (held{}) {
-			// The frame was consumed without a delivery (a duplicate).
-			c.msgr.sc.duplicates.Add(1)
+			// The frame was consumed without a delivery (a duplicate or
+			// an aborted frame): give its budget back.
 			c.msgr.putHeld(c, c.takeHeld())
 		}
 		if c.eng.State() < session.StateReady {
@@ -688,12 +708,14 @@ func (c *Connection) writeLoop() {
 		if len(c.parts) == 0 && !c.gather() {
 			break
 		}
-		c.injectSocketFailure()
-		if c.injectCongestion() {
-			// As if the socket were full; the socket is writable, so no
-			// edge will come: try again on the next loop turn.
-			c.c.Post(&c.writeEv)
-			return
+		if c.msgr.inject.Load() != nil {
+			c.injectSocketFailure()
+			if c.injectCongestion() {
+				// As if the socket were full; the socket is writable, so
+				// no edge will come: try again on the next loop turn.
+				c.c.Post(&c.writeEv)
+				return
+			}
 		}
 		n, err := writev(c.fd, c.parts, c.iovs)
 		if err == unix.EAGAIN {
@@ -850,8 +872,11 @@ func (c *Connection) Ready(e *session.Engine) {
 	name, addrs, _ := e.Peer()
 	c.mu.Lock()
 	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
-	c.peerType = e.PeerType()
+	if !c.wasReady {
+		c.peerType = e.PeerType() // read without the lock: set once
+	}
 	c.mu.Unlock()
+	c.halfAccepted = false
 	if !c.wasReady {
 		// Once per connection: the dispatch goroutine reads c.thr when it
 		// gives budget back, and a session keeps its peer type.
@@ -996,14 +1021,6 @@ func (c *Connection) close(err error, notify bool) {
 	}
 	c.releaseSent()
 	c.publish()
-	c.mu.Lock()
-	var dropped []*gomsgr.Message
-	for c.out.Len() > 0 {
-		dropped = append(dropped, c.out.PopHighest().m)
-	}
-	c.mu.Unlock()
-	for _, m := range dropped {
-		m.Release()
-	}
+	c.discardOutQueue()
 	c.msgr.connClosed(c, prev, err, notify)
 }

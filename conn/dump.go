@@ -89,7 +89,7 @@ func (m *Messenger) Dump() Dump {
 			Peer:     c.PeerAddr().String(),
 			PeerName: c.PeerName().String(),
 			PeerType: c.PeerType().String(),
-			Role:     c.role.String(),
+			Role:     c.Role().String(),
 			State:    c.State(),
 			Worker:   c.Worker(),
 			OutQueue: c.QueueLen(),

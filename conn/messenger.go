@@ -52,6 +52,7 @@ type Messenger struct {
 	bindAddr    netip.AddrPort
 	started     bool
 	stopping    bool
+	stopFlag    atomic.Bool // stopping, readable without mu (fault path)
 	done        chan struct{}
 
 	perf     *perf.Set
@@ -320,8 +321,15 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 	} else {
 		m.conns[k] = c
 	}
-	if err := w.Center().Submit(c.connect); err != nil {
-		delete(m.conns, k)
+	// Submit runs c.connect inline when called on c's worker (from a fast
+	// dispatcher): m.mu must not be held then.
+	m.mu.Unlock()
+	err := w.Center().Submit(c.connect)
+	m.mu.Lock()
+	if err != nil {
+		if m.conns[k] == c {
+			delete(m.conns, k)
+		}
 		delete(m.anon, c)
 		w.Release()
 		return nil, fmt.Errorf("conn: %w", err)
@@ -400,9 +408,13 @@ func (m *Messenger) connReady(c *Connection) {
 		addrs := c.peerAddrs
 		if len(addrs) > 0 && (!pol.Lossy || pol.RegisterLossyClients) {
 			c.key = keyOf(addrs[0])
-			if old := m.conns[c.key]; old != nil && old != c {
-				// A newer session from the same peer replaces the old one.
-				go old.MarkDown()
+			if old := m.conns[c.key]; old != nil && old != c && old.state.Load() != stClosed && !old.markedDown.Load() {
+				// Another connection to this peer registered since the
+				// decision (a race with ConnectTo): this one fails, the
+				// existing one is kept (Ceph's accept_conn refusing).
+				m.mu.Unlock()
+				c.close(fmt.Errorf("conn: a connection to %v registered meanwhile", addrs[0]), false)
+				return
 			}
 			m.conns[c.key] = c
 		} else {
@@ -551,6 +563,7 @@ func (m *Messenger) Shutdown(ctx context.Context) error {
 		return m.Wait(ctx)
 	}
 	m.stopping = true
+	m.stopFlag.Store(true)
 	started := m.started
 	p := m.proc
 	m.mu.Unlock()

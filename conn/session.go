@@ -1,8 +1,10 @@
 package conn
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -195,6 +197,9 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 			c.replaceWith = ex
 		}
 		ex.mu.Unlock()
+		if v.StopExisting && m.conns[ex.key] == ex {
+			delete(m.conns, ex.key) // this connection takes its place
+		}
 	}
 	m.mu.Unlock()
 	switch {
@@ -203,8 +208,10 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 	case v.KeepaliveExisting:
 		ex.SendKeepalive()
 	}
-	m.opts.Logger.Debug("conn: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
-		"verdict", v.Kind.String(), "existing", ex != nil)
+	if m.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		m.opts.Logger.Debug("conn: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
+			"verdict", v.Kind.String(), "existing", ex != nil)
+	}
 	return v
 }
 
@@ -229,6 +236,10 @@ func (c *Connection) handOver() {
 	c.msgr.sc.replacements.Add(1)
 	eng := c.eng
 	if err := ex.c.Submit(func() { ex.takeOver(fd, eng, req, v) }); err != nil {
+		ex.mu.Lock()
+		ex.sess.Replacing = false
+		ex.mu.Unlock()
+		unix.Shutdown(fd, unix.SHUT_RDWR)
 		unix.Close(fd)
 	}
 }
@@ -249,11 +260,25 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 		return
 	}
 	c.msgr.injectDelay()
+	// The decision was taken on a snapshot; this session may have moved
+	// on since (its own reconnect answered, a reset): decide again on
+	// what it is now, and give the socket up unless it is still a
+	// replacement (the peer then retries).
+	if again := c.redecide(req); again.Kind != session.VerdictReplace {
+		clearReplacing()
+		c.msgr.opts.Logger.Debug("conn: replacement no longer holds", "peer", c.target.String(), "verdict", again.Kind.String())
+		unix.Shutdown(fd, unix.SHUT_RDWR)
+		unix.Close(fd)
+		return
+	}
 	extra := c.dropSocket()
 	c.requeue(extra)
 	c.c.CancelTimer(&c.reconnectTmr)
 	c.fd = fd
+	c.halfAccepted = false
+	c.mu.Lock()
 	c.role = session.Server
+	c.mu.Unlock()
 	c.state.Store(stHandshake)
 	c.iovs = c.msgr.iovs[c.w.ID()]
 	c.lastRead = time.Now().UnixNano()
@@ -272,9 +297,27 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 		return
 	}
 	c.handleWrite()
-	if c.state.Load() != stClosed && c.fd >= 0 {
+	if st := c.state.Load(); c.fd == fd && (st == stHandshake || st == stReady) {
 		c.handleRead()
 	}
+}
+
+// redecide runs the decision table for req again on this session as it is
+// now. Worker only.
+func (c *Connection) redecide(req *session.Request) session.Verdict {
+	snap := c.eng.Snapshot()
+	snap.State = exState(c.state.Load())
+	c.mu.Lock()
+	snap.PeerAddr = c.peerAddrLocked()
+	c.mu.Unlock()
+	m := c.msgr
+	m.mu.Lock()
+	var me gomsgr.EntityAddr
+	if len(m.addrs) > 0 {
+		me = m.addrs[0]
+	}
+	m.mu.Unlock()
+	return session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
 }
 
 // DiscardRequeued drops the requeued messages the peer already received
@@ -309,16 +352,15 @@ func (c *Connection) ResetSession() {
 		c.msgr.putHeld(c, it.held)
 		it.m.Release()
 	}
+	c.c.CancelTimer(&c.delayTmr)
+	for i, d := range c.delayed { // held by an injected delay: old session's
+		c.delayed[i] = delayedMsg{}
+		c.msgr.putHeld(c, d.h)
+		d.m.Release()
+	}
+	c.delayed = nil
 	c.releaseSent()
-	c.mu.Lock()
-	var dropped []*gomsgr.Message
-	for c.out.Len() > 0 {
-		dropped = append(dropped, c.out.PopHighest().m)
-	}
-	c.mu.Unlock()
-	for _, m := range dropped {
-		m.Release()
-	}
+	c.discardOutQueue()
 	c.msgr.queueEvent(c, evRemoteReset)
 }
 
@@ -390,7 +432,9 @@ func (c *Connection) requeue(extra []*gomsgr.Message) {
 }
 
 // fault handles a socket or protocol failure, in the order of Ceph's
-// _fault: a lossy session closes (with a reset event); a half-accepted
+// _fault: a lossy session closes (with a reset event; unlike Ceph, also
+// while it connects: a lossy client learns at once that its peer is
+// unreachable, through HandleRefused or HandleReset); a half-accepted
 // connection closes; otherwise the session is kept: its unacknowledged
 // messages are requeued and it goes to STANDBY (standby policy with
 // nothing to send, or server policy), reconnects at once (it was open) or
@@ -411,7 +455,7 @@ func (c *Connection) fault(err error) {
 		c.close(err, true)
 		return
 	}
-	if c.role == session.Server && prev != stReady && !c.wasReady {
+	if c.halfAccepted && !c.queued() {
 		c.close(err, true) // half accepted, nothing queued
 		return
 	}
@@ -420,12 +464,12 @@ func (c *Connection) fault(err error) {
 	}
 	c.faultErr = err
 	c.requeue(c.dropSocket())
-	c.mu.Lock()
-	queued := c.out.Len() > 0 || c.keepalive
-	c.mu.Unlock()
+	queued := c.queued()
 	waited := errors.Is(err, session.ErrWait)
-	m.opts.Logger.Debug("conn: fault", "peer", c.target.String(), "state", stateNames[prev], "err", err,
-		"queued", queued, "policy", fmt.Sprintf("%+v", pol))
+	if m.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		m.opts.Logger.Debug("conn: fault", "peer", c.target.String(), "state", stateNames[prev], "err", err,
+			"queued", queued, "policy", fmt.Sprintf("%+v", pol))
+	}
 	if (pol.Standby && !queued && !waited) || pol.Server || c.reconnectAddr().Addr.Port() == 0 {
 		c.state.Store(stStandby)
 		m.sc.standbys.Add(1)
@@ -452,11 +496,7 @@ func (c *Connection) fault(err error) {
 	c.c.AddTimer(&c.reconnectTmr, c.backoff)
 }
 
-func (m *Messenger) isStopping() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.stopping
-}
+func (m *Messenger) isStopping() bool { return m.stopFlag.Load() }
 
 // reconnectAddr is where a reconnect dials: the address dialled before,
 // or for an accepted connection the peer's advertised address.
@@ -480,8 +520,16 @@ func (c *Connection) reconnect() {
 	if c.state.Load() == stClosed || c.markedDown.Load() {
 		return
 	}
-	c.target = c.reconnectAddr()
-	c.role = session.Client
+	target := c.reconnectAddr()
+	c.mu.Lock()
+	replacing := c.sess.Replacing
+	if !replacing {
+		c.target, c.role = target, session.Client
+	}
+	c.mu.Unlock()
+	if replacing {
+		return // a socket from the peer is on its way to this session
+	}
 	c.eng.Restart(session.Client, c.target)
 	c.state.Store(stConnecting)
 	c.publish()
@@ -495,14 +543,32 @@ func (c *Connection) wakeStandby() {
 	if c.eng.Policy().Server || c.reconnectAddr().Addr.Port() == 0 {
 		return
 	}
-	c.mu.Lock()
-	queued := c.out.Len() > 0 || c.keepalive
-	c.mu.Unlock()
-	if !queued {
+	if !c.queued() {
 		return
 	}
 	c.eng.Faulted()
 	c.reconnect()
+}
+
+// queued reports whether messages or a keepalive wait to be sent.
+func (c *Connection) queued() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.Len() > 0 || c.keepalive
+}
+
+// discardOutQueue releases every queued message (Ceph's discard_out_queue
+// for the out-queue; the sent list is releaseSent's).
+func (c *Connection) discardOutQueue() {
+	c.mu.Lock()
+	var dropped []*gomsgr.Message
+	for c.out.Len() > 0 {
+		dropped = append(dropped, c.out.PopHighest().m)
+	}
+	c.mu.Unlock()
+	for _, m := range dropped {
+		m.Release()
+	}
 }
 
 // delayedMsg is a received message held back by an injected delay.

@@ -493,7 +493,10 @@ func (e *Engine) handleFrame(f *msgr2.Frame) error {
 	case e.state == StateIdent && e.cfg.Role == Server && tag == msgr2.TagSessionReconnect:
 		return e.handleReconnect(f)
 	case e.state == StateIdent && e.cfg.Role == Client && tag == msgr2.TagWait:
-		return fmt.Errorf("%w (%s)", ErrWait, map[bool]string{false: "connecting", true: "reconnecting"}[e.reconnecting])
+		if e.reconnecting {
+			return fmt.Errorf("%w (reconnecting)", ErrWait)
+		}
+		return fmt.Errorf("%w (connecting)", ErrWait)
 	case e.state == StateIdent && e.cfg.Role == Client && e.reconnecting:
 		switch tag {
 		case msgr2.TagSessionReconnectOK:
@@ -757,7 +760,10 @@ func (e *Engine) answer(req *Request) error {
 		return e.becomeReady()
 	case VerdictReplace:
 		e.replace = req
-		return fmt.Errorf("%w (%v)", ErrReplaced, map[bool]string{false: "ident", true: "reconnect"}[req.Reconnect])
+		if req.Reconnect {
+			return fmt.Errorf("%w (reconnect)", ErrReplaced)
+		}
+		return fmt.Errorf("%w (ident)", ErrReplaced)
 	case VerdictReset:
 		e.send(&msgr2.SessionReset{Full: v.Full})
 	case VerdictRetry:
