@@ -322,10 +322,17 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 		m.conns[k] = c
 	}
 	// Submit runs c.connect inline when called on c's worker (from a fast
-	// dispatcher): m.mu must not be held then.
-	m.mu.Unlock()
-	err := w.Center().Submit(c.connect)
-	m.mu.Lock()
+	// dispatcher): m.mu must not be held then. Elsewhere it only queues,
+	// and holding m.mu keeps the connection's events (a quick refusal)
+	// from being delivered before ConnectTo has returned it.
+	var err error
+	if w.Center().InOwner() {
+		m.mu.Unlock()
+		err = w.Center().Submit(c.connect)
+		m.mu.Lock()
+	} else {
+		err = w.Center().Submit(c.connect)
+	}
 	if err != nil {
 		if m.conns[k] == c {
 			delete(m.conns, k)
