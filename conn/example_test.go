@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
@@ -39,4 +40,34 @@ func Example() {
 	cli.Shutdown(context.Background())
 	srv.Shutdown(context.Background())
 	// Output: hello from client.7
+}
+
+// A lossless client keeps its session across socket failures: here one
+// read or write in ten shuts the socket down, and every message still
+// arrives exactly once, in order. A failed connect is retried after a
+// backoff (shortened here from Ceph's 0.2 s .. 15 s).
+func ExampleInject() {
+	inj := conn.Inject{SocketFailures: 10}
+	got := make(chan uint64, 100)
+	srv, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Inject: inj})
+	srv.SetDefaultPolicy(gomsgr.StatefulServer(0))
+	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m.Tid; m.Release() }))
+	srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+	srv.Start()
+	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Inject: inj,
+		InitialBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	cli.SetDefaultPolicy(gomsgr.LosslessClient(0))
+	cli.Start()
+	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	for tid := uint64(1); tid <= 20; tid++ {
+		c.SendMessage(&gomsgr.Message{Type: 0x4001, Tid: tid})
+	}
+	inOrder := true
+	for want := uint64(1); want <= 20; want++ {
+		inOrder = inOrder && <-got == want
+	}
+	fmt.Println("20 messages in order:", inOrder)
+	cli.Shutdown(context.Background())
+	srv.Shutdown(context.Background())
+	// Output: 20 messages in order: true
 }
