@@ -450,6 +450,11 @@ func (c *Client) sessionFailed(cn gomsgr.Connection, what string) {
 	default:
 	}
 	err := c.faults.take()
+	if e, ok := cn.(interface{ Err() error }); ok && e.Err() != nil {
+		// The connection's own record of why it closed (conn.Connection)
+		// is exact; the log record is the fallback for other messengers.
+		err = e.Err()
+	}
 	if err == nil {
 		err = errors.New(what)
 	}
