@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/fdio"
 	"github.com/gomsgr/gomsgr/internal/goid"
 )
 
@@ -310,7 +311,7 @@ func (c *Center) wake() {
 	if c.state.Load() == stateSleeping && c.state.CompareAndSwap(stateSleeping, stateNotified) {
 		c.st.wakeups.Add(1)
 		for {
-			_, err := unix.Write(c.efd, wakeBytes[:])
+			_, err := fdio.Write(c.efd, wakeBytes[:])
 			if err != unix.EINTR {
 				return
 			}
@@ -326,7 +327,7 @@ var wakeBytes = [8]byte{1}
 func (c *Center) drainWake(fd int, _ driver.Mask) {
 	var buf [8]byte
 	for {
-		_, err := unix.Read(fd, buf[:])
+		_, err := fdio.Read(fd, buf[:])
 		if err != unix.EINTR {
 			return
 		}

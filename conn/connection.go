@@ -14,6 +14,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/fdio"
 	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -472,7 +473,7 @@ func (c *Connection) readLoop() {
 		if c.msgr.inject.Load() != nil {
 			c.injectSocketFailure()
 		}
-		n, err := unix.Read(c.fd, c.buf[c.wpos:])
+		n, err := fdio.Read(c.fd, c.buf[c.wpos:])
 		if n > 0 {
 			c.wpos += n
 			c.lastRead = time.Now().UnixNano()

@@ -1,9 +1,9 @@
 package conn
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/fdio"
 )
 
 // iovMax is the most iovecs one writev takes (IOV_MAX on Linux).
@@ -34,16 +34,13 @@ func writev(fd int, parts []wpart, iovs *[iovMax]unix.Iovec) (int, error) {
 		return 0, nil
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(n))
-		if e == unix.EINTR {
+		r, err := fdio.Writev(fd, iovs[:n])
+		if err == unix.EINTR {
 			continue
 		}
 		for i := 0; i < n; i++ {
 			iovs[i].Base = nil // do not keep buffers alive
 		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(r), nil
+		return r, err
 	}
 }

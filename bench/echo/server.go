@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/fdio"
 )
 
 // Server is a TCP echo server on the event loop. The listening socket lives
@@ -135,7 +136,7 @@ func (s *Server) handle(c *conn, m driver.Mask) {
 		return // still blocked on writing: leave input in the kernel (flow control)
 	}
 	for {
-		n, err := unix.Read(c.fd, c.buf)
+		n, err := fdio.Read(c.fd, c.buf)
 		if n > 0 {
 			c.pending = c.buf[:n]
 			if !s.flush(c) || len(c.pending) > 0 {
@@ -162,7 +163,7 @@ func (s *Server) handle(c *conn, m driver.Mask) {
 // flush writes c.pending; it reports false when the connection was dropped.
 func (s *Server) flush(c *conn) bool {
 	for len(c.pending) > 0 {
-		n, err := unix.Write(c.fd, c.pending)
+		n, err := fdio.Write(c.fd, c.pending)
 		if n > 0 {
 			c.pending = c.pending[n:]
 			continue

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/fdio"
 )
 
 // readBytes is the read buffer of each event-loop worker (shared by its
@@ -130,7 +131,7 @@ func (s *loopServer) handle(c *loopConn, m driver.Mask) {
 	}
 	buf := s.bufs[c.w]
 	for {
-		n, err := unix.Read(c.fd, buf)
+		n, err := fdio.Read(c.fd, buf)
 		if n > 0 {
 			if !s.flush(c, buf[:n]) || len(c.pending) > 0 {
 				return
@@ -155,7 +156,7 @@ func (s *loopServer) handle(c *loopConn, m driver.Mask) {
 // not take is kept in c.pending. It reports false when c was dropped.
 func (s *loopServer) flush(c *loopConn, b []byte) bool {
 	for len(b) > 0 {
-		n, err := unix.Write(c.fd, b)
+		n, err := fdio.Write(c.fd, b)
 		if n > 0 {
 			b = b[n:]
 			continue

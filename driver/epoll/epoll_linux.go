@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/fdio"
 )
 
 // Name is the name the driver is registered under.
@@ -98,7 +99,14 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 		deadline = time.Now().Add(timeout)
 	}
 	for {
-		n, err := unix.EpollWait(d.epfd, d.buf[:len(events)], waitMillis(timeout))
+		var n int
+		var err error
+		if timeout == 0 {
+			// A poll that cannot block keeps the P (see package fdio).
+			n, err = fdio.PollEpoll(d.epfd, d.buf[:len(events)])
+		} else {
+			n, err = unix.EpollWait(d.epfd, d.buf[:len(events)], waitMillis(timeout))
+		}
 		if err == unix.EINTR {
 			if timeout <= 0 {
 				return 0, nil

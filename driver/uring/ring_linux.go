@@ -324,7 +324,15 @@ func (r *ring) enter(toSubmit, minComplete, flags uint32, timeout time.Duration)
 		arg, argSz = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
 		flags |= enterExtArg
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSz)
+	var n uintptr
+	var errno unix.Errno
+	if minComplete == 0 {
+		// Submitting without waiting does not block: keep the P, as
+		// package fdio explains.
+		n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSz)
+	} else {
+		n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSz)
+	}
 	if errno != 0 {
 		return 0, errno
 	}

@@ -1,0 +1,78 @@
+package fdio
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Read reads into p from the non-blocking descriptor fd, as read(2). It
+// returns the bytes read; 0 with a nil error is end of file.
+func Read(fd int, p []byte) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// Write writes p to the non-blocking descriptor fd, as write(2). It returns
+// the bytes the kernel took, which may be fewer than len(p).
+func Write(fd int, p []byte) (int, error) {
+	var ptr unsafe.Pointer
+	if len(p) > 0 {
+		ptr = unsafe.Pointer(&p[0])
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// Writev writes the buffers iovs points at to the non-blocking descriptor fd
+// with one writev(2), and returns the bytes the kernel took. The caller keeps
+// the buffers reachable until Writev returns and should clear the iovecs'
+// Base pointers afterwards if it keeps the array, so that they do not keep
+// buffers alive.
+func Writev(fd int, iovs []unix.Iovec) (int, error) {
+	if len(iovs) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// Readv reads from the non-blocking descriptor fd into the buffers iovs
+// points at with one readv(2), and returns the bytes read.
+func Readv(fd int, iovs []unix.Iovec) (int, error) {
+	if len(iovs) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// PollEpoll collects the events ready on the epoll instance epfd without
+// waiting (epoll_wait(2) with a zero timeout) and returns how many it stored
+// in events.
+func PollEpoll(epfd int, events []unix.EpollEvent) (int, error) {
+	if len(events) == 0 {
+		return 0, nil
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
