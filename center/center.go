@@ -51,8 +51,7 @@ type Center struct {
 	files  []fileEntry
 	nfiles int
 	wheel  wheel
-	epoch  time.Time
-	nowNs  int64 // monotonic ns since epoch, refreshed once per loop turn
+	nowNs  int64 // Nanotime, read at least once per loop turn (Now)
 	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
 
@@ -75,7 +74,7 @@ type Center struct {
 // not run until a goroutine calls Run.
 func New(cfg Config) (*Center, error) {
 	cfg = cfg.withDefaults()
-	c := &Center{cfg: cfg, efd: -1, epoch: time.Now()}
+	c := &Center{cfg: cfg, efd: -1}
 	drv, err := driver.Open(cfg.Driver, driver.Config{Events: cfg.Events})
 	var unsup *driver.UnsupportedError
 	if err != nil && errors.As(err, &unsup) && cfg.Driver != "epoll" {
@@ -90,7 +89,7 @@ func New(cfg Config) (*Center, error) {
 	c.drv = drv
 	c.events = make([]driver.Event, cfg.Events)
 	c.files = make([]fileEntry, cfg.Events)
-	c.wheel.init(cfg.Tick, cfg.WheelSlots, 0)
+	c.wheel.init(cfg.Tick, cfg.WheelSlots, c.now())
 	c.ext.init(cfg.QueueSize)
 	c.stopEv.Init(func() {})
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
@@ -199,9 +198,9 @@ func (c *Center) closeFds() error {
 	return errors.Join(errs...)
 }
 
-// now refreshes and returns the loop's clock in ns since the epoch.
+// now refreshes and returns the loop's clock (Nanotime).
 func (c *Center) now() int64 {
-	c.nowNs = int64(time.Since(c.epoch))
+	c.nowNs = Nanotime()
 	return c.nowNs
 }
 
@@ -225,16 +224,19 @@ func (c *Center) processEvents() {
 	} else {
 		n = c.poll(0)
 	}
-	var start int64
-	if c.cfg.OnBusy != nil {
-		start = c.now()
-	}
+	// One reading when the events begin: Now for the handlers, the start
+	// of a busy turn for OnBusy.
+	start := c.now()
 	c.dispatch(n)
+	if n > 0 && (c.wheel.count > 0 || !c.ext.empty()) {
+		c.now() // fresh for the timers and external events
+	}
+	fired := 0
 	if c.wheel.count > 0 {
-		c.wheel.expire(c.now())
+		fired = c.wheel.expire(c.nowNs)
 	}
 	ran := c.ext.drain()
-	if c.cfg.OnBusy != nil && (n > 0 || ran > 0) {
+	if c.cfg.OnBusy != nil && (n > 0 || ran > 0 || fired > 0) {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)
 	}

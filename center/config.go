@@ -71,9 +71,11 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// OnBusy, when set, is called on the loop after each turn that did
-	// work, with the center's ID and the time the turn spent working (not
-	// waiting): Ceph's msgr_running_total_time. It costs one clock read
-	// per turn.
+	// work (ran file events, timers or external events), with the center's
+	// ID and the time the turn spent working (not waiting): Ceph's
+	// msgr_running_total_time. It costs one clock read per turn. Being
+	// the end of every busy turn, it is also where a messenger publishes
+	// the counts its handlers gathered during the turn.
 	OnBusy func(worker int, busy time.Duration)
 }
 

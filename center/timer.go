@@ -15,7 +15,7 @@ import (
 // may re-arm the timer or arm and cancel others.
 type Timer struct {
 	fn         func()
-	when       int64 // deadline in wheel ticks since the center's epoch
+	when       int64 // deadline in wheel ticks of Nanotime
 	next, prev *Timer
 	list       *timerList // nil when not armed
 }

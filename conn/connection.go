@@ -22,10 +22,9 @@ import (
 	"github.com/gomsgr/gomsgr/perf"
 )
 
-// epoch anchors nanotime: a monotonic clock reading in ns.
-var epoch = time.Now()
-
-func nanotime() int64 { return int64(time.Since(epoch)) }
+// nanotime is the loops' clock (center.Nanotime), so that a reading taken
+// by a sender compares with a worker's.
+func nanotime() int64 { return center.Nanotime() }
 
 // Connection states.
 const (
@@ -105,11 +104,10 @@ type Connection struct {
 	ctrl         []byte
 	tmpIov       [][]byte
 	wantWrite    bool
-	hup          bool  // the socket reported a hang-up: read until EOF
-	now          int64 // nanotime at the start of the current write
+	hup          bool // the socket reported a hang-up: read until EOF
 	readyTimer   center.Timer
 	idleTimer    center.Timer
-	lastRead     int64 // unix ns of the last read
+	lastRead     int64 // nanotime of the handler run that last read bytes
 	faultErr     error
 	wasReady     bool
 	halfAccepted bool // accepted, not yet ready (Ceph's accept states)
@@ -130,6 +128,16 @@ type Connection struct {
 	sentHead int
 	unacked  atomic.Int64 // len(sent) - sentHead, for other goroutines
 
+	// Counting (worker-only): message and byte counts gather in cb, the
+	// worker's batch, published once per loop turn (or per handler run,
+	// on a stack that is not the messenger's: flushEach); ticks pick the
+	// sampled timings (Options.SampleEvery).
+	cb                *perf.Batch
+	flushEach         bool
+	fastTick, ackTick uint32
+	runTick           uint32 // handler runs, for timedRun
+	sendTick          uint32 // under mu
+
 	// Receive throttling (worker-only except thr, set before ready).
 	thr         throttles
 	frameHeld   held // taken for the MESSAGE frame at c.r, not yet delivered
@@ -148,6 +156,11 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
 	if !m.opts.NoCounters {
 		c.pc = m.perf.Worker(w.ID())
+		if id := w.ID(); id < len(m.batches) {
+			c.cb = m.batches[id]
+		} else {
+			c.cb, c.flushEach = m.runBatches[id], true
+		}
 	}
 	c.labels = m.labels[w.ID()]
 	c.key = keyOf(target)
@@ -198,7 +211,10 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error {
 	}
 	var queued int64
 	if c.pc != nil {
-		queued = nanotime()
+		if c.sendTick&c.msgr.sampleMask == 0 {
+			queued = nanotime()
+		}
+		c.sendTick++
 	}
 	c.out.Push(int(prio), qitem{m: msg, queued: queued})
 	c.mu.Unlock()
@@ -376,7 +392,7 @@ func (c *Connection) tuneSocket() {
 
 func (c *Connection) startSession() {
 	c.iovs = c.msgr.iovs[c.w.ID()]
-	c.lastRead = time.Now().UnixNano()
+	c.lastRead = nanotime()
 	c.eng.Start()
 	c.handleWrite()
 }
@@ -422,16 +438,42 @@ func (c *Connection) handleRead() {
 	if c.readBlocked || c.fd < 0 {
 		return // a throttle timer will resume
 	}
-	if c.pc == nil {
-		c.readLoop()
-		c.writeLoopGuarded()
+	// lastRead takes the loop's clock as this turn read it: no reading of
+	// our own.
+	now := c.c.Now()
+	if !c.timedRun() {
+		c.readLoop(now)
+		c.writeLoopGuarded() // replies, acks
+		c.flushCounts()
 		return
 	}
 	start := nanotime()
-	c.readLoop()
+	c.readLoop(now)
 	mid := nanotime()
-	c.pc.AddTime(perf.RunningRecvTime, time.Duration(mid-start))
-	c.writeTimed(mid) // replies, acks
+	c.pc.AddTime(perf.RunningRecvTime, time.Duration(mid-start)*time.Duration(c.msgr.opts.SampleEvery))
+	c.writeTimed(mid) // replies, acks; flushes the counts
+}
+
+// timedRun reports whether this handler run is one that counting times:
+// one in Options.SampleEvery, each standing for SampleEvery runs in
+// msgr_running_recv_time and msgr_running_send_time. The clock reads of a
+// timed run then cost a fraction of a read per run.
+func (c *Connection) timedRun() bool {
+	if c.pc == nil {
+		return false
+	}
+	t := c.runTick
+	c.runTick++
+	return t&c.msgr.sampleMask == 0
+}
+
+// flushCounts publishes the message and byte counts gathered in this
+// handler run when no loop-turn hook does (flushEach): a few atomic adds per
+// run instead of several per message.
+func (c *Connection) flushCounts() {
+	if c.flushEach {
+		c.cb.Flush()
+	}
 }
 
 // getBuffer takes a prefetch buffer from the pool. A connection holds one
@@ -452,7 +494,9 @@ func (c *Connection) putBuffer() {
 	}
 }
 
-func (c *Connection) readLoop() {
+// readLoop reads and processes until the socket is drained. now is the
+// loop's clock for this handler run; it stamps lastRead.
+func (c *Connection) readLoop(now int64) {
 	if c.rb == nil {
 		c.getBuffer()
 	}
@@ -476,7 +520,7 @@ func (c *Connection) readLoop() {
 		n, err := fdio.Read(c.fd, c.buf[c.wpos:])
 		if n > 0 {
 			c.wpos += n
-			c.lastRead = time.Now().UnixNano()
+			c.lastRead = now
 			if !c.process() {
 				return
 			}
@@ -678,8 +722,9 @@ func (c *Connection) handleWrite() {
 	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
 		return
 	}
-	if c.pc == nil {
+	if !c.timedRun() {
 		c.writeLoop()
+		c.flushCounts()
 		return
 	}
 	c.writeTimed(nanotime())
@@ -693,15 +738,14 @@ func (c *Connection) writeLoopGuarded() {
 	c.writeLoop()
 }
 
-// writeTimed writes, counting the time from start (a clock reading the
-// caller already has) as running send time.
+// writeTimed writes in a timed run (timedRun), counting the time from
+// start (a clock reading the caller already has) as running send time.
 func (c *Connection) writeTimed(start int64) {
-	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
-		return
+	if c.fd >= 0 && c.state.Load() != stConnecting && c.state.Load() != stClosed {
+		c.writeLoop()
+		c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start)*time.Duration(c.msgr.opts.SampleEvery))
 	}
-	c.now = start
-	c.writeLoop()
-	c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start))
+	c.flushCounts()
 }
 
 func (c *Connection) writeLoop() {
@@ -792,9 +836,8 @@ func (c *Connection) takeControl() {
 func (c *Connection) popOut() (*gomsgr.Message, bool) {
 	it := c.out.PopHighest()
 	if it.queued != 0 {
-		// c.now is the clock read when this write began: one read per
-		// batch instead of one per message.
-		c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, c.now-it.queued)))
+		// A sampled message (Options.SampleEvery): read the clock.
+		c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, nanotime()-it.queued)))
 	}
 	return it.m, it.replay
 }
@@ -817,13 +860,13 @@ func (c *Connection) encode(m *gomsgr.Message) {
 		}
 		c.parts = append(c.parts, p)
 	}
-	c.pc.Inc(perf.SendMessages)
+	c.cb.Inc(perf.SendMessages)
 }
 
 // advance drops n written bytes from the front of parts, releasing messages
 // whose last byte went out.
 func (c *Connection) advance(n int) {
-	c.pc.Add(perf.SendBytes, uint64(n))
+	c.cb.Add(perf.SendBytes, uint64(n))
 	i := 0
 	for ; i < len(c.parts) && n >= len(c.parts[i].b); i++ {
 		n -= len(c.parts[i].b)
@@ -900,7 +943,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 	m.Tid, m.Seq = h.Tid, h.Seq
 	m.Src = c.peerName
 	m.Conn = c
-	m.RecvStamp = time.Unix(0, c.lastRead)
+	m.RecvStamp = center.TimeOf(c.lastRead)
 	total := len(front) + len(middle) + len(data)
 	m.DispatchBytes = total
 	if c.big && c.bigRB != nil {
@@ -926,8 +969,8 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 		}
 		m.SetReleaser(rxbuf.Release, bb)
 	}
-	c.pc.Inc(perf.RecvMessages)
-	c.pc.Add(perf.RecvBytes, uint64(total))
+	c.cb.Inc(perf.RecvMessages)
+	c.cb.Add(perf.RecvBytes, uint64(total))
 	if c.delayed != nil || c.msgr.inject.Load() != nil {
 		if c.maybeDelay(m) {
 			return nil
@@ -955,7 +998,10 @@ func (c *Connection) Acked(seq uint64) {
 	}
 	var start int64
 	if c.pc != nil {
-		start = nanotime()
+		if c.ackTick&c.msgr.sampleMask == 0 {
+			start = nanotime()
+		}
+		c.ackTick++
 	}
 	for c.sentHead < len(c.sent) && c.sent[c.sentHead].Seq <= seq {
 		c.sent[c.sentHead].Release()
@@ -970,7 +1016,7 @@ func (c *Connection) Acked(seq uint64) {
 		clear(c.sent[n:])
 		c.sent, c.sentHead = c.sent[:n], 0
 	}
-	if c.pc != nil {
+	if start != 0 {
 		c.pc.AddTime(perf.HandleAckLat, time.Duration(nanotime()-start))
 	}
 }
@@ -990,7 +1036,7 @@ func (c *Connection) onIdleTimer() {
 	if c.state.Load() != stReady {
 		return
 	}
-	idle := time.Duration(time.Now().UnixNano() - c.lastRead)
+	idle := time.Duration(nanotime() - c.lastRead)
 	if idle >= c.msgr.opts.IdleTimeout {
 		c.pc.Inc(perf.ConnectionIdleTimeouts)
 		c.fault(ErrIdleTimeout)

@@ -29,7 +29,8 @@ func TestDumpAndCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Start()
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 9}, Workers: 1})
+	// SampleEvery 1: every message's queue latency is timed.
+	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 9}, Workers: 1, SampleEvery: 1})
 	cli.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -47,7 +48,13 @@ func TestDumpAndCounters(t *testing.T) {
 			t.Fatal("messages did not arrive")
 		}
 	}
+	// Counts reach the counters at the end of the worker's handler run,
+	// which may be a moment after the dispatcher got the messages.
 	st := srv.Perf().Total()
+	for deadline := time.Now().Add(5 * time.Second); st.Get(perf.RecvMessages) < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		st = srv.Perf().Total()
+	}
 	if n := st.Get(perf.RecvMessages); n != 3 {
 		t.Fatalf("server msgr_recv_messages = %d, want 3", n)
 	}
@@ -62,6 +69,10 @@ func TestDumpAndCounters(t *testing.T) {
 		t.Fatalf("server msgr_running_total_time = %v after %v", busy, time.Since(start))
 	}
 	cst := cli.Perf().Total()
+	for deadline := time.Now().Add(5 * time.Second); cst.Get(perf.SendMessages) < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		cst = cli.Perf().Total()
+	}
 	if n := cst.Get(perf.SendMessages); n != 3 {
 		t.Fatalf("client msgr_send_messages = %d, want 3", n)
 	}
@@ -86,5 +97,58 @@ func TestDumpAndCounters(t *testing.T) {
 	var back conn.Dump
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || len(back.Connections) != 1 || back.Connections[0].PeerName != "osd.2" {
 		t.Fatalf("client dump %v: %s", err, buf.String())
+	}
+}
+
+// TestCounterSampling checks that queue latencies are timed for one message
+// in SampleEvery (rounded up to a power of two, the first one included)
+// while the message counts stay exact.
+func TestCounterSampling(t *testing.T) {
+	leakcheck.Check(t)
+	got := make(chan *gomsgr.Message, 64)
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
+	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer srv.Shutdown(ctx)
+	for _, tc := range []struct{ every, want int }{{0, 1}, {5, 5}, {16, 3}, {1, 40}} {
+		cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(tc.every)}, Workers: 1, SampleEvery: tc.every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli.Start()
+		c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+		for i := 0; i < 40; i++ {
+			c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 10)})
+		}
+		for i := 0; i < 40; i++ {
+			select {
+			case m := <-got:
+				m.Release()
+			case <-ctx.Done():
+				t.Fatal("messages did not arrive")
+			}
+		}
+		st := cli.Perf().Total()
+		for deadline := time.Now().Add(5 * time.Second); st.Get(perf.SendMessages) < 40 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+			st = cli.Perf().Total()
+		}
+		if n := st.Get(perf.SendMessages); n != 40 {
+			t.Errorf("SampleEvery %d: msgr_send_messages = %d, want 40", tc.every, n)
+		}
+		if a := st.Avg(perf.SendMessagesQueueLat); a.Count != uint64(tc.want) {
+			t.Errorf("SampleEvery %d: queue_lat count = %d, want %d", tc.every, a.Count, tc.want)
+		}
+		if err := cli.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -28,13 +28,19 @@ import (
 //
 // Lock order: Messenger.mu before Connection.mu.
 type Messenger struct {
-	opts      Options
-	nonce     atomic.Uint32
-	stack     *center.Stack
-	ownsStack bool
-	proc      *Processor
-	dq        *prioq.Dispatch[qitem] // Ceph's DispatchQueue
-	gseq      session.GlobalSeq
+	opts       Options
+	sampleMask uint32 // Options.SampleEvery - 1
+	// batches gather each worker's message and byte counts during a loop
+	// turn; OnBusy publishes them. Nil when counting is off or the stack
+	// is not ours (then each handler run publishes its own).
+	batches    []*perf.Batch
+	runBatches map[int]*perf.Batch // per worker, published per handler run
+	nonce      atomic.Uint32
+	stack      *center.Stack
+	ownsStack  bool
+	proc       *Processor
+	dq         *prioq.Dispatch[qitem] // Ceph's DispatchQueue
+	gseq       session.GlobalSeq
 
 	polMu         sync.RWMutex // guards the policies; never held with mu
 	policies      map[gomsgr.EntityType]gomsgr.Policy
@@ -74,12 +80,13 @@ var _ gomsgr.Messenger = (*Messenger)(nil)
 func NewMessenger(opts Options) (*Messenger, error) {
 	opts = opts.withDefaults()
 	m := &Messenger{
-		opts:      opts,
-		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
-		conns:     map[addrKey]*Connection{},
-		accepting: map[*Connection]struct{}{},
-		anon:      map[*Connection]struct{}{},
-		done:      make(chan struct{}),
+		opts:       opts,
+		sampleMask: uint32(opts.SampleEvery - 1),
+		policies:   map[gomsgr.EntityType]gomsgr.Policy{},
+		conns:      map[addrKey]*Connection{},
+		accepting:  map[*Connection]struct{}{},
+		anon:       map[*Connection]struct{}{},
+		done:       make(chan struct{}),
 	}
 	m.SetInject(opts.Inject)
 	m.nonce.Store(opts.Nonce)
@@ -96,14 +103,19 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	if m.stack == nil {
 		ccfg := opts.Center
 		if !opts.NoCounters && ccfg.OnBusy == nil {
-			// msgr_running_total_time: the loop reports each busy turn.
+			// msgr_running_total_time: the loop reports each busy turn;
+			// the counts its handlers gathered are published then.
 			busy := make([]*perf.Counters, opts.Workers)
+			batches := make([]*perf.Batch, opts.Workers)
 			for i := range busy {
 				busy[i] = m.perf.Worker(i)
+				batches[i] = busy[i].NewBatch()
 			}
+			m.batches = batches
 			ccfg.OnBusy = func(id int, d time.Duration) {
 				if id < len(busy) {
 					busy[id].AddTime(perf.RunningTotalTime, d)
+					batches[id].Flush()
 				}
 			}
 		}
@@ -116,8 +128,12 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m.prefetch.New = func() any { b := make([]byte, opts.PrefetchBytes); return &b }
 	m.iovs = map[int]*[iovMax]unix.Iovec{}
 	m.labels = map[int]*workerLabels{}
+	m.runBatches = map[int]*perf.Batch{}
 	for _, w := range m.stack.Workers() {
 		m.iovs[w.ID()] = new([iovMax]unix.Iovec)
+		if !opts.NoCounters && m.batches == nil {
+			m.runBatches[w.ID()] = m.perf.Worker(w.ID()).NewBatch()
+		}
 		id := strconv.Itoa(w.ID())
 		m.labels[w.ID()] = &workerLabels{
 			worker: pprof.WithLabels(context.Background(), pprof.Labels("gomsgr.stack", m.stack.Name(), "gomsgr.worker", id)),
@@ -481,11 +497,14 @@ func (m *Messenger) deliverHeld(c *Connection, msg *gomsgr.Message, h held) {
 			if l != nil {
 				pprof.SetGoroutineLabels(l.fast)
 			}
-			if c.pc != nil { // counting on: time the callback
+			if c.pc != nil && c.fastTick&m.sampleMask == 0 {
+				// A sampled callback stands for SampleEvery of them.
+				c.fastTick++
 				start := nanotime()
 				f.FastDispatch(msg)
-				c.pc.AddTime(perf.RunningFastDispatchTime, time.Duration(nanotime()-start))
+				c.pc.AddTime(perf.RunningFastDispatchTime, time.Duration(nanotime()-start)*time.Duration(m.opts.SampleEvery))
 			} else {
+				c.fastTick++
 				f.FastDispatch(msg)
 			}
 			if l != nil {

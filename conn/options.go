@@ -2,6 +2,7 @@ package conn
 
 import (
 	"log/slog"
+	"math/bits"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -67,9 +68,21 @@ type Options struct {
 	RcvBufBytes int
 	// NoRevision1 offers msgr2.0 framing only (for interop tests).
 	NoRevision1 bool
-	// NoCounters turns the perf counters off (they cost a few clock reads
-	// per message; BenchmarkCounting measures how much).
+	// NoCounters turns the perf counters off. Counting costs a few clock
+	// reads and atomic adds per handler run, not per message (see
+	// SampleEvery); BenchmarkCounting measures how much.
 	NoCounters bool
+	// SampleEvery is how many messages share one timing: one message in
+	// SampleEvery is timed for msgr_send_messages_queue_lat, one ACK in
+	// SampleEvery for msgr_handle_ack_lat (their averages and histograms
+	// are over the sampled ones, so their counts are about 1/SampleEvery
+	// of the messages), and one fast dispatch in SampleEvery for
+	// msgr_running_fast_dispatch_time, whose sampled durations count
+	// SampleEvery times each. The first message of each connection is
+	// always sampled. Zero means 64; 1 times every message, as Ceph does.
+	// It is rounded up to a power of two. Message and byte counts are
+	// always exact.
+	SampleEvery int
 	// Perf, when set, is the counter set to count into (shared by
 	// messengers that share a Stack); default: a new set named after Name.
 	Perf *perf.Set
@@ -129,5 +142,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SampleEvery <= 0 {
+		o.SampleEvery = 64
+	}
+	o.SampleEvery = 1 << bits.Len(uint(o.SampleEvery-1))
 	return o
 }

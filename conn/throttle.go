@@ -1,8 +1,6 @@
 package conn
 
 import (
-	"sync"
-
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -10,10 +8,12 @@ import (
 // that are queued or being dispatched (Ceph's Throttle, non-blocking form).
 // A connection that cannot get budget stops reading its socket, so TCP flow
 // control pushes back on the sender, and retries from a timer.
+//
+// Its lock is its counters' (perf.Throttle's): taking budget and counting it
+// is one critical section.
 type Throttle struct {
-	mu   sync.Mutex
 	max  int64
-	cur  int64
+	cur  int64 // under perf's lock
 	perf *perf.Throttle
 }
 
@@ -31,14 +31,13 @@ func (t *Throttle) TryGet(n int64) bool {
 	if t == nil {
 		return true
 	}
-	t.mu.Lock()
+	t.perf.Lock()
 	ok := t.cur == 0 || t.cur+n <= t.max
 	if ok {
 		t.cur += n
 	}
-	cur := t.cur
-	t.mu.Unlock()
-	t.perf.RecordGetOrFail(ok, n, cur)
+	t.perf.RecordGetOrFail(ok, n, t.cur)
+	t.perf.Unlock()
 	return ok
 }
 
@@ -47,14 +46,10 @@ func (t *Throttle) Put(n int64) {
 	if t == nil || n == 0 {
 		return
 	}
-	t.mu.Lock()
-	t.cur -= n
-	if t.cur < 0 {
-		t.cur = 0
-	}
-	cur := t.cur
-	t.mu.Unlock()
-	t.perf.RecordPut(n, cur)
+	t.perf.Lock()
+	t.cur = max(t.cur-n, 0)
+	t.perf.RecordPut(n, t.cur)
+	t.perf.Unlock()
 }
 
 // Current returns the amount taken.
@@ -62,8 +57,8 @@ func (t *Throttle) Current() int64 {
 	if t == nil {
 		return 0
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.perf.Lock()
+	defer t.perf.Unlock()
 	return t.cur
 }
 

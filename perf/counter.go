@@ -167,3 +167,6 @@ func AllCounters() []Counter {
 	}
 	return cs
 }
+
+// Batch's touched mask has one bit per counter.
+var _ [64 - NumCounters]struct{}

@@ -1,28 +1,22 @@
 package perf
 
 import (
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
 // Throttle holds the perf counters of one throttle, Ceph's
 // "throttle-<name>" logger (src/common/Throttle.cc). The throttle itself
-// lives elsewhere (conn/); it calls the Record methods at the points where
-// Ceph's Throttle updates its logger. Any goroutine may call them: each
-// update is atomic, and a throttle is usually updated under its own lock.
+// lives elsewhere (conn/, simple/) and uses this Throttle's lock as its own:
+// it updates its amount and calls the Record methods in one critical
+// section, at the points where Ceph's Throttle updates its logger. The
+// counters are then plain fields, and a get or put costs one lock and
+// unlock, not an atomic add per counter. Readers (Snapshot, a Set's dump, a
+// Prometheus scrape) take the lock too.
 type Throttle struct {
-	name       string
-	val, max   atomic.Int64
-	getStarted atomic.Uint64
-	get        atomic.Uint64
-	getSum     atomic.Uint64
-	gofFail    atomic.Uint64
-	gofSuccess atomic.Uint64
-	take       atomic.Uint64
-	takeSum    atomic.Uint64
-	put        atomic.Uint64
-	putSum     atomic.Uint64
-	wait       slot
+	mu   sync.Mutex
+	name string
+	c    ThrottleSnapshot
 }
 
 // NewThrottle returns the counters of a throttle named name (logger
@@ -30,9 +24,17 @@ type Throttle struct {
 // in the Set's dumps.
 func NewThrottle(name string, max int64) *Throttle {
 	t := &Throttle{name: name}
-	t.max.Store(max)
+	t.c.Max = max
 	return t
 }
+
+// Lock locks the throttle. The Record and Set methods must be called with
+// it held; an owner holds it while it changes its own amount, so that the
+// amount and the counters change together.
+func (t *Throttle) Lock() { t.mu.Lock() }
+
+// Unlock unlocks the throttle.
+func (t *Throttle) Unlock() { t.mu.Unlock() }
 
 // Name returns the throttle's name, without the "throttle-" prefix.
 func (t *Throttle) Name() string { return t.name }
@@ -41,59 +43,58 @@ func (t *Throttle) Name() string { return t.name }
 func (t *Throttle) LoggerName() string { return "throttle-" + t.name }
 
 // SetMax records a new maximum (Ceph: max, "Max value for throttle").
-func (t *Throttle) SetMax(max int64) { t.max.Store(max) }
+// Called with t locked.
+func (t *Throttle) SetMax(max int64) { t.c.Max = max }
 
 // SetVal records the amount currently taken (Ceph: val, "Currently
-// available throttle"), e.g. after a reset.
-func (t *Throttle) SetVal(val int64) { t.val.Store(val) }
+// available throttle"), e.g. after a reset. Called with t locked.
+func (t *Throttle) SetVal(val int64) { t.c.Val = val }
 
-// RecordGetStarted counts a get call before it may wait (Ceph: get_started).
-func (t *Throttle) RecordGetStarted() { t.getStarted.Add(1) }
+// RecordGetStarted counts a get call before it may wait (Ceph:
+// get_started). Called with t locked.
+func (t *Throttle) RecordGetStarted() { t.c.GetStarted++ }
 
 // RecordGet counts a get of n that succeeded, leaving val taken (Ceph: get,
-// get_sum, val).
+// get_sum, val). Called with t locked.
 func (t *Throttle) RecordGet(n, val int64) {
-	t.get.Add(1)
-	t.getSum.Add(uint64(n))
-	t.val.Store(val)
+	t.c.Get++
+	t.c.GetSum += uint64(n)
+	t.c.Val = val
 }
 
 // RecordGetOrFail counts a get_or_fail of n: if it failed only
 // get_or_fail_fail grows; if it succeeded get_or_fail_success, get and
-// get_sum grow and val is recorded, as in Ceph.
+// get_sum grow and val is recorded, as in Ceph. Called with t locked.
 func (t *Throttle) RecordGetOrFail(ok bool, n, val int64) {
 	if !ok {
-		t.gofFail.Add(1)
+		t.c.GetOrFailFail++
 		return
 	}
-	t.gofSuccess.Add(1)
+	t.c.GetOrFailSuccess++
 	t.RecordGet(n, val)
 }
 
 // RecordTake counts a take of n, which never waits (Ceph: take, take_sum,
-// val).
+// val). Called with t locked.
 func (t *Throttle) RecordTake(n, val int64) {
-	t.take.Add(1)
-	t.takeSum.Add(uint64(n))
-	t.val.Store(val)
+	t.c.Take++
+	t.c.TakeSum += uint64(n)
+	t.c.Val = val
 }
 
-// RecordPut counts a put of n (Ceph: put, put_sum, val).
+// RecordPut counts a put of n (Ceph: put, put_sum, val). Called with t
+// locked.
 func (t *Throttle) RecordPut(n, val int64) {
-	t.put.Add(1)
-	t.putSum.Add(uint64(n))
-	t.val.Store(val)
+	t.c.Put++
+	t.c.PutSum += uint64(n)
+	t.c.Val = val
 }
 
 // RecordWait records that a get waited d for room (Ceph: wait, an average,
-// "Waiting latency").
+// "Waiting latency"). Called with t locked.
 func (t *Throttle) RecordWait(d time.Duration) {
-	if d < 0 {
-		d = 0
-	}
-	t.wait.n.Add(1)
-	t.wait.v.Add(uint64(d))
-	t.wait.n2.Add(1)
+	t.c.Wait.Count++
+	t.c.Wait.Sum += max(d, 0)
 }
 
 // ThrottleSnapshot is a copy of a Throttle's counters, with Ceph's names in
@@ -113,21 +114,10 @@ type ThrottleSnapshot struct {
 	Wait             Avg    // wait
 }
 
-// Snapshot returns the throttle's current counters.
+// Snapshot returns the throttle's current counters. It takes the lock, so
+// it must not be called with t locked.
 func (t *Throttle) Snapshot() ThrottleSnapshot {
-	n, sum := t.wait.readAvg()
-	return ThrottleSnapshot{
-		Val:              t.val.Load(),
-		Max:              t.max.Load(),
-		GetStarted:       t.getStarted.Load(),
-		Get:              t.get.Load(),
-		GetSum:           t.getSum.Load(),
-		GetOrFailFail:    t.gofFail.Load(),
-		GetOrFailSuccess: t.gofSuccess.Load(),
-		Take:             t.take.Load(),
-		TakeSum:          t.takeSum.Load(),
-		Put:              t.put.Load(),
-		PutSum:           t.putSum.Load(),
-		Wait:             Avg{Count: n, Sum: time.Duration(sum)},
-	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.c
 }

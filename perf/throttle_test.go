@@ -11,6 +11,7 @@ func TestThrottleCounters(t *testing.T) {
 	if th.Name() != "bytes" || th.LoggerName() != "throttle-bytes" {
 		t.Errorf("names = %q %q", th.Name(), th.LoggerName())
 	}
+	th.Lock()
 	th.RecordGetStarted()
 	th.RecordGet(10, 10)
 	th.RecordGetOrFail(true, 5, 15)
@@ -20,6 +21,7 @@ func TestThrottleCounters(t *testing.T) {
 	th.RecordWait(4 * time.Millisecond)
 	th.RecordWait(-time.Second)
 	th.SetMax(200)
+	th.Unlock()
 	got := th.Snapshot()
 	want := ThrottleSnapshot{
 		Val: 10, Max: 200, GetStarted: 1, Get: 2, GetSum: 15, GetOrFailFail: 1,
@@ -29,7 +31,9 @@ func TestThrottleCounters(t *testing.T) {
 	if got != want {
 		t.Errorf("snapshot\n got %+v\nwant %+v", got, want)
 	}
+	th.Lock()
 	th.SetVal(0)
+	th.Unlock()
 	if v := th.Snapshot().Val; v != 0 {
 		t.Errorf("val after SetVal(0) = %d", v)
 	}
@@ -47,9 +51,13 @@ func TestThrottleConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range n {
+				th.Lock()
 				th.RecordGet(2, 2)
 				th.RecordWait(time.Microsecond)
+				th.Unlock()
+				th.Lock()
 				th.RecordPut(2, 0)
+				th.Unlock()
 			}
 		}()
 	}

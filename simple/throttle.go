@@ -14,11 +14,13 @@ import (
 // message, so TCP flow control pushes back on the sender: the blocking form
 // of Ceph's SimpleMessenger Pipe, where conn stops reading and retries from
 // a timer.
+//
+// Its lock is its counters' (perf.Throttle's), so that taking budget and
+// counting it is one critical section.
 type Throttle struct {
-	mu   sync.Mutex
-	cond sync.Cond
+	cond sync.Cond // on perf's lock
 	max  int64
-	cur  int64
+	cur  int64 // under perf's lock
 	perf *perf.Throttle
 }
 
@@ -27,7 +29,7 @@ func newThrottle(set *perf.Set, name string, max int64) *Throttle {
 		return nil
 	}
 	t := &Throttle{max: max, perf: set.AddThrottle(name, max)}
-	t.cond.L = &t.mu
+	t.cond.L = t.perf
 	return t
 }
 
@@ -38,12 +40,12 @@ func (t *Throttle) get(n int64, c *Connection) bool {
 	if t == nil {
 		return true
 	}
-	t.perf.RecordGetStarted()
 	var waited time.Time
-	t.mu.Lock()
+	t.perf.Lock()
+	t.perf.RecordGetStarted()
 	for t.cur != 0 && t.cur+n > t.max {
 		if c.state.Load() == stClosed {
-			t.mu.Unlock()
+			t.perf.Unlock()
 			return false
 		}
 		if waited.IsZero() {
@@ -52,12 +54,11 @@ func (t *Throttle) get(n int64, c *Connection) bool {
 		t.cond.Wait()
 	}
 	t.cur += n
-	cur := t.cur
-	t.mu.Unlock()
 	if !waited.IsZero() {
 		t.perf.RecordWait(time.Since(waited))
 	}
-	t.perf.RecordGet(n, cur)
+	t.perf.RecordGet(n, t.cur)
+	t.perf.Unlock()
 	return true
 }
 
@@ -66,12 +67,11 @@ func (t *Throttle) put(n int64) {
 	if t == nil || n == 0 {
 		return
 	}
-	t.mu.Lock()
+	t.perf.Lock()
 	t.cur = max(t.cur-n, 0)
-	cur := t.cur
-	t.mu.Unlock()
+	t.perf.RecordPut(n, t.cur)
+	t.perf.Unlock()
 	t.cond.Broadcast()
-	t.perf.RecordPut(n, cur)
 }
 
 // wake makes waiters re-check their connection (it closed). Broadcasting
@@ -80,9 +80,9 @@ func (t *Throttle) wake() {
 	if t == nil {
 		return
 	}
-	t.mu.Lock()
+	t.perf.Lock()
 	t.cond.Broadcast()
-	t.mu.Unlock()
+	t.perf.Unlock()
 }
 
 // Current returns the amount taken.
@@ -90,8 +90,8 @@ func (t *Throttle) Current() int64 {
 	if t == nil {
 		return 0
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.perf.Lock()
+	defer t.perf.Unlock()
 	return t.cur
 }
 

@@ -1,0 +1,32 @@
+package center
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestNow checks that the loop's cached clock moves with the turns, never
+// runs ahead of Nanotime, and converts back to wall time.
+func TestNow(t *testing.T) {
+	c := start(t, Config{})
+	read := func() int64 {
+		var v int64
+		if err := c.SubmitWait(context.Background(), func() { v = c.Now() }); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a := read()
+	time.Sleep(3 * time.Millisecond)
+	b := read()
+	if d := time.Duration(b - a); d < 3*time.Millisecond {
+		t.Fatalf("Now moved %v across a 3ms sleep", d)
+	}
+	if now := Nanotime(); b > now {
+		t.Fatalf("Now %d is ahead of Nanotime %d", b, now)
+	}
+	if d := time.Since(TimeOf(Nanotime())); d < 0 || d > time.Second {
+		t.Fatalf("TimeOf(Nanotime()) is %v from time.Now", d)
+	}
+}
