@@ -112,6 +112,14 @@ type Config struct {
 	// Events is the initial number of fds the driver expects to watch. It is
 	// a hint (Ceph's nevent); drivers grow past it.
 	Events int
+	// OneThread promises that, once the driver is first used, every call
+	// comes from one OS thread that stays locked to its goroutine
+	// (runtime.LockOSThread) and blocks in Wait: center's WaitThread mode.
+	// A driver may then use kernel features bound to the submitting
+	// thread; the uring driver turns on CoopTaskrun, so that completions
+	// no longer interrupt the thread with an IPI but run when it next
+	// enters the kernel.
+	OneThread bool
 }
 
 // NewFunc constructs a driver.

@@ -17,7 +17,17 @@ func init() {
 	driver.Register(Name, open)
 }
 
-func open(cfg driver.Config) (driver.Driver, error) { return New(cfg, Options{}) }
+// open is the registered constructor. On one locked thread it asks for
+// CoopTaskrun, and falls back to the default when the kernel (before 5.19)
+// refuses it.
+func open(cfg driver.Config) (driver.Driver, error) {
+	if cfg.OneThread {
+		if d, err := New(cfg, Options{CoopTaskrun: true}); err == nil {
+			return d, nil
+		}
+	}
+	return New(cfg, Options{})
+}
 
 // pollableDriver is a Driver whose ring fd wakes a goroutine parked on it.
 type pollableDriver struct{ *Driver }

@@ -195,6 +195,27 @@ func TestOpenRegistered(t *testing.T) {
 	}
 }
 
+// TestOpenOneThread checks that the registered driver turns CoopTaskrun
+// on only when Config.OneThread promises a locked thread.
+func TestOpenOneThread(t *testing.T) {
+	for _, one := range []bool{false, true} {
+		d, err := driver.Open(Name, driver.Config{Events: 16, OneThread: one})
+		var u *driver.UnsupportedError
+		if errors.As(err, &u) {
+			t.Skip(err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := d.(pollableDriver).opts.CoopTaskrun; got != one {
+			t.Errorf("OneThread %v: CoopTaskrun = %v", one, got)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkWake(b *testing.B) { drivertest.BenchWake(b, open) }
 
 func BenchmarkPipePingPong(b *testing.B) { drivertest.BenchPipePingPong(b, open) }
