@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/fdio"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -72,7 +72,7 @@ type Connection struct {
 	role     session.Role
 	peerType gomsgr.EntityType
 	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
-	key      addrKey
+	key      msgrbase.AddrKey
 	loopback bool
 
 	state      atomic.Int32
@@ -145,13 +145,6 @@ type Connection struct {
 	throttleTmr center.Timer
 }
 
-type addrKey struct {
-	ap    netip.AddrPort
-	nonce uint32
-}
-
-func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
-
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
 	if !m.opts.NoCounters {
@@ -163,7 +156,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		}
 	}
 	c.labels = m.labels[w.ID()]
-	c.key = keyOf(target)
+	c.key = msgrbase.KeyOf(target)
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
@@ -178,7 +171,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		Nonce:           m.nonce.Load(),
 		PeerType:        peerType,
 		PeerAddr:        target,
-		Policy:          m.policyFor,
+		Policy:          m.pols.Policy,
 		GlobalSeq:       m.gseq.Next,
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
@@ -276,10 +269,7 @@ func (c *Connection) PeerAddr() gomsgr.EntityAddr {
 }
 
 func (c *Connection) peerAddrLocked() gomsgr.EntityAddr {
-	if len(c.peerAddrs) > 0 && c.peerAddrs[0].Addr.Port() != 0 {
-		return c.peerAddrs[0]
-	}
-	return c.target
+	return msgrbase.PeerAddr(c.peerAddrs, c.target)
 }
 
 // Features returns the Ceph features agreed with the peer.
@@ -644,23 +634,23 @@ func (c *Connection) takeThrottles(p *msgr2.Preamble) bool {
 	for i := 1; i < int(p.NumSegments); i++ { // segment 0 is the header
 		size += int64(p.Segments[i].Len)
 	}
-	if !c.thr.msgs.TryGet(1) {
+	if !c.thr.Msgs.TryGet(1) {
 		return false
 	}
-	if !c.thr.bytes.TryGet(size) {
-		c.thr.msgs.Put(1)
+	if !c.thr.Bytes.TryGet(size) {
+		c.thr.Msgs.Put(1)
 		return false
 	}
 	if !c.msgr.dthr.TryGet(size) {
-		c.thr.msgs.Put(1)
-		c.thr.bytes.Put(size)
+		c.thr.Msgs.Put(1)
+		c.thr.Bytes.Put(size)
 		return false
 	}
 	h := held{dispatch: size}
-	if c.thr.msgs != nil {
+	if c.thr.Msgs != nil {
 		h.msgs = 1
 	}
-	if c.thr.bytes != nil {
+	if c.thr.Bytes != nil {
 		h.bytes = size
 	}
 	if c.msgr.dthr == nil {
@@ -924,7 +914,7 @@ func (c *Connection) Ready(e *session.Engine) {
 	if !c.wasReady {
 		// Once per connection: the dispatch goroutine reads c.thr when it
 		// gives budget back, and a session keeps its peer type.
-		c.thr = c.msgr.throttlesFor(e.PeerType())
+		c.thr = c.msgr.pols.Throttles(e.PeerType())
 	}
 	c.lossless = !e.Policy().Lossy
 	c.state.Store(stReady)

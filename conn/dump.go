@@ -73,15 +73,7 @@ func (m *Messenger) Dump() Dump {
 		reg string
 	}
 	var all []entry
-	for _, c := range m.conns {
-		all = append(all, entry{c, "conns"})
-	}
-	for c := range m.accepting {
-		all = append(all, entry{c, "accepting"})
-	}
-	for c := range m.anon {
-		all = append(all, entry{c, "anon"})
-	}
+	m.reg.Each(func(c *Connection, where string) { all = append(all, entry{c, where}) })
 	m.mu.Unlock()
 	for _, e := range all {
 		c := e.c

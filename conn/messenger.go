@@ -17,6 +17,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -42,32 +43,24 @@ type Messenger struct {
 	dq         *prioq.Dispatch[qitem] // Ceph's DispatchQueue
 	gseq       session.GlobalSeq
 
-	polMu         sync.RWMutex // guards the policies; never held with mu
-	policies      map[gomsgr.EntityType]gomsgr.Policy
-	defaultPolicy gomsgr.Policy
+	pols *msgrbase.PolicySet[*Throttle] // the policies and their throttles
 
-	mu          sync.Mutex
-	dispatchers []gomsgr.Dispatcher
-	fast        []gomsgr.FastDispatcher
-	handlers    []gomsgr.ConnHandler
-	conns       map[addrKey]*Connection
-	accepting   map[*Connection]struct{}
-	anon        map[*Connection]struct{}
-	loop        *Connection
-	addrs       gomsgr.AddrVec
-	bindAddr    netip.AddrPort
-	started     bool
-	stopping    bool
-	stopFlag    atomic.Bool // stopping, readable without mu (fault path)
-	done        chan struct{}
+	mu       sync.Mutex
+	chain    msgrbase.Chain // the dispatchers; added under mu
+	reg      msgrbase.Registry[*Connection]
+	loop     *Connection
+	addrs    gomsgr.AddrVec
+	bindAddr netip.AddrPort
+	started  bool
+	stopping bool
+	stopFlag atomic.Bool // stopping, readable without mu (fault path)
+	done     chan struct{}
 
 	perf     *perf.Set
 	iovs     map[int]*[iovMax]unix.Iovec // one per worker: writev runs on the worker
 	prefetch sync.Pool                   // *[]byte of PrefetchBytes
 	faults   atomic.Uint64
-	dthr     *Throttle                       // ms_dispatch_throttle_bytes
-	thr      map[gomsgr.EntityType]throttles // per peer type, from policies; under polMu
-	thrDef   throttles
+	dthr     *Throttle             // ms_dispatch_throttle_bytes
 	labels   map[int]*workerLabels // per worker, for fast dispatch
 	sc       sessionCounters
 	inject   atomic.Pointer[Inject]
@@ -82,10 +75,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m := &Messenger{
 		opts:       opts,
 		sampleMask: uint32(opts.SampleEvery - 1),
-		policies:   map[gomsgr.EntityType]gomsgr.Policy{},
-		conns:      map[addrKey]*Connection{},
-		accepting:  map[*Connection]struct{}{},
-		anon:       map[*Connection]struct{}{},
+		reg:        msgrbase.NewRegistry[*Connection](),
 		done:       make(chan struct{}),
 	}
 	m.SetInject(opts.Inject)
@@ -98,7 +88,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		m.perf = perf.NewSet(opts.Name.String())
 	}
 	m.dthr = newThrottle(m.perf, "msgr_dispatch_throttler-"+opts.Name.String(), opts.DispatchThrottleBytes)
-	m.thr = map[gomsgr.EntityType]throttles{}
+	m.pols = msgrbase.NewPolicySet(func(name string, max int64) *Throttle { return newThrottle(m.perf, name, max) })
 	m.stack = opts.Stack
 	if m.stack == nil {
 		ccfg := opts.Center
@@ -155,62 +145,20 @@ func (m *Messenger) Perf() *perf.Set { return m.perf }
 func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
 
 // SetPolicy sets the policy for peers of type t.
-func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
-	m.polMu.Lock()
-	m.policies[t] = p
-	m.thr[t] = m.policyThrottles(t.String(), p)
-	m.polMu.Unlock()
-}
-
-func (m *Messenger) policyThrottles(name string, p gomsgr.Policy) throttles {
-	return throttles{
-		msgs:  newThrottle(m.perf, "msgr_throttler_messages-"+name, p.ThrottleMessages),
-		bytes: newThrottle(m.perf, "msgr_throttler_bytes-"+name, p.ThrottleBytes),
-	}
-}
-
-// throttlesFor returns the policy throttles for peers of type t.
-func (m *Messenger) throttlesFor(t gomsgr.EntityType) throttles {
-	m.polMu.RLock()
-	defer m.polMu.RUnlock()
-	if th, ok := m.thr[t]; ok {
-		return th
-	}
-	return m.thrDef
-}
+func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) { m.pols.Set(t, p) }
 
 // SetDefaultPolicy sets the policy for peer types without their own.
-func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
-	m.polMu.Lock()
-	m.defaultPolicy = p
-	m.thrDef = m.policyThrottles("default", p)
-	m.polMu.Unlock()
-}
+func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) { m.pols.SetDefault(p) }
 
 // DispatchThrottle returns the messenger-wide dispatch throttle (nil when
 // disabled).
 func (m *Messenger) DispatchThrottle() *Throttle { return m.dthr }
 
-func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
-	m.polMu.RLock()
-	defer m.polMu.RUnlock()
-	if p, ok := m.policies[t]; ok {
-		return p
-	}
-	return m.defaultPolicy
-}
-
 // AddDispatcher appends d to the dispatch chain.
 func (m *Messenger) AddDispatcher(d gomsgr.Dispatcher) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.dispatchers = append(m.dispatchers, d)
-	if f, ok := d.(gomsgr.FastDispatcher); ok {
-		m.fast = append(m.fast, f)
-	}
-	if h, ok := d.(gomsgr.ConnHandler); ok {
-		m.handlers = append(m.handlers, h)
-	}
+	m.chain.Add(d)
 }
 
 // Bind listens on addr; see Options for the port range and retries.
@@ -326,16 +274,16 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 			}
 		}
 	}
-	k := keyOf(addr)
-	if c := m.conns[k]; c != nil && !anon {
+	k := msgrbase.KeyOf(addr)
+	if c := m.reg.Lookup(k); c != nil && !anon {
 		return c, nil
 	}
 	w := m.stack.Pick()
 	c := newConnection(m, w, session.Client, t, addr, m.addrs)
 	if anon {
-		m.anon[c] = struct{}{}
+		m.reg.AddAnon(c)
 	} else {
-		m.conns[k] = c
+		m.reg.Register(k, c)
 	}
 	// Submit runs c.connect inline when called on c's worker (from a fast
 	// dispatcher): m.mu must not be held then. Elsewhere it only queues,
@@ -350,10 +298,8 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 		err = w.Center().Submit(c.connect)
 	}
 	if err != nil {
-		if m.conns[k] == c {
-			delete(m.conns, k)
-		}
-		delete(m.anon, c)
+		m.reg.Drop(k, c)
+		m.reg.DropAnon(c)
 		w.Release()
 		return nil, fmt.Errorf("conn: %w", err)
 	}
@@ -372,7 +318,7 @@ func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr
 // MarkDown closes the connection to addr, if any.
 func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
 	m.mu.Lock()
-	c := m.conns[keyOf(addr)]
+	c := m.reg.Lookup(msgrbase.KeyOf(addr))
 	m.mu.Unlock()
 	if c != nil {
 		c.MarkDown()
@@ -382,16 +328,7 @@ func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
 // MarkDownAll closes every connection.
 func (m *Messenger) MarkDownAll() {
 	m.mu.Lock()
-	var all []*Connection
-	for _, c := range m.conns {
-		all = append(all, c)
-	}
-	for c := range m.accepting {
-		all = append(all, c)
-	}
-	for c := range m.anon {
-		all = append(all, c)
-	}
+	all := m.reg.All()
 	m.mu.Unlock()
 	for _, c := range all {
 		c.MarkDown()
@@ -401,11 +338,7 @@ func (m *Messenger) MarkDownAll() {
 // unregister forgets c.
 func (m *Messenger) unregister(c *Connection) {
 	m.mu.Lock()
-	if m.conns[c.key] == c {
-		delete(m.conns, c.key)
-	}
-	delete(m.accepting, c)
-	delete(m.anon, c)
+	m.reg.Unregister(c.key, c)
 	m.mu.Unlock()
 }
 
@@ -416,22 +349,22 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 	if m.stopping {
 		return false
 	}
-	m.accepting[c] = struct{}{}
+	m.reg.AddAccepting(c)
 	return true
 }
 
 // connReady runs on c's worker when its handshake completes.
 func (m *Messenger) connReady(c *Connection) {
-	ev := evConnect
+	ev := msgrbase.EvConnect
 	if c.role == session.Server {
-		ev = evAccept
+		ev = msgrbase.EvAccept
 		m.mu.Lock()
-		delete(m.accepting, c)
+		m.reg.Accepted(c)
 		pol := c.eng.Policy()
 		addrs := c.peerAddrs
 		if len(addrs) > 0 && (!pol.Lossy || pol.RegisterLossyClients) {
-			c.key = keyOf(addrs[0])
-			if old := m.conns[c.key]; old != nil && old != c && old.state.Load() != stClosed && !old.markedDown.Load() {
+			c.key = msgrbase.KeyOf(addrs[0])
+			if old := m.reg.Lookup(c.key); old != nil && old != c && old.state.Load() != stClosed && !old.markedDown.Load() {
 				// Another connection to this peer registered since the
 				// decision (a race with ConnectTo): this one fails, the
 				// existing one is kept (Ceph's accept_conn refusing).
@@ -439,9 +372,9 @@ func (m *Messenger) connReady(c *Connection) {
 				c.close(fmt.Errorf("conn: a connection to %v registered meanwhile", addrs[0]), false)
 				return
 			}
-			m.conns[c.key] = c
+			m.reg.Register(c.key, c)
 		} else {
-			m.anon[c] = struct{}{}
+			m.reg.AddAnon(c)
 		}
 		m.mu.Unlock()
 	}
@@ -467,16 +400,16 @@ func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool
 	m.opts.Logger.Log(context.Background(), level, "conn: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
 	switch {
 	case prev == stReady:
-		m.queueEvent(c, evReset)
+		m.queueEvent(c, msgrbase.EvReset)
 	case c.role == session.Client && errors.Is(err, errRefused):
-		m.queueEvent(c, evRefused)
+		m.queueEvent(c, msgrbase.EvRefused)
 	case c.role == session.Client:
-		m.queueEvent(c, evReset)
+		m.queueEvent(c, msgrbase.EvReset)
 	}
 }
 
-func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
-	if len(m.handlers) == 0 {
+func (m *Messenger) queueEvent(c *Connection, ev msgrbase.ConnEvent) {
+	if len(m.chain.Handlers) == 0 {
 		return
 	}
 	m.dq.Enqueue(gomsgr.PrioHighest, qitem{conn: c, ev: ev})
@@ -489,7 +422,7 @@ func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message) {
 }
 
 func (m *Messenger) deliverHeld(c *Connection, msg *gomsgr.Message, h held) {
-	for _, f := range m.fast {
+	for _, f := range m.chain.Fast {
 		if f.CanFastDispatch(msg) {
 			// Label the callback in CPU profiles (no allocation: the
 			// label sets are made once per worker).
@@ -529,8 +462,8 @@ func (m *Messenger) putHeld(c *Connection, h held) {
 	if h == (held{}) {
 		return
 	}
-	c.thr.msgs.Put(h.msgs)
-	c.thr.bytes.Put(h.bytes)
+	c.thr.Msgs.Put(h.msgs)
+	c.thr.Bytes.Put(h.bytes)
 	m.dthr.Put(h.dispatch)
 }
 
@@ -551,33 +484,13 @@ func (m *Messenger) deliverLoopback(c *Connection, msg *gomsgr.Message) error {
 func (m *Messenger) dispatch(it qitem) {
 	if it.m != nil {
 		defer m.putHeld(it.conn, it.held)
-		for _, d := range m.dispatchers {
-			if d.Dispatch(it.m) {
-				return
-			}
+		if !m.chain.Dispatch(it.m) {
+			m.opts.Logger.Warn("conn: message not dispatched", "type", it.m.Type, "from", it.m.Src.String())
+			it.m.Release()
 		}
-		m.opts.Logger.Warn("conn: message not dispatched", "type", it.m.Type, "from", it.m.Src.String())
-		it.m.Release()
 		return
 	}
-	for _, h := range m.handlers {
-		switch it.ev {
-		case evConnect:
-			h.HandleConnect(it.conn)
-		case evAccept:
-			h.HandleAccept(it.conn)
-		case evReset:
-			if h.HandleReset(it.conn) {
-				return
-			}
-		case evRemoteReset:
-			h.HandleRemoteReset(it.conn)
-		case evRefused:
-			if h.HandleRefused(it.conn) {
-				return
-			}
-		}
-	}
+	m.chain.Event(it.conn, it.ev)
 }
 
 // Shutdown stops accepting, closes every connection, stops dispatching and,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -106,29 +107,14 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = 3
 	}
-	if o.BindPortMin == 0 && o.BindPortMax == 0 {
-		o.BindPortMin, o.BindPortMax = 6800, 7568
-	}
-	if o.BindRetryCount <= 0 {
-		o.BindRetryCount = 3
-	}
-	if o.BindRetryDelay <= 0 {
-		o.BindRetryDelay = 5 * time.Second
-	}
+	msgrbase.Defaults{
+		BindPortMin: &o.BindPortMin, BindPortMax: &o.BindPortMax,
+		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
+		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
+		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,
+	}.SetDefaults()
 	if o.ListenBacklog <= 0 {
 		o.ListenBacklog = 512
-	}
-	if o.PrefetchBytes <= 0 {
-		o.PrefetchBytes = 64 << 10
-	}
-	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = 10 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 900 * time.Second
-	}
-	if o.DispatchThrottleBytes == 0 {
-		o.DispatchThrottleBytes = 100 << 20
 	}
 	if o.ThrottleRetry <= 0 {
 		o.ThrottleRetry = time.Millisecond
@@ -138,9 +124,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 15 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
 	}
 	if o.SampleEvery <= 0 {
 		o.SampleEvery = 64

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/driver"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 )
 
@@ -174,7 +175,7 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 	var v session.Verdict
 	m.mu.Lock()
 	if len(req.Addrs) > 0 {
-		ex = m.conns[keyOf(req.Addrs[0])]
+		ex = m.reg.Lookup(msgrbase.KeyOf(req.Addrs[0]))
 	}
 	if ex == c {
 		ex = nil
@@ -197,8 +198,8 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 			c.replaceWith = ex
 		}
 		ex.mu.Unlock()
-		if v.StopExisting && m.conns[ex.key] == ex {
-			delete(m.conns, ex.key) // this connection takes its place
+		if v.StopExisting {
+			m.reg.Drop(ex.key, ex) // this connection takes its place
 		}
 	}
 	m.mu.Unlock()
@@ -361,7 +362,7 @@ func (c *Connection) ResetSession() {
 	c.delayed = nil
 	c.releaseSent()
 	c.discardOutQueue()
-	c.msgr.queueEvent(c, evRemoteReset)
+	c.msgr.queueEvent(c, msgrbase.EvRemoteReset)
 }
 
 // dropSocket closes the socket and forgets its input and partial output.
@@ -460,7 +461,7 @@ func (c *Connection) fault(err error) {
 		return
 	}
 	if c.role == session.Client && errors.Is(err, errRefused) {
-		m.queueEvent(c, evRefused)
+		m.queueEvent(c, msgrbase.EvRefused)
 	}
 	c.faultErr = err
 	c.requeue(c.dropSocket())

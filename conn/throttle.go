@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -12,16 +13,14 @@ import (
 // Its lock is its counters' (perf.Throttle's): taking budget and counting it
 // is one critical section.
 type Throttle struct {
-	max  int64
-	cur  int64 // under perf's lock
-	perf *perf.Throttle
+	b msgrbase.Budget
 }
 
 func newThrottle(set *perf.Set, name string, max int64) *Throttle {
 	if max <= 0 {
 		return nil
 	}
-	return &Throttle{max: max, perf: set.AddThrottle(name, max)}
+	return &Throttle{b: msgrbase.NewBudget(set, name, max)}
 }
 
 // TryGet takes n if the throttle has room (or is empty, so that a single
@@ -31,14 +30,7 @@ func (t *Throttle) TryGet(n int64) bool {
 	if t == nil {
 		return true
 	}
-	t.perf.Lock()
-	ok := t.cur == 0 || t.cur+n <= t.max
-	if ok {
-		t.cur += n
-	}
-	t.perf.RecordGetOrFail(ok, n, t.cur)
-	t.perf.Unlock()
-	return ok
+	return t.b.TryGet(n)
 }
 
 // Put returns n.
@@ -46,10 +38,7 @@ func (t *Throttle) Put(n int64) {
 	if t == nil || n == 0 {
 		return
 	}
-	t.perf.Lock()
-	t.cur = max(t.cur-n, 0)
-	t.perf.RecordPut(n, t.cur)
-	t.perf.Unlock()
+	t.b.Put(n)
 }
 
 // Current returns the amount taken.
@@ -57,9 +46,7 @@ func (t *Throttle) Current() int64 {
 	if t == nil {
 		return 0
 	}
-	t.perf.Lock()
-	defer t.perf.Unlock()
-	return t.cur
+	return t.b.Current()
 }
 
 // Max returns the limit.
@@ -67,14 +54,12 @@ func (t *Throttle) Max() int64 {
 	if t == nil {
 		return 0
 	}
-	return t.max
+	return t.b.Max()
 }
 
 // throttles is the budget a received message holds: the peer type's message
-// and byte throttles and the messenger's dispatch throttle.
-type throttles struct {
-	msgs, bytes *Throttle
-}
+// and byte throttles.
+type throttles = msgrbase.Throttles[*Throttle]
 
 // held records what one message took, to give back after dispatch.
 type held struct {

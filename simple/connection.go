@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -56,7 +56,7 @@ type Connection struct {
 	role     session.Role
 	peerType gomsgr.EntityType
 	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
-	key      addrKey           // under msgr.mu
+	key      msgrbase.AddrKey  // under msgr.mu
 	loopback bool
 	pc       *perf.Counters // the counters this connection updates (nil on loopback)
 
@@ -112,18 +112,11 @@ type inItem struct {
 	h held
 }
 
-type addrKey struct {
-	ap    netip.AddrPort
-	nonce uint32
-}
-
-func keyOf(a gomsgr.EntityAddr) addrKey { return addrKey{a.Addr, a.Nonce} }
-
 func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, role: role, peerType: peerType, target: target, writerDone: make(chan struct{})}
 	c.cond.L = &c.mu
 	c.pc = m.counters()
-	c.key = keyOf(target)
+	c.key = msgrbase.KeyOf(target)
 	if role == session.Server {
 		c.state.Store(stHandshake)
 	}
@@ -134,7 +127,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		Nonce:           m.nonce.Load(),
 		PeerType:        peerType,
 		PeerAddr:        target,
-		Policy:          m.policyFor,
+		Policy:          m.pols.Policy,
 		GlobalSeq:       m.gseq.Next,
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
@@ -221,10 +214,7 @@ func (c *Connection) PeerType() gomsgr.EntityType {
 func (c *Connection) PeerAddr() gomsgr.EntityAddr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.peerAddrs) > 0 && c.peerAddrs[0].Addr.Port() != 0 {
-		return c.peerAddrs[0]
-	}
-	return c.target
+	return msgrbase.PeerAddr(c.peerAddrs, c.target)
 }
 
 // Features returns the Ceph features agreed with the peer.
@@ -323,8 +313,8 @@ func (c *Connection) closeIf(err error, notify bool, cond func(state int32) bool
 	c.mu.Unlock()
 	c.cond.Broadcast()
 	// A reader waiting for throttle budget gives up.
-	thr.msgs.wake()
-	thr.bytes.wake()
+	thr.Msgs.wake()
+	thr.Bytes.wake()
 	c.msgr.dthr.wake()
 	if nc != nil {
 		nc.Close()

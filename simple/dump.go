@@ -53,15 +53,7 @@ func (m *Messenger) Dump() Dump {
 		d.Addrs = append(d.Addrs, a.String())
 		d.Listeners = append(d.Listeners, ListenerDump{Addr: a.String(), Accepted: m.accepted.Load(), AcceptErrors: m.acceptErr.Load()})
 	}
-	for _, c := range m.conns {
-		all = append(all, entry{c, "conns"})
-	}
-	for c := range m.accepting {
-		all = append(all, entry{c, "accepting"})
-	}
-	for c := range m.anon {
-		all = append(all, entry{c, "anon"})
-	}
+	m.reg.Each(func(c *Connection, where string) { all = append(all, entry{c, where}) })
 	m.mu.Unlock()
 	for _, e := range all {
 		c := e.c

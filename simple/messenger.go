@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -43,34 +44,26 @@ type Messenger struct {
 	shards    []*perf.Counters // connections count into shards[id % len]
 	nextShard atomic.Uint32
 
-	polMu         sync.RWMutex // guards the policies and their throttles; never held with mu
-	policies      map[gomsgr.EntityType]gomsgr.Policy
-	defaultPolicy gomsgr.Policy
-	thr           map[gomsgr.EntityType]throttles
-	thrDef        throttles
-	dthr          *Throttle // ms_dispatch_throttle_bytes; nil when disabled
+	pols *msgrbase.PolicySet[*Throttle] // the policies and their throttles
+	dthr *Throttle                      // ms_dispatch_throttle_bytes; nil when disabled
 
 	// wg counts the accept loop and every connection's goroutines; Add
 	// happens under mu while !stopping, so it never races with Shutdown's
 	// Wait.
 	wg sync.WaitGroup
 
-	mu          sync.Mutex
-	dispatchers []gomsgr.Dispatcher
-	fast        []gomsgr.FastDispatcher
-	handlers    []gomsgr.ConnHandler
-	ln          net.Listener
-	bindAddr    netip.AddrPort
-	acceptDone  chan struct{} // closed when the current accept loop returns
-	conns       map[addrKey]*Connection
-	accepting   map[*Connection]struct{}
-	anon        map[*Connection]struct{}
-	loop        *Connection
-	addrs       gomsgr.AddrVec
-	started     bool
-	stopping    bool
-	stopCh      chan struct{} // closed when Shutdown begins
-	done        chan struct{} // closed when Shutdown has completed
+	mu         sync.Mutex
+	chain      msgrbase.Chain // the dispatchers; added under mu
+	ln         net.Listener
+	bindAddr   netip.AddrPort
+	acceptDone chan struct{} // closed when the current accept loop returns
+	reg        msgrbase.Registry[*Connection]
+	loop       *Connection
+	addrs      gomsgr.AddrVec
+	started    bool
+	stopping   bool
+	stopCh     chan struct{} // closed when Shutdown begins
+	done       chan struct{} // closed when Shutdown has completed
 }
 
 var _ gomsgr.Messenger = (*Messenger)(nil)
@@ -82,14 +75,10 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		return nil, fmt.Errorf("simple: bad bind port range %d..%d", opts.BindPortMin, opts.BindPortMax)
 	}
 	m := &Messenger{
-		opts:      opts,
-		policies:  map[gomsgr.EntityType]gomsgr.Policy{},
-		thr:       map[gomsgr.EntityType]throttles{},
-		conns:     map[addrKey]*Connection{},
-		accepting: map[*Connection]struct{}{},
-		anon:      map[*Connection]struct{}{},
-		stopCh:    make(chan struct{}),
-		done:      make(chan struct{}),
+		opts:   opts,
+		reg:    msgrbase.NewRegistry[*Connection](),
+		stopCh: make(chan struct{}),
+		done:   make(chan struct{}),
 	}
 	m.nonce.Store(opts.Nonce)
 	if opts.Nonce == 0 {
@@ -103,6 +92,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		m.shards = append(m.shards, m.perf.Worker(i))
 	}
 	m.dthr = newThrottle(m.perf, "msgr_dispatch_throttler-"+opts.Name.String(), opts.DispatchThrottleBytes)
+	m.pols = msgrbase.NewPolicySet(func(name string, max int64) *Throttle { return newThrottle(m.perf, name, max) })
 	m.dq = prioq.NewDispatch(m.dispatch)
 	m.loop = &Connection{msgr: m, loopback: true, peerType: opts.Name.Type, peerName: opts.Name}
 	m.loop.state.Store(stReady)
@@ -121,43 +111,16 @@ func (m *Messenger) counters() *perf.Counters {
 func (m *Messenger) Name() gomsgr.EntityName { return m.opts.Name }
 
 // SetPolicy sets the policy for peers of type t.
-func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) {
-	th := m.policyThrottles(t.String(), p)
-	m.polMu.Lock()
-	m.policies[t] = p
-	m.thr[t] = th
-	m.polMu.Unlock()
-}
+func (m *Messenger) SetPolicy(t gomsgr.EntityType, p gomsgr.Policy) { m.pols.Set(t, p) }
 
 // SetDefaultPolicy sets the policy for peer types without their own.
-func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) {
-	th := m.policyThrottles("default", p)
-	m.polMu.Lock()
-	m.defaultPolicy = p
-	m.thrDef = th
-	m.polMu.Unlock()
-}
-
-func (m *Messenger) policyFor(t gomsgr.EntityType) gomsgr.Policy {
-	m.polMu.RLock()
-	defer m.polMu.RUnlock()
-	if p, ok := m.policies[t]; ok {
-		return p
-	}
-	return m.defaultPolicy
-}
+func (m *Messenger) SetDefaultPolicy(p gomsgr.Policy) { m.pols.SetDefault(p) }
 
 // AddDispatcher appends d to the dispatch chain.
 func (m *Messenger) AddDispatcher(d gomsgr.Dispatcher) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.dispatchers = append(m.dispatchers, d)
-	if f, ok := d.(gomsgr.FastDispatcher); ok {
-		m.fast = append(m.fast, f)
-	}
-	if h, ok := d.(gomsgr.ConnHandler); ok {
-		m.handlers = append(m.handlers, h)
-	}
+	m.chain.Add(d)
 }
 
 // Bind listens on addr. A port of 0 scans Options.BindPortMin..BindPortMax
@@ -382,15 +345,15 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 			}
 		}
 	}
-	k := keyOf(addr)
-	if c := m.conns[k]; c != nil && !anon {
+	k := msgrbase.KeyOf(addr)
+	if c := m.reg.Lookup(k); c != nil && !anon {
 		return c, nil
 	}
 	c := newConnection(m, session.Client, t, addr, m.addrs)
 	if anon {
-		m.anon[c] = struct{}{}
+		m.reg.AddAnon(c)
 	} else {
-		m.conns[k] = c
+		m.reg.Register(k, c)
 	}
 	c.pc.Inc(perf.CreatedConnections)
 	c.pc.Inc(perf.ActiveConnections)
@@ -411,7 +374,7 @@ func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr
 // MarkDown closes the connection to addr, if any.
 func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
 	m.mu.Lock()
-	c := m.conns[keyOf(addr)]
+	c := m.reg.Lookup(msgrbase.KeyOf(addr))
 	m.mu.Unlock()
 	if c != nil {
 		c.MarkDown()
@@ -421,16 +384,7 @@ func (m *Messenger) MarkDown(addr gomsgr.EntityAddr) {
 // MarkDownAll closes every connection.
 func (m *Messenger) MarkDownAll() {
 	m.mu.Lock()
-	all := make([]*Connection, 0, len(m.conns)+len(m.accepting)+len(m.anon))
-	for _, c := range m.conns {
-		all = append(all, c)
-	}
-	for c := range m.accepting {
-		all = append(all, c)
-	}
-	for c := range m.anon {
-		all = append(all, c)
-	}
+	all := m.reg.All()
 	m.mu.Unlock()
 	for _, c := range all {
 		c.MarkDown()
@@ -440,11 +394,7 @@ func (m *Messenger) MarkDownAll() {
 // unregister forgets c.
 func (m *Messenger) unregister(c *Connection) {
 	m.mu.Lock()
-	if m.conns[c.key] == c {
-		delete(m.conns, c.key)
-	}
-	delete(m.accepting, c)
-	delete(m.anon, c)
+	m.reg.Unregister(c.key, c)
 	m.mu.Unlock()
 }
 
@@ -456,7 +406,7 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 	if m.stopping {
 		return false
 	}
-	m.accepting[c] = struct{}{}
+	m.reg.AddAccepting(c)
 	c.pc.Inc(perf.CreatedConnections)
 	c.pc.Inc(perf.ActiveConnections)
 	m.wg.Add(1)
@@ -466,28 +416,28 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 // connReady runs on c's reader goroutine, without c.mu, when its handshake
 // completes.
 func (m *Messenger) connReady(c *Connection) {
-	ev := evConnect
+	ev := msgrbase.EvConnect
 	if c.role == session.Server {
-		ev = evAccept
+		ev = msgrbase.EvAccept
 		c.mu.Lock()
 		pol := c.eng.Policy()
 		addrs := c.peerAddrs
 		c.mu.Unlock()
 		m.mu.Lock()
-		delete(m.accepting, c)
+		m.reg.Accepted(c)
 		if c.state.Load() == stClosed {
 			m.mu.Unlock()
 			return
 		}
 		if len(addrs) > 0 && addrs[0].Addr.Port() != 0 && (!pol.Lossy || pol.RegisterLossyClients) {
-			c.key = keyOf(addrs[0])
-			if old := m.conns[c.key]; old != nil && old != c {
+			c.key = msgrbase.KeyOf(addrs[0])
+			if old := m.reg.Lookup(c.key); old != nil && old != c {
 				// A newer session from the same peer replaces the old one.
 				go old.MarkDown()
 			}
-			m.conns[c.key] = c
+			m.reg.Register(c.key, c)
 		} else {
-			m.anon[c] = struct{}{}
+			m.reg.AddAnon(c)
 		}
 		m.mu.Unlock()
 	}
@@ -505,17 +455,17 @@ func (m *Messenger) connClosed(c *Connection, prev int32, err error, notify bool
 	m.opts.Logger.Debug("simple: connection closed", "peer", c.target.String(), "state", stateNames[prev], "err", err)
 	switch {
 	case prev == stReady:
-		m.queueEvent(c, evReset)
+		m.queueEvent(c, msgrbase.EvReset)
 	case c.role == session.Client && errors.Is(err, syscall.ECONNREFUSED):
-		m.queueEvent(c, evRefused)
+		m.queueEvent(c, msgrbase.EvRefused)
 	case c.role == session.Client:
-		m.queueEvent(c, evReset)
+		m.queueEvent(c, msgrbase.EvReset)
 	}
 }
 
-func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
+func (m *Messenger) queueEvent(c *Connection, ev msgrbase.ConnEvent) {
 	m.mu.Lock()
-	n := len(m.handlers)
+	n := len(m.chain.Handlers)
 	m.mu.Unlock()
 	if n == 0 {
 		return
@@ -528,7 +478,7 @@ func (m *Messenger) queueEvent(c *Connection, ev connEvent) {
 // throttle budget h is given back once it is dispatched. No connection lock
 // is held.
 func (m *Messenger) deliver(c *Connection, msg *gomsgr.Message, h held) {
-	for _, f := range m.fast {
+	for _, f := range m.chain.Fast {
 		if f.CanFastDispatch(msg) {
 			if c.pc != nil {
 				start := nanotime()
@@ -567,34 +517,14 @@ func (m *Messenger) dispatch(it qitem) {
 		it.held.release()
 		return
 	}
-	for _, h := range m.handlers {
-		switch it.ev {
-		case evConnect:
-			h.HandleConnect(it.conn)
-		case evAccept:
-			h.HandleAccept(it.conn)
-		case evReset:
-			if h.HandleReset(it.conn) {
-				return
-			}
-		case evRemoteReset:
-			h.HandleRemoteReset(it.conn)
-		case evRefused:
-			if h.HandleRefused(it.conn) {
-				return
-			}
-		}
-	}
+	m.chain.Event(it.conn, it.ev)
 }
 
 func (m *Messenger) dispatchMessage(msg *gomsgr.Message) {
-	for _, d := range m.dispatchers {
-		if d.Dispatch(msg) {
-			return
-		}
+	if !m.chain.Dispatch(msg) {
+		m.opts.Logger.Warn("simple: message not dispatched", "type", msg.Type, "from", msg.Src.String())
+		msg.Release()
 	}
-	m.opts.Logger.Warn("simple: message not dispatched", "type", msg.Type, "from", msg.Src.String())
-	msg.Release()
 }
 
 // Shutdown stops accepting, closes every connection, waits for their

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -72,29 +73,11 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.BindPortMin == 0 && o.BindPortMax == 0 {
-		o.BindPortMin, o.BindPortMax = 6800, 7568
-	}
-	if o.BindRetryCount <= 0 {
-		o.BindRetryCount = 3
-	}
-	if o.BindRetryDelay <= 0 {
-		o.BindRetryDelay = 5 * time.Second
-	}
-	if o.PrefetchBytes <= 0 {
-		o.PrefetchBytes = 64 << 10
-	}
-	if o.ReadyTimeout <= 0 {
-		o.ReadyTimeout = 10 * time.Second
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = 900 * time.Second
-	}
-	if o.DispatchThrottleBytes == 0 {
-		o.DispatchThrottleBytes = 100 << 20
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	msgrbase.Defaults{
+		BindPortMin: &o.BindPortMin, BindPortMax: &o.BindPortMax,
+		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
+		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
+		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,
+	}.SetDefaults()
 	return o
 }

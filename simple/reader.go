@@ -342,7 +342,7 @@ func (s *sink) Ready(e *session.Engine) {
 	c.peerType = e.PeerType()
 	c.state.Store(stReady)
 	c.readyNow = true
-	c.thr = c.msgr.throttlesFor(c.peerType)
+	c.thr = c.msgr.pols.Throttles(c.peerType)
 	c.readyTimer.Stop()
 	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
 }

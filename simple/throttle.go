@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -18,18 +18,16 @@ import (
 // Its lock is its counters' (perf.Throttle's), so that taking budget and
 // counting it is one critical section.
 type Throttle struct {
-	cond sync.Cond // on perf's lock
-	max  int64
-	cur  int64 // under perf's lock
-	perf *perf.Throttle
+	cond sync.Cond // on b's lock
+	b    msgrbase.Budget
 }
 
 func newThrottle(set *perf.Set, name string, max int64) *Throttle {
 	if max <= 0 {
 		return nil
 	}
-	t := &Throttle{max: max, perf: set.AddThrottle(name, max)}
-	t.cond.L = t.perf
+	t := &Throttle{b: msgrbase.NewBudget(set, name, max)}
+	t.cond.L = t.b.Perf()
 	return t
 }
 
@@ -41,11 +39,12 @@ func (t *Throttle) get(n int64, c *Connection) bool {
 		return true
 	}
 	var waited time.Time
-	t.perf.Lock()
-	t.perf.RecordGetStarted()
-	for t.cur != 0 && t.cur+n > t.max {
+	pt := t.b.Perf()
+	pt.Lock()
+	pt.RecordGetStarted()
+	for !t.b.FitsLocked(n) {
 		if c.state.Load() == stClosed {
-			t.perf.Unlock()
+			pt.Unlock()
 			return false
 		}
 		if waited.IsZero() {
@@ -53,12 +52,12 @@ func (t *Throttle) get(n int64, c *Connection) bool {
 		}
 		t.cond.Wait()
 	}
-	t.cur += n
+	cur := t.b.TakeLocked(n)
 	if !waited.IsZero() {
-		t.perf.RecordWait(time.Since(waited))
+		pt.RecordWait(time.Since(waited))
 	}
-	t.perf.RecordGet(n, t.cur)
-	t.perf.Unlock()
+	pt.RecordGet(n, cur)
+	pt.Unlock()
 	return true
 }
 
@@ -67,10 +66,7 @@ func (t *Throttle) put(n int64) {
 	if t == nil || n == 0 {
 		return
 	}
-	t.perf.Lock()
-	t.cur = max(t.cur-n, 0)
-	t.perf.RecordPut(n, t.cur)
-	t.perf.Unlock()
+	t.b.Put(n)
 	t.cond.Broadcast()
 }
 
@@ -80,9 +76,9 @@ func (t *Throttle) wake() {
 	if t == nil {
 		return
 	}
-	t.perf.Lock()
+	t.cond.L.Lock()
 	t.cond.Broadcast()
-	t.perf.Unlock()
+	t.cond.L.Unlock()
 }
 
 // Current returns the amount taken.
@@ -90,9 +86,7 @@ func (t *Throttle) Current() int64 {
 	if t == nil {
 		return 0
 	}
-	t.perf.Lock()
-	defer t.perf.Unlock()
-	return t.cur
+	return t.b.Current()
 }
 
 // Max returns the limit (0 for a nil Throttle: no limit).
@@ -100,14 +94,12 @@ func (t *Throttle) Max() int64 {
 	if t == nil {
 		return 0
 	}
-	return t.max
+	return t.b.Max()
 }
 
 // throttles are a peer type's message and byte throttles (Policy's
 // ThrottleMessages and ThrottleBytes; Ceph's policy throttlers).
-type throttles struct {
-	msgs, bytes *Throttle
-}
+type throttles = msgrbase.Throttles[*Throttle]
 
 // held is the budget one received message holds until it is dispatched:
 // one message and n bytes of its peer type's throttles, n bytes of the
@@ -122,16 +114,16 @@ type held struct {
 // take takes the budget for a message of n payload bytes, in Ceph's order;
 // false means c closed while waiting (nothing is held then).
 func (h *held) take(pol throttles, dispatch *Throttle, n int64, c *Connection) bool {
-	if !pol.msgs.get(1, c) {
+	if !pol.Msgs.get(1, c) {
 		return false
 	}
-	if !pol.bytes.get(n, c) {
-		pol.msgs.put(1)
+	if !pol.Bytes.get(n, c) {
+		pol.Msgs.put(1)
 		return false
 	}
 	if !dispatch.get(n, c) {
-		pol.msgs.put(1)
-		pol.bytes.put(n)
+		pol.Msgs.put(1)
+		pol.Bytes.put(n)
 		return false
 	}
 	*h = held{pol: pol, dispatch: dispatch, n: n, taken: true}
@@ -143,27 +135,10 @@ func (h *held) release() {
 	if !h.taken {
 		return
 	}
-	h.pol.msgs.put(1)
-	h.pol.bytes.put(h.n)
+	h.pol.Msgs.put(1)
+	h.pol.Bytes.put(h.n)
 	h.dispatch.put(h.n)
 	*h = held{}
-}
-
-func (m *Messenger) policyThrottles(name string, p gomsgr.Policy) throttles {
-	return throttles{
-		msgs:  newThrottle(m.perf, "msgr_throttler_messages-"+name, p.ThrottleMessages),
-		bytes: newThrottle(m.perf, "msgr_throttler_bytes-"+name, p.ThrottleBytes),
-	}
-}
-
-// throttlesFor returns the policy throttles for peers of type t.
-func (m *Messenger) throttlesFor(t gomsgr.EntityType) throttles {
-	m.polMu.RLock()
-	defer m.polMu.RUnlock()
-	if th, ok := m.thr[t]; ok {
-		return th
-	}
-	return m.thrDef
 }
 
 // DispatchThrottle returns the messenger-wide dispatch throttle
