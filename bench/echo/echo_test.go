@@ -27,19 +27,25 @@ func configs() []center.Config {
 
 func TestEchoServers(t *testing.T) {
 	for _, cfg := range configs() {
-		t.Run(name(cfg), func(t *testing.T) {
-			leakcheck.Check(t)
-			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-test", Workers: 2, Center: cfg})
-			if err != nil {
-				t.Fatal(err)
+		for _, opts := range []ServerOptions{{}, {SharedReadBuffer: true, Backlog: 4096}} {
+			n := name(cfg)
+			if opts.SharedReadBuffer {
+				n += "/shared"
 			}
-			exercise(t, s.Addr())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := s.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
-		})
+			t.Run(n, func(t *testing.T) {
+				leakcheck.Check(t)
+				s, err := NewServerWith("127.0.0.1:0", center.StackConfig{Name: "echo-test", Workers: 2, Center: cfg}, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				exercise(t, s.Addr())
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := s.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 	t.Run("std", func(t *testing.T) {
 		leakcheck.Check(t)

@@ -20,10 +20,11 @@ import (
 // served there: read until EAGAIN, write back, keep what the kernel did not
 // take and wait for WRITABLE only while bytes are pending.
 type Server struct {
-	stack *center.Stack
-	lfd   int
-	lw    *center.Worker
-	addr  netip.AddrPort
+	stack  *center.Stack
+	lfd    int
+	lw     *center.Worker
+	addr   netip.AddrPort
+	shared map[*center.Worker][]byte // per worker, with ServerOptions.SharedReadBuffer
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -32,32 +33,69 @@ type Server struct {
 type conn struct {
 	fd      int
 	w       *center.Worker
-	buf     []byte // read buffer
+	buf     []byte // read buffer: its own, or its worker's shared one
+	shared  bool   // buf is the worker's: pending must be copied out of it
 	pending []byte // bytes read but not yet written back
+	spare   []byte // pending's backing array when buf is shared, kept for reuse
 	closed  bool
 }
 
-// BufBytes is the per-connection read buffer size.
+// BufBytes is the read buffer size: each connection's, or each worker's
+// with ServerOptions.SharedReadBuffer.
 const BufBytes = 64 << 10
 
+// ServerOptions choose how a Server spends memory.
+type ServerOptions struct {
+	// SharedReadBuffer reads every connection of a worker into one
+	// buffer of the worker's (a worker runs one handler at a time) and
+	// copies out only the part of a reply the kernel did not take, so an
+	// idle connection holds no buffer: what gnet, netpoll and nbio do.
+	// Off, each connection has a BufBytes buffer of its own.
+	SharedReadBuffer bool
+	// Backlog is the listen queue length (default 512).
+	Backlog int
+}
+
 // NewServer listens on addr ("127.0.0.1:0" for a free port) and serves on a
-// new stack configured by cfg.
+// new stack configured by cfg, with a read buffer per connection.
 func NewServer(addr string, cfg center.StackConfig) (*Server, error) {
-	ap, err := netip.ParseAddrPort(addr)
+	return NewServerWith(addr, cfg, ServerOptions{})
+}
+
+// NewServerWith is NewServer with options.
+func NewServerWith(addr string, cfg center.StackConfig, opts ServerOptions) (*Server, error) {
+	ta, err := net.ResolveTCPAddr("tcp4", addr)
 	if err != nil {
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	lfd, bound, err := listen(ap)
+	ip := ta.AddrPort().Addr().Unmap()
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified() // ":port": every address
+	}
+	if !ip.Is4() {
+		return nil, fmt.Errorf("echo: %s is not an IPv4 address", addr)
+	}
+	ap := netip.AddrPortFrom(ip, uint16(ta.Port))
+	if opts.Backlog <= 0 {
+		opts.Backlog = 512
+	}
+	lfd, bound, err := listen(ap, opts.Backlog)
 	if err != nil {
 		return nil, err
 	}
 	stack, err := center.NewStack(cfg)
 	if err != nil {
 		unix.Close(lfd)
-		return nil, err
+		return nil, fmt.Errorf("echo: %w", err)
 	}
 	s := &Server{stack: stack, lfd: lfd, addr: bound, conns: map[*conn]struct{}{}}
 	s.lw = stack.Workers()[0]
+	if opts.SharedReadBuffer {
+		s.shared = map[*center.Worker][]byte{}
+		for _, w := range stack.Workers() {
+			s.shared[w] = make([]byte, BufBytes)
+		}
+	}
 	err = s.lw.Center().SubmitWait(context.Background(), func() {
 		err = s.lw.Center().AddFile(lfd, driver.Readable, s.accept)
 	})
@@ -68,7 +106,7 @@ func NewServer(addr string, cfg center.StackConfig) (*Server, error) {
 	return s, nil
 }
 
-func listen(ap netip.AddrPort) (int, netip.AddrPort, error) {
+func listen(ap netip.AddrPort, backlog int) (int, netip.AddrPort, error) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, ap, fmt.Errorf("echo: socket: %w", err)
@@ -79,7 +117,7 @@ func listen(ap netip.AddrPort) (int, netip.AddrPort, error) {
 		unix.Close(fd)
 		return -1, ap, fmt.Errorf("echo: bind %s: %w", ap, err)
 	}
-	if err := unix.Listen(fd, 512); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		unix.Close(fd)
 		return -1, ap, fmt.Errorf("echo: listen: %w", err)
 	}
@@ -108,7 +146,12 @@ func (s *Server) accept(fd int, _ driver.Mask) {
 		}
 		unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		w := s.stack.Pick()
-		c := &conn{fd: nfd, w: w, buf: make([]byte, BufBytes)}
+		c := &conn{fd: nfd, w: w}
+		if buf, ok := s.shared[w]; ok {
+			c.buf, c.shared = buf, true
+		} else {
+			c.buf = make([]byte, BufBytes)
+		}
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
@@ -128,7 +171,7 @@ func (s *Server) handle(c *conn, m driver.Mask) {
 		return
 	}
 	if m&driver.Writable != 0 && len(c.pending) > 0 {
-		if !s.flush(c) {
+		if !s.flush(c, c.pending) {
 			return
 		}
 	}
@@ -138,8 +181,7 @@ func (s *Server) handle(c *conn, m driver.Mask) {
 	for {
 		n, err := fdio.Read(c.fd, c.buf)
 		if n > 0 {
-			c.pending = c.buf[:n]
-			if !s.flush(c) || len(c.pending) > 0 {
+			if !s.flush(c, c.buf[:n]) || len(c.pending) > 0 {
 				return
 			}
 			if n < len(c.buf) {
@@ -160,18 +202,25 @@ func (s *Server) handle(c *conn, m driver.Mask) {
 	}
 }
 
-// flush writes c.pending; it reports false when the connection was dropped.
-func (s *Server) flush(c *conn) bool {
-	for len(c.pending) > 0 {
-		n, err := fdio.Write(c.fd, c.pending)
+// flush writes b (just read, or c.pending); what the kernel does not take
+// stays in c.pending, copied out of a shared read buffer. It reports false
+// when the connection was dropped.
+func (s *Server) flush(c *conn, b []byte) bool {
+	for len(b) > 0 {
+		n, err := fdio.Write(c.fd, b)
 		if n > 0 {
-			c.pending = c.pending[n:]
+			b = b[n:]
 			continue
 		}
 		if err == unix.EINTR {
 			continue
 		}
 		if err == unix.EAGAIN {
+			if c.shared && (len(c.pending) == 0 || &c.pending[0] != &b[0]) {
+				c.spare = append(c.spare[:0], b...)
+				b = c.spare
+			}
+			c.pending = b
 			if c.w.Center().FileMask(c.fd)&driver.Writable == 0 {
 				c.w.Center().AddFile(c.fd, driver.Writable, func(_ int, m driver.Mask) { s.handle(c, m) })
 			}
@@ -180,6 +229,7 @@ func (s *Server) flush(c *conn) bool {
 		s.drop(c)
 		return false
 	}
+	c.pending = nil
 	if c.w.Center().FileMask(c.fd)&driver.Writable != 0 {
 		c.w.Center().DelFile(c.fd, driver.Writable)
 	}

@@ -61,23 +61,10 @@ func Serve(impl, proto, addr string) (*Server, error) {
 		// The repo's own bench/echo.Server (gomsgr-perf local's), which
 		// gives each connection a 64 KiB buffer: for comparison with
 		// loopecho.go's shared buffer.
-		s, err := echo.NewServer(addr, center.StackConfig{Name: "bench-echo", Workers: 1})
-		if err != nil {
-			return nil, err
-		}
-		stop := func() error {
-			ctx, cancel := contextTimeout(10 * time.Second)
-			defer cancel()
-			return s.Close(ctx)
-		}
-		return &Server{Addr: s.Addr(), Stop: stop}, nil
+		return serveEcho(addr, center.StackConfig{Name: "bench-echo", Workers: 1}, echo.ServerOptions{})
 	}
 	if cfg, ok := loopConfig(impl); ok {
-		s, err := newLoopServer(addr, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return &Server{Addr: s.Addr(), Stop: s.Close}, nil
+		return serveLoop(addr, cfg)
 	}
 	return nil, fmt.Errorf("unknown echo server %q", impl)
 }
