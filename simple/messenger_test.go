@@ -17,6 +17,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
 	"github.com/gomsgr/gomsgr/simple"
@@ -28,20 +29,21 @@ var (
 	local   = netip.MustParseAddrPort("127.0.0.1:0")
 )
 
+// newMsgr returns a messenger shut down when the test ends.
 func newMsgr(t *testing.T, o simple.Options) *simple.Messenger {
 	t.Helper()
-	m, err := simple.NewMessenger(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-	})
-	return m
+	return msgrtest.New(t, simple.NewMessenger, o)
+}
+
+// echoPair starts osd.0 with options o, echoing every message, and a lossy
+// client.4101 whose replies' tids arrive on r.ch.
+func echoPair(t *testing.T, o simple.Options) (srv, cli *simple.Messenger, r *replies) {
+	t.Helper()
+	o.Name = osd0
+	srv = msgrtest.Serve(t, newMsgr(t, o), gomsgr.StatelessServer(0), echo{})
+	r = &replies{ch: make(chan uint64, 4)}
+	cli = msgrtest.Start(t, newMsgr(t, simple.Options{Name: client1}), gomsgr.LossyClient(0), r)
+	return srv, cli, r
 }
 
 // freePort returns a port the kernel considers free now.
@@ -154,22 +156,7 @@ func wait(t *testing.T, ch chan uint64, want uint64) {
 
 func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(echo{})
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := newMsgr(t, simple.Options{Name: client1})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	r := &replies{ch: make(chan uint64, 4)}
-	cli.AddDispatcher(r)
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv, cli, r := echoPair(t, simple.Options{BindAnyPort: true})
 	addr := srv.Addrs()[0]
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, addr)
 	if err != nil {
@@ -222,14 +209,7 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 // a closed socket.
 func TestBadMethodIsAnswered(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true}), gomsgr.StatelessServer(0))
 	tags, err := rawHandshake(srv.Addrs()[0].Addr.String(), &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeSecure}})
 	if err != nil {
 		t.Fatal(err)
@@ -280,14 +260,7 @@ func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
 // handshake cannot make the server allocate a large frame buffer.
 func TestHugeFrameBeforeHandshake(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true}), gomsgr.StatelessServer(0))
 	p := msgr2.Preamble{Tag: msgr2.TagHello, NumSegments: 1}
 	p.Segments[0].Len = 60 << 20
 	in := append(msgr2.AppendBanner(nil, msgr2.LocalBanner), msgr2.AppendPreamble(nil, &p)...)
@@ -331,22 +304,7 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 
 func TestAnonErrAndDump(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(echo{})
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := newMsgr(t, simple.Options{Name: client1})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	r := &replies{ch: make(chan uint64, 4)}
-	cli.AddDispatcher(r)
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv, cli, r := echoPair(t, simple.Options{BindAnyPort: true})
 	addr := srv.Addrs()[0]
 	a1, err := cli.ConnectAnon(gomsgr.EntityOSD, addr)
 	if err != nil {
@@ -398,10 +356,7 @@ func TestErrRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Err() == nil && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	msgrtest.WaitUntil(t, 10*time.Second, "the connect to a closed port to fail", func() bool { return c.Err() != nil })
 	if !errors.Is(c.Err(), syscall.ECONNREFUSED) {
 		t.Fatalf("Err after connecting to a closed port: %v, want ECONNREFUSED", c.Err())
 	}
@@ -409,22 +364,7 @@ func TestErrRefused(t *testing.T) {
 
 func TestRebind(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(echo{})
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := newMsgr(t, simple.Options{Name: client1})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	r := &replies{ch: make(chan uint64, 4)}
-	cli.AddDispatcher(r)
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv, cli, r := echoPair(t, simple.Options{})
 	old := srv.Addrs()[0]
 	c, _ := cli.ConnectTo(gomsgr.EntityOSD, old)
 	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1})
@@ -440,13 +380,7 @@ func TestRebind(t *testing.T) {
 		t.Fatalf("rebound to %v (nonce %d) from %v (nonce %d), avoiding port %d: want a new port and nonce",
 			now.Addr, now.Nonce, old.Addr, old.Nonce, old.Addr.Port()+1)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for c.IsConnected() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if c.IsConnected() {
-		t.Fatal("the connection to the old address survived the rebind")
-	}
+	msgrtest.WaitUntil(t, 10*time.Second, "the connection to the old address to close", func() bool { return !c.IsConnected() })
 	c2, _ := cli.ConnectTo(gomsgr.EntityOSD, now)
 	c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2})
 	wait(t, r.ch, 2)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/perf"
 	"github.com/gomsgr/gomsgr/simple"
 )
@@ -25,6 +26,22 @@ func (g *gate) Dispatch(m *gomsgr.Message) bool {
 	return true
 }
 
+// gatedPair starts osd.0 with options o, policy pol and a gate as its
+// dispatcher, and a lossy client; it returns the server, the gate and the
+// client's connection to the server.
+func gatedPair(t *testing.T, o simple.Options, pol gomsgr.Policy) (*simple.Messenger, *gate, gomsgr.Connection) {
+	t.Helper()
+	o.Name, o.BindAnyPort = osd0, true
+	g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
+	srv := msgrtest.Serve(t, newMsgr(t, o), pol, g)
+	cli := msgrtest.Start(t, newMsgr(t, simple.Options{Name: client1}), gomsgr.LossyClient(0))
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, g, c
+}
+
 func TestThrottles(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -39,24 +56,7 @@ func TestThrottles(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			leakcheck.Check(t)
-			o := tc.opts
-			o.Name, o.BindAnyPort = osd0, true
-			srv := newMsgr(t, o)
-			srv.SetDefaultPolicy(tc.pol(gomsgr.StatelessServer(0)))
-			g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
-			srv.AddDispatcher(g)
-			if err := srv.Bind(local); err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cli := newMsgr(t, simple.Options{Name: client1})
-			cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-			if err := cli.Start(); err != nil {
-				t.Fatal(err)
-			}
-			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+			srv, g, c := gatedPair(t, tc.opts, tc.pol(gomsgr.StatelessServer(0)))
 			for i := range 10 {
 				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)})
 			}
@@ -98,31 +98,13 @@ func TestThrottles(t *testing.T) {
 // keep Shutdown waiting.
 func TestThrottleWaitEndsOnShutdown(t *testing.T) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
 	pol := gomsgr.StatelessServer(0)
 	pol.ThrottleMessages = 1
-	srv.SetDefaultPolicy(pol)
-	g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
-	srv.AddDispatcher(g)
-	if err := srv.Bind(local); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := newMsgr(t, simple.Options{Name: client1})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	srv, g, c := gatedPair(t, simple.Options{}, pol)
 	for i := range 3 {
 		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)})
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Perf().Total().Get(perf.RecvMessages) < 1 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	msgrtest.WaitUntil(t, 10*time.Second, "the first message", func() bool { return srv.Perf().Total().Get(perf.RecvMessages) >= 1 })
 	// The dispatcher is stuck on message 0 and the reader waits for
 	// budget. MarkDownAll must end that wait.
 	waitStack(t, "simple.(*Throttle).get", true)

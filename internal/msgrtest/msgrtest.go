@@ -5,7 +5,6 @@ package msgrtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -162,56 +161,28 @@ var (
 	local   = netip.MustParseAddrPort("127.0.0.1:0")
 )
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
-
 // server starts a bound messenger with an echo recorder.
 func server(t *testing.T, newMsgr Factory, cfg Config, pol gomsgr.Policy) (gomsgr.Messenger, *recorder) {
 	t.Helper()
 	if cfg.Name == (gomsgr.EntityName{}) {
 		cfg.Name = osd0
 	}
-	m := newMsgr(t, cfg)
 	r := newRecorder(true)
-	m.SetDefaultPolicy(pol)
-	m.AddDispatcher(r)
-	if err := m.Bind(local); err != nil {
-		t.Fatalf("Bind: %v", err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	m := Serve(t, newMsgr(t, cfg), pol, r)
 	t.Cleanup(func() { shutdown(t, m) })
 	return m, r
 }
 
+// client starts a messenger that only connects, with a recorder.
 func client(t *testing.T, newMsgr Factory, cfg Config, pol gomsgr.Policy) (gomsgr.Messenger, *recorder) {
 	t.Helper()
 	if cfg.Name == (gomsgr.EntityName{}) {
 		cfg.Name = client1
 	}
-	m := newMsgr(t, cfg)
 	r := newRecorder(false)
-	m.SetDefaultPolicy(pol)
-	m.AddDispatcher(r)
-	if err := m.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	m := Start(t, newMsgr(t, cfg), pol, r)
 	t.Cleanup(func() { shutdown(t, m) })
 	return m, r
-}
-
-func shutdown(t *testing.T, m gomsgr.Messenger) {
-	t.Helper()
-	if err := m.Shutdown(ctx(t)); err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	if err := m.Wait(ctx(t)); err != nil {
-		t.Errorf("Wait: %v", err)
-	}
 }
 
 func payload(seed, n int) []byte {

@@ -1,0 +1,80 @@
+package msgrtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+)
+
+// New returns the messenger newM makes from o, failing t if it cannot, and
+// shuts it down (checking the error) when t ends:
+//
+//	srv := msgrtest.New(t, conn.NewMessenger, conn.Options{Name: osd0})
+func New[O any, M gomsgr.Messenger](t testing.TB, newM func(O) (M, error), o O) M {
+	t.Helper()
+	m, err := newM(o)
+	if err != nil {
+		t.Fatalf("new messenger: %v", err)
+	}
+	t.Cleanup(func() { shutdown(t, m) })
+	return m
+}
+
+// Serve sets m's default policy and adds ds, binds m to 127.0.0.1 port 0
+// (a free port, or the first free one of its options' range) and starts
+// it. It returns m, for chaining with New.
+func Serve[M gomsgr.Messenger](t testing.TB, m M, pol gomsgr.Policy, ds ...gomsgr.Dispatcher) M {
+	t.Helper()
+	m.SetDefaultPolicy(pol)
+	for _, d := range ds {
+		m.AddDispatcher(d)
+	}
+	if err := m.Bind(local); err != nil {
+		t.Fatalf("Bind: %v", err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return m
+}
+
+// Start is Serve without the Bind: a messenger that only connects.
+func Start[M gomsgr.Messenger](t testing.TB, m M, pol gomsgr.Policy, ds ...gomsgr.Dispatcher) M {
+	t.Helper()
+	m.SetDefaultPolicy(pol)
+	for _, d := range ds {
+		m.AddDispatcher(d)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return m
+}
+
+// WaitUntil polls cond every millisecond until it holds; if it does not
+// within d, t fails with what it was waiting for.
+func WaitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// shutdown shuts m down and waits for it, failing t on an error.
+func shutdown(t testing.TB, m gomsgr.Messenger) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := m.Wait(ctx); err != nil {
+		t.Errorf("Wait: %v", err)
+	}
+}
