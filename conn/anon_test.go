@@ -3,41 +3,25 @@ package conn_test
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
 func startPair(t *testing.T, driver string, got chan *gomsgr.Message) (srv, cli *conn.Messenger) {
 	t.Helper()
 	leakcheck.Check(t)
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}, Workers: 2, Center: centerCfg(driver)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
-		got <- m
-		m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Front: m.Front})
-	}))
-	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	cli, _ = conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 11}, Workers: 2, Center: centerCfg(driver)})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
-	cli.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		cli.Shutdown(ctx)
-		srv.Shutdown(ctx)
-	})
+	srv = msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}, Workers: 2, Center: centerCfg(driver)}),
+		gomsgr.StatelessServer(0), gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+			got <- m
+			m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Front: m.Front})
+		}))
+	cli = msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 11}, Workers: 2, Center: centerCfg(driver)}),
+		gomsgr.LossyClient(0), gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
 	return srv, cli
 }
 

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
@@ -20,22 +20,13 @@ func TestDumpAndCounters(t *testing.T) {
 	leakcheck.Check(t)
 	start := time.Now()
 	got := make(chan *gomsgr.Message, 10)
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
-	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
+	srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Workers: 2}),
+		gomsgr.Policy{}, gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
 	// SampleEvery 1: every message's queue latency is timed.
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 9}, Workers: 1, SampleEvery: 1})
-	cli.Start()
+	cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 9}, Workers: 1, SampleEvery: 1}),
+		gomsgr.Policy{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	defer srv.Shutdown(ctx)
-	defer cli.Shutdown(ctx)
 	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 	for i := 0; i < 3; i++ {
 		c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 100)})
@@ -50,11 +41,8 @@ func TestDumpAndCounters(t *testing.T) {
 	}
 	// Counts reach the counters at the end of the worker's handler run,
 	// which may be a moment after the dispatcher got the messages.
+	waitFor(t, 5*time.Second, "3 received messages counted", func() bool { return srv.Perf().Total().Get(perf.RecvMessages) >= 3 })
 	st := srv.Perf().Total()
-	for deadline := time.Now().Add(5 * time.Second); st.Get(perf.RecvMessages) < 3 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		st = srv.Perf().Total()
-	}
 	if n := st.Get(perf.RecvMessages); n != 3 {
 		t.Fatalf("server msgr_recv_messages = %d, want 3", n)
 	}
@@ -68,11 +56,8 @@ func TestDumpAndCounters(t *testing.T) {
 	if busy := st.Time(perf.RunningTotalTime); busy <= 0 || busy > 2*time.Since(start) {
 		t.Fatalf("server msgr_running_total_time = %v after %v", busy, time.Since(start))
 	}
+	waitFor(t, 5*time.Second, "3 sent messages counted", func() bool { return cli.Perf().Total().Get(perf.SendMessages) >= 3 })
 	cst := cli.Perf().Total()
-	for deadline := time.Now().Add(5 * time.Second); cst.Get(perf.SendMessages) < 3 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		cst = cli.Perf().Total()
-	}
 	if n := cst.Get(perf.SendMessages); n != 3 {
 		t.Fatalf("client msgr_send_messages = %d, want 3", n)
 	}
@@ -106,24 +91,13 @@ func TestDumpAndCounters(t *testing.T) {
 func TestCounterSampling(t *testing.T) {
 	leakcheck.Check(t)
 	got := make(chan *gomsgr.Message, 64)
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
-	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
+	srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}, Workers: 1}),
+		gomsgr.Policy{}, gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	defer srv.Shutdown(ctx)
 	for _, tc := range []struct{ every, want int }{{0, 1}, {5, 5}, {16, 3}, {1, 40}} {
-		cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(tc.every)}, Workers: 1, SampleEvery: tc.every})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cli.Start()
+		cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(tc.every)}, Workers: 1, SampleEvery: tc.every}),
+			gomsgr.Policy{})
 		c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 		for i := 0; i < 40; i++ {
 			c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 10)})
@@ -136,11 +110,8 @@ func TestCounterSampling(t *testing.T) {
 				t.Fatal("messages did not arrive")
 			}
 		}
+		waitFor(t, 5*time.Second, "40 sent messages counted", func() bool { return cli.Perf().Total().Get(perf.SendMessages) >= 40 })
 		st := cli.Perf().Total()
-		for deadline := time.Now().Add(5 * time.Second); st.Get(perf.SendMessages) < 40 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-			st = cli.Perf().Total()
-		}
 		if n := st.Get(perf.SendMessages); n != 40 {
 			t.Errorf("SampleEvery %d: msgr_send_messages = %d, want 40", tc.every, n)
 		}

@@ -3,7 +3,6 @@ package conn_test
 import (
 	"bytes"
 	"context"
-	"net/netip"
 	"runtime/pprof"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
 // labelProbe fast-dispatches every message and, the first time, takes a
@@ -35,19 +35,10 @@ func (p *labelProbe) FastDispatch(m *gomsgr.Message) {
 func TestFastDispatchLabels(t *testing.T) {
 	leakcheck.Check(t)
 	probe := &labelProbe{prof: make(chan []byte, 1)}
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 5}, Workers: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.AddDispatcher(probe)
-	srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
-	srv.Start()
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 5}, Workers: 1})
-	cli.Start()
+	srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 5}, Workers: 1}), gomsgr.Policy{}, probe)
+	cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 5}, Workers: 1}), gomsgr.Policy{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	defer srv.Shutdown(ctx)
-	defer cli.Shutdown(ctx)
 	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 	c.SendMessage(&gomsgr.Message{Type: 0x7001})
 	var prof []byte

@@ -1,10 +1,8 @@
 package conn_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -14,6 +12,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 )
@@ -102,29 +101,11 @@ func newLmsgr(t *testing.T, o lopts) (*conn.Messenger, *lrec) {
 	if os.Getenv("GOMSGR_DEBUG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("msgr", o.name.String())
 	}
-	m, err := conn.NewMessenger(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.SetDefaultPolicy(o.pol)
-	r := newLrec(o.echo)
-	m.AddDispatcher(r)
+	m, r := newMsgr(t, opts), newLrec(o.echo)
 	if o.bind {
-		if err := m.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-			t.Fatal(err)
-		}
+		return msgrtest.Serve(t, m, o.pol, r), r
 	}
-	if err := m.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		if err := m.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown %v: %v", o.name, err)
-		}
-	})
-	return m, r
+	return msgrtest.Start(t, m, o.pol, r), r
 }
 
 var (
@@ -159,17 +140,6 @@ func bothDrivers(t *testing.T, f func(t *testing.T, d string)) {
 			leakcheck.Check(t)
 			f(t, d)
 		})
-	}
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -213,6 +183,15 @@ func TestReconnectUnderSocketFailures(t *testing.T) {
 	})
 }
 
+// pinged opens cli's session to srv and waits for the pong to ping 1.
+func pinged(t *testing.T, cli, srv *conn.Messenger, cr *lrec) *conn.Connection {
+	t.Helper()
+	c := sessionTo(t, cli, srv.Addrs()[0])
+	c.SendMessage(ping(1))
+	waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+	return c
+}
+
 // sessionTo returns the messenger's connection to addr.
 func sessionTo(t *testing.T, m *conn.Messenger, addr gomsgr.EntityAddr) *conn.Connection {
 	t.Helper()
@@ -231,9 +210,7 @@ func TestStatefulServerMarkDown(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0)})
-		c := sessionTo(t, cli, srv.Addrs()[0])
-		c.SendMessage(ping(1))
-		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		c := pinged(t, cli, srv, cr)
 		srv.MarkDownAll()
 		waitFor(t, 10*time.Second, "the client's remote reset", func() bool { return cr.events("remote_reset") == 1 })
 		c.SendMessage(ping(2))
@@ -257,9 +234,7 @@ func TestStatelessServerMarkDown(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		srv, _ := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatelessServer(0), bind: true, echo: true})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LossyClient(0)})
-		c := sessionTo(t, cli, srv.Addrs()[0])
-		c.SendMessage(ping(1))
-		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		c := pinged(t, cli, srv, cr)
 		srv.MarkDownAll()
 		waitFor(t, 10*time.Second, "the client's reset", func() bool { return cr.events("reset") == 1 })
 		if c.IsConnected() || c.SendMessage(ping(9)) == nil {
@@ -282,9 +257,7 @@ func TestClientStandby(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.LosslessPeer(0), bind: true, echo: true})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, idle: 300 * time.Millisecond})
-		c := sessionTo(t, cli, srv.Addrs()[0])
-		c.SendMessage(ping(1))
-		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		c := pinged(t, cli, srv, cr)
 		waitFor(t, 10*time.Second, "standby", func() bool { return c.State() == "standby" })
 		time.Sleep(100 * time.Millisecond)
 		if c.State() != "standby" || c.IsConnected() {
@@ -313,9 +286,7 @@ func TestMissingServerIdent(t *testing.T) {
 				return session.Continue
 			}})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond})
-		c := sessionTo(t, cli, srv.Addrs()[0])
-		c.SendMessage(ping(1))
-		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		pinged(t, cli, srv, cr)
 		time.Sleep(50 * time.Millisecond)
 		if sr.count() != 1 || cr.count() != 1 || failed.Load() < 2 {
 			t.Fatalf("server got %d, client %d messages; %d SERVER_IDENT attempts", sr.count(), cr.count(), failed.Load())
@@ -482,9 +453,7 @@ func TestMissingServerIdent2(t *testing.T) {
 			}})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond,
 			ready: 300 * time.Millisecond})
-		c := sessionTo(t, cli, srv.Addrs()[0])
-		c.SendMessage(ping(1))
-		waitFor(t, 10*time.Second, "pong 1", func() bool { return cr.count() == 1 })
+		pinged(t, cli, srv, cr)
 		time.Sleep(50 * time.Millisecond)
 		if sr.count() != 1 || cr.count() != 1 || frozen.Load() < 2 {
 			t.Fatalf("server got %d, client %d messages; %d SERVER_IDENT attempts", sr.count(), cr.count(), frozen.Load())

@@ -108,39 +108,28 @@ func TestLosslessKeepsUntilAcked(t *testing.T) {
 			p.pump(t, func() bool { return p.got.Load() == 50 })
 			cc := c.(*conn.Connection)
 			if !lossless {
-				waitUntil(t, func() bool { return released.Load() == 50 }, "lossy messages released once written")
+				waitFor(t, 10*time.Second, "lossy messages released once written", func() bool { return released.Load() == 50 })
 				if cc.Unacked() != 0 {
 					t.Fatalf("lossy connection keeps %d messages", cc.Unacked())
 				}
 				return
 			}
 			// Nothing acknowledged yet: all 50 are kept.
-			waitUntil(t, func() bool { return cc.Unacked() == 50 }, "50 unacked messages")
+			waitFor(t, 10*time.Second, "50 unacked messages", func() bool { return cc.Unacked() == 50 })
 			if r := released.Load(); r != 0 {
 				t.Fatalf("%d messages released before any ack", r)
 			}
 			// Acknowledge up to 30.
 			ack := msgr2.AppendControl(nil, p.eng.Revision(), &msgr2.Ack{Seq: 30})
 			nc.Write(ack)
-			waitUntil(t, func() bool { return released.Load() == 30 }, "30 released after ACK 30")
+			waitFor(t, 10*time.Second, "30 released after ACK 30", func() bool { return released.Load() == 30 })
 			if cc.Unacked() != 20 {
 				t.Fatalf("after ACK 30: %d unacked, want 20", cc.Unacked())
 			}
 			// The standalone ACK our engine queues acknowledges the rest.
 			p.eng.QueueAck() // the peer received all 50
 			p.flush(t)
-			waitUntil(t, func() bool { return released.Load() == 50 && cc.Unacked() == 0 }, "all released after ACK 50")
+			waitFor(t, 10*time.Second, "all released after ACK 50", func() bool { return released.Load() == 50 && cc.Unacked() == 0 })
 		})
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

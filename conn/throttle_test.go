@@ -2,7 +2,6 @@ package conn_test
 
 import (
 	"context"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
 // TestDispatchThrottle: a slow dispatcher and a 10 KB dispatch throttle. The
@@ -31,28 +31,18 @@ func TestDispatchThrottle(t *testing.T) {
 			leakcheck.Check(t)
 			opts := tc.opts
 			opts.Name = gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 3}
-			srv, err := conn.NewMessenger(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv.SetDefaultPolicy(tc.pol)
 			release := make(chan struct{})
 			var got, inflight, peak atomic.Int64
 			order := make(chan uint64, 200)
-			srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+			srv := msgrtest.Serve(t, newMsgr(t, opts), tc.pol, gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
 				<-release
 				got.Add(1)
 				order <- m.Tid
 				m.Release()
 			}))
-			srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
-			srv.Start()
-			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}})
-			cli.Start()
+			cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}}), gomsgr.Policy{})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			defer srv.Shutdown(ctx)
-			defer cli.Shutdown(ctx)
 			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 			const n = 100
 			for i := 0; i < n; i++ {
@@ -85,7 +75,7 @@ func TestDispatchThrottle(t *testing.T) {
 			// The budget comes back when Dispatch returns, just after the
 			// last tid was handed over: wait for it.
 			if th := srv.DispatchThrottle(); th != nil {
-				waitUntil(t, func() bool { return th.Current() == 0 }, "the dispatch throttle to be empty after everything was dispatched")
+				waitFor(t, 10*time.Second, "the dispatch throttle to be empty after everything was dispatched", func() bool { return th.Current() == 0 })
 			}
 		})
 	}
