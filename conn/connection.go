@@ -928,39 +928,16 @@ func (c *Connection) Ready(e *session.Engine) {
 
 // Deliver is called by the engine for each received message.
 func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
-	m := gomsgr.GetMessage()
-	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
-	m.Tid, m.Seq = h.Tid, h.Seq
+	var own *rxbuf.Buf
+	if c.big {
+		own, c.bigRB = c.bigRB, nil // the frame has a buffer of its own: hand it over
+	}
+	m := rxbuf.Message(h, front, middle, data, own)
 	m.Src = c.peerName
 	m.Conn = c
 	m.RecvStamp = center.TimeOf(c.lastRead)
-	total := len(front) + len(middle) + len(data)
-	m.DispatchBytes = total
-	if c.big && c.bigRB != nil {
-		// The frame has a buffer of its own: hand it over.
-		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(rxbuf.Release, c.bigRB)
-		c.bigRB = nil
-	} else {
-		bb := rxbuf.Get(total)
-		copy(bb.B, front)
-		copy(bb.B[len(front):], middle)
-		copy(bb.B[len(front)+len(middle):], data)
-		f, mi := len(front), len(front)+len(middle)
-		m.Front, m.Middle, m.Data = bb.B[:f:f], bb.B[f:mi:mi], bb.B[mi:total:total]
-		if len(front) == 0 {
-			m.Front = nil
-		}
-		if len(middle) == 0 {
-			m.Middle = nil
-		}
-		if len(data) == 0 {
-			m.Data = nil
-		}
-		m.SetReleaser(rxbuf.Release, bb)
-	}
 	c.cb.Inc(perf.RecvMessages)
-	c.cb.Add(perf.RecvBytes, uint64(total))
+	c.cb.Add(perf.RecvBytes, uint64(m.DispatchBytes))
 	if c.delayed != nil || c.msgr.inject.Load() != nil {
 		if c.maybeDelay(m) {
 			return nil

@@ -6,7 +6,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -351,39 +350,16 @@ func (s *sink) Ready(e *session.Engine) {
 // is dispatched once Feed returns and the lock is released.
 func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 	c := (*Connection)(s)
-	m := gomsgr.GetMessage()
-	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
-	m.Tid, m.Seq = h.Tid, h.Seq
+	var own *rxbuf.Buf
+	if c.big {
+		own, c.bigRB = c.bigRB, nil // the frame has a buffer of its own: hand it over
+	}
+	m := rxbuf.Message(h, front, middle, data, own)
 	m.Src = c.peerName
 	m.Conn = c
 	m.RecvStamp = time.Unix(0, c.lastRead.Load())
-	total := len(front) + len(middle) + len(data)
-	m.DispatchBytes = total
 	c.pc.Inc(perf.RecvMessages)
-	c.pc.Add(perf.RecvBytes, uint64(total)) // payload bytes, as conn counts them
-	if c.big && c.bigRB != nil {
-		// The frame has a buffer of its own: hand it over.
-		m.Front, m.Middle, m.Data = front, middle, data
-		m.SetReleaser(rxbuf.Release, c.bigRB)
-		c.bigRB = nil
-	} else {
-		rb := rxbuf.Get(total)
-		b := rb.B
-		copy(b, front)
-		copy(b[len(front):], middle)
-		copy(b[len(front)+len(middle):], data)
-		f, mi := len(front), len(front)+len(middle)
-		if len(front) > 0 {
-			m.Front = b[:f:f]
-		}
-		if len(middle) > 0 {
-			m.Middle = b[f:mi:mi]
-		}
-		if len(data) > 0 {
-			m.Data = b[mi:total:total]
-		}
-		m.SetReleaser(rxbuf.Release, rb)
-	}
+	c.pc.Add(perf.RecvBytes, uint64(m.DispatchBytes)) // payload bytes, as conn counts them
 	c.inbox = append(c.inbox, inItem{m: m, h: c.hold})
 	c.hold = held{}
 	return nil

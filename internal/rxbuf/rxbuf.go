@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/msgr2"
 )
 
 const (
@@ -60,4 +61,40 @@ func (b *Buf) Put() {
 func Release(m *gomsgr.Message, arg any) {
 	arg.(*Buf).Put()
 	gomsgr.PutMessage(m)
+}
+
+// Message returns a pooled message for header h whose payload is front,
+// middle and data, which alias the connection's read buffer. When own is
+// not nil it is a buffer of the frame's own that the segments already live
+// in, and the message takes it over; otherwise the segments are copied into
+// one buffer of the smallest class that holds them. Empty segments are nil.
+// The caller sets Src, Conn and RecvStamp.
+func Message(h *msgr2.MsgHeader2, front, middle, data []byte, own *Buf) *gomsgr.Message {
+	m := gomsgr.GetMessage()
+	m.Type, m.Priority, m.Version, m.CompatVersion = h.Type, h.Priority, h.Version, h.CompatVersion
+	m.Tid, m.Seq = h.Tid, h.Seq
+	total := len(front) + len(middle) + len(data)
+	m.DispatchBytes = total
+	if own != nil {
+		m.Front, m.Middle, m.Data = front, middle, data
+		m.SetReleaser(Release, own)
+		return m
+	}
+	bb := Get(total)
+	b := bb.B
+	copy(b, front)
+	copy(b[len(front):], middle)
+	copy(b[len(front)+len(middle):], data)
+	f, mi := len(front), len(front)+len(middle)
+	if len(front) > 0 {
+		m.Front = b[:f:f]
+	}
+	if len(middle) > 0 {
+		m.Middle = b[f:mi:mi]
+	}
+	if len(data) > 0 {
+		m.Data = b[mi:total:total]
+	}
+	m.SetReleaser(Release, bb)
+	return m
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/msgr2"
 )
 
 func TestClasses(t *testing.T) {
@@ -38,5 +39,48 @@ func TestZeroAllocs(t *testing.T) {
 		m.Release()
 	}); a != 0 {
 		t.Fatalf("message with a pooled buffer: %.1f allocs, want 0", a)
+	}
+}
+
+func TestMessage(t *testing.T) {
+	h := &msgr2.MsgHeader2{Type: 0x7001, Priority: 127, Version: 2, CompatVersion: 1, Tid: 9, Seq: 4}
+	for _, tc := range []struct {
+		name                string
+		front, middle, data string
+		own                 bool
+	}{
+		{"all segments", "front", "mid", "data", false},
+		{"data only", "", "", "data", false},
+		{"front only", "front", "", "", false},
+		{"empty", "", "", "", false},
+		{"own buffer", "front", "mid", "data", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var own *Buf
+			if tc.own {
+				own = Get(len(tc.front) + len(tc.middle) + len(tc.data))
+			}
+			front, middle, data := []byte(tc.front), []byte(tc.middle), []byte(tc.data)
+			m := Message(h, front, middle, data, own)
+			if m.Type != h.Type || m.Priority != h.Priority || m.Version != h.Version || m.CompatVersion != h.CompatVersion ||
+				m.Tid != h.Tid || m.Seq != h.Seq {
+				t.Fatalf("header fields %v/%d/%d/%d/%d/%d, want those of %+v", m.Type, m.Priority, m.Version, m.CompatVersion, m.Tid, m.Seq, h)
+			}
+			if m.DispatchBytes != len(tc.front)+len(tc.middle)+len(tc.data) {
+				t.Errorf("DispatchBytes %d, want %d", m.DispatchBytes, len(tc.front)+len(tc.middle)+len(tc.data))
+			}
+			for _, s := range []struct {
+				name      string
+				got, want []byte
+			}{{"front", m.Front, front}, {"middle", m.Middle, middle}, {"data", m.Data, data}} {
+				if string(s.got) != string(s.want) || (len(s.want) == 0) != (s.got == nil) || cap(s.got) != len(s.got) && !tc.own {
+					t.Errorf("%s = %q (cap %d, nil %v), want %q, nil when empty, capped at its length", s.name, s.got, cap(s.got), s.got == nil, s.want)
+				}
+				if len(s.want) > 0 && tc.own != (&s.got[0] == &s.want[0]) {
+					t.Errorf("%s aliases the input: %v, want %v (own buffer)", s.name, &s.got[0] == &s.want[0], tc.own)
+				}
+			}
+			m.Release()
+		})
 	}
 }
