@@ -27,30 +27,31 @@ func New[O any, M gomsgr.Messenger](t testing.TB, newM func(O) (M, error), o O) 
 // it. It returns m, for chaining with New.
 func Serve[M gomsgr.Messenger](t testing.TB, m M, pol gomsgr.Policy, ds ...gomsgr.Dispatcher) M {
 	t.Helper()
-	m.SetDefaultPolicy(pol)
-	for _, d := range ds {
-		m.AddDispatcher(d)
-	}
-	if err := m.Bind(local); err != nil {
-		t.Fatalf("Bind: %v", err)
-	}
-	if err := m.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
+	start(t, m, pol, ds, true)
 	return m
 }
 
 // Start is Serve without the Bind: a messenger that only connects.
 func Start[M gomsgr.Messenger](t testing.TB, m M, pol gomsgr.Policy, ds ...gomsgr.Dispatcher) M {
 	t.Helper()
+	start(t, m, pol, ds, false)
+	return m
+}
+
+func start(t testing.TB, m gomsgr.Messenger, pol gomsgr.Policy, ds []gomsgr.Dispatcher, bind bool) {
+	t.Helper()
 	m.SetDefaultPolicy(pol)
 	for _, d := range ds {
 		m.AddDispatcher(d)
 	}
+	if bind {
+		if err := m.Bind(local); err != nil {
+			t.Fatalf("Bind: %v", err)
+		}
+	}
 	if err := m.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	return m
 }
 
 // WaitUntil polls cond every millisecond until it holds; if it does not
