@@ -389,8 +389,10 @@ func (c *Center) push(t task) error {
 		return ErrClosed
 	}
 	c.ext.push(t)
-	c.posters.Add(-1)
+	// Wake before leaving: Close waits for posters to reach zero before it
+	// closes the eventfd, so the write below never meets a closed fd.
 	c.wake()
+	c.posters.Add(-1)
 	return nil
 }
 

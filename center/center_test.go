@@ -293,6 +293,56 @@ func TestCloseRunsPendingAndRefusesLater(t *testing.T) {
 	}
 }
 
+// TestCloseWhilePosting stops and closes a center while producers keep
+// submitting: every accepted task runs exactly once, later ones get
+// ErrClosed, and (under -race) a producer's wake-up never races with Close
+// closing the eventfd.
+func TestCloseWhilePosting(t *testing.T) {
+	for round := 0; round < raceOr(20, 100); round++ {
+		leakcheck.Check(t)
+		c, err := New(Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Run() }()
+		var accepted, ran atomic.Int64
+		var wg sync.WaitGroup
+		for p := 0; p < 4; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if err := c.Submit(func() { ran.Add(1) }); err != nil {
+						if !errors.Is(err, ErrClosed) {
+							t.Errorf("Submit: %v", err)
+						}
+						return
+					}
+					accepted.Add(1)
+					if accepted.Load()%8 == 0 {
+						// Let the loop fall asleep, so that some Submits
+						// wake it through the eventfd.
+						time.Sleep(20 * time.Microsecond)
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Duration(round%5+1) * 200 * time.Microsecond)
+		c.Stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if accepted.Load() != ran.Load() {
+			t.Fatalf("round %d: %d tasks accepted, %d ran", round, accepted.Load(), ran.Load())
+		}
+	}
+}
+
 func TestFallbackToEpoll(t *testing.T) {
 	driver.Register("test-refuse", func(driver.Config) (driver.Driver, error) {
 		return nil, &driver.UnsupportedError{Driver: "test-refuse", Err: unix.ENOSYS}

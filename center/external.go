@@ -43,16 +43,26 @@ func (t task) run() {
 // ring is full a mutex-guarded overflow list.
 //
 // Order: each producer's tasks run in the order it pushed them. While the
-// overflow list is non-empty every producer appends there, and the consumer
-// takes the overflow only once the ring is empty up to its tail, so a task in
-// the ring never runs after a later task of the same producer that went to
-// the overflow.
+// overflow list is non-empty, producers append there. A producer that read
+// "not overflowing" just before another filled the ring may still put a
+// task in the ring after that, and then its next task in the overflow; so
+// every overflow entry records how many ring positions had been claimed
+// when it was appended, and the consumer runs an entry only once it has
+// popped that many: a task in the ring never runs after a later task of
+// the same producer that went to the overflow.
 type extQueue struct {
 	ring        *ring.MPSC[task]
 	overflowing atomic.Bool
 	mu          sync.Mutex
-	overflow    []task
-	spare       []task // the consumer's last drained overflow, reused
+	overflow    []ovfTask
+	spare       []ovfTask // the consumer's last batch, reused
+}
+
+// ovfTask is an overflow entry: the task and the ring's claimed count when
+// it was appended.
+type ovfTask struct {
+	t     task
+	after uint64
 }
 
 func (q *extQueue) init(size int) { q.ring = ring.NewMPSC[task](size) }
@@ -69,7 +79,7 @@ func (q *extQueue) push(t task) {
 		q.mu.Unlock()
 		return
 	}
-	q.overflow = append(q.overflow, t)
+	q.overflow = append(q.overflow, ovfTask{t: t, after: q.ring.Pushed()})
 	q.overflowing.Store(true)
 	q.mu.Unlock()
 }
@@ -78,8 +88,9 @@ func (q *extQueue) push(t task) {
 func (q *extQueue) empty() bool { return q.ring.Empty() && !q.overflowing.Load() }
 
 // drain runs queued tasks: everything in the ring up to its current state,
-// then the overflow when the ring is empty up to its tail. It returns how
-// many ran. Tasks posted while it runs may run in this call or the next.
+// then the overflow entries whose ring predecessors have all run. It
+// returns how many ran. Tasks posted while it runs may run in this call or
+// the next.
 func (q *extQueue) drain() int {
 	ran := 0
 	for {
@@ -90,19 +101,32 @@ func (q *extQueue) drain() int {
 		t.run()
 		ran++
 	}
-	if !q.overflowing.Load() || !q.ring.Empty() {
-		// A producer is still publishing into the ring: it will finish and
-		// the loop comes back; the overflow must wait for it.
+	if !q.overflowing.Load() {
 		return ran
 	}
+	popped := q.ring.Popped()
 	q.mu.Lock()
-	batch := q.overflow
-	q.overflow = q.spare[:0]
-	q.overflowing.Store(false)
+	k := 0
+	for k < len(q.overflow) && q.overflow[k].after <= popped {
+		k++
+	}
+	if k == 0 {
+		// A producer is still publishing into the ring what must run
+		// first: it will finish and the loop comes back.
+		q.mu.Unlock()
+		return ran
+	}
+	batch := append(q.spare[:0], q.overflow[:k]...)
+	rest := copy(q.overflow, q.overflow[k:])
+	clear(q.overflow[rest:])
+	q.overflow = q.overflow[:rest]
+	if rest == 0 {
+		q.overflowing.Store(false)
+	}
 	q.mu.Unlock()
-	for i, t := range batch {
-		t.run()
-		batch[i] = task{}
+	for i := range batch {
+		batch[i].t.run()
+		batch[i] = ovfTask{}
 		ran++
 	}
 	q.spare = batch[:0]

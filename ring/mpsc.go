@@ -95,5 +95,15 @@ func (q *MPSC[T]) Pop() (T, bool) {
 // or about to be published. Consumer only.
 func (q *MPSC[T]) Empty() bool { return q.tail.Load() == q.head }
 
+// Pushed returns how many positions producers have claimed so far: the
+// elements pushed, and being pushed, since the queue was made. Any
+// goroutine may call it; a caller that pushed and then reads Pushed gets a
+// count that includes its own element.
+func (q *MPSC[T]) Pushed() uint64 { return q.tail.Load() }
+
+// Popped returns how many elements the consumer has popped since the
+// queue was made. Consumer only.
+func (q *MPSC[T]) Popped() uint64 { return q.head }
+
 // Len returns the number of claimed elements not yet popped. Consumer only.
 func (q *MPSC[T]) Len() int { return int(q.tail.Load() - q.head) }

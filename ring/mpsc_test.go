@@ -123,3 +123,21 @@ func TestMPSCZeroAllocs(t *testing.T) {
 		t.Fatalf("TryPush+Pop allocated %.1f times per run, want 0", allocs)
 	}
 }
+
+func TestMPSCPushedPopped(t *testing.T) {
+	q := NewMPSC[int](4)
+	if q.Pushed() != 0 || q.Popped() != 0 {
+		t.Fatalf("new queue: pushed %d popped %d", q.Pushed(), q.Popped())
+	}
+	for i := 0; i < 4; i++ {
+		q.TryPush(i)
+	}
+	if q.TryPush(9) {
+		t.Fatal("push into a full queue succeeded")
+	}
+	q.Pop()
+	q.Pop()
+	if q.Pushed() != 4 || q.Popped() != 2 {
+		t.Fatalf("after 4 pushes (one refused) and 2 pops: pushed %d popped %d", q.Pushed(), q.Popped())
+	}
+}
