@@ -38,7 +38,7 @@ var EchoImpls = []string{
 }
 
 // Msgr2Impls are the servers of the msgr2 echo.
-var Msgr2Impls = []string{"simple", "conn-epoll", "conn-uring"}
+var Msgr2Impls = []string{"simple", "conn-epoll", "conn-uring", "conn-uring-thread"}
 
 // Serve starts impl's server for proto ("echo" or "msgr2") on addr.
 func Serve(impl, proto, addr string) (*Server, error) {
@@ -268,9 +268,15 @@ func newMessenger(impl string, name gomsgr.EntityName) (gomsgr.Messenger, error)
 	switch impl {
 	case "simple":
 		return simple.NewMessenger(simple.Options{Name: name, BindAnyPort: true, Logger: quietLog})
-	case "conn-epoll", "conn-uring":
+	case "conn-epoll", "conn-uring", "conn-uring-thread":
+		// conn-DRIVER[-thread]: the default wait mode (poller), or a
+		// worker locked to its thread (io_uring then uses COOP_TASKRUN).
+		drv, wait := strings.TrimPrefix(impl, "conn-"), center.WaitPoller
+		if d, ok := strings.CutSuffix(drv, "-thread"); ok {
+			drv, wait = d, center.WaitThread
+		}
 		return conn.NewMessenger(conn.Options{Name: name, BindAnyPort: true, Workers: 1, Logger: quietLog,
-			Center: center.Config{Driver: strings.TrimPrefix(impl, "conn-")}})
+			Center: center.Config{Driver: drv, Wait: wait}})
 	}
 	return nil, fmt.Errorf("unknown msgr2 server %q", impl)
 }
