@@ -53,8 +53,9 @@ func BenchmarkPrefetch(b *testing.B) {
 	}
 }
 
-// BenchmarkCounting: the same workloads with perf counters on and off, to
-// show what counting costs: one connection's ping-pong (the issue's
+// BenchmarkCounting: the same workloads with perf counters on (default
+// sampling), exact (every message timed) and off, to show what counting
+// costs: one connection's ping-pong (the issue's
 // measure) and 16 connections × 32 in flight. cpu-ns/op, the process's CPU
 // time per message, is the steadier figure on a shared machine. Run the
 // halves interleaved and compare with benchstat (see README, Performance).
@@ -62,14 +63,16 @@ func BenchmarkPrefetch(b *testing.B) {
 //	go test ./conn -run '^$' -bench Counting -benchtime 20000x -count 5
 func BenchmarkCounting(b *testing.B) {
 	for _, work := range []string{"pingpong", "pipelined"} {
-		for _, off := range []bool{false, true} {
-			name := work + "/on"
-			if off {
-				name = work + "/off"
+		// on: the default sampling; exact: every message timed, as Ceph
+		// does (SampleEvery 1); off: NoCounters.
+		for _, mode := range []string{"on", "exact", "off"} {
+			off, every := mode == "off", 0
+			if mode == "exact" {
+				every = 1
 			}
-			b.Run(name, func(b *testing.B) {
+			b.Run(work+"/"+mode, func(b *testing.B) {
 				f := func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
-					m, err := conn.NewMessenger(conn.Options{Name: cfg.Name, Workers: 2, NoCounters: off})
+					m, err := conn.NewMessenger(conn.Options{Name: cfg.Name, Workers: 2, NoCounters: off, SampleEvery: every})
 					if err != nil {
 						t.Fatal(err)
 					}
