@@ -343,10 +343,16 @@ func TestCloseWhilePosting(t *testing.T) {
 	}
 }
 
-func TestFallbackToEpoll(t *testing.T) {
+// registerRefusing registers, once per test binary (-count may run a test
+// again), a driver the "kernel" always refuses.
+var registerRefusing = sync.OnceFunc(func() {
 	driver.Register("test-refuse", func(driver.Config) (driver.Driver, error) {
 		return nil, &driver.UnsupportedError{Driver: "test-refuse", Err: unix.ENOSYS}
 	})
+})
+
+func TestFallbackToEpoll(t *testing.T) {
+	registerRefusing()
 	var logs strings.Builder
 	leakcheck.Check(t)
 	c, err := New(Config{Driver: "test-refuse", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
