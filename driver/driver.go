@@ -136,10 +136,12 @@ type UnsupportedError struct {
 	Err    error
 }
 
+// Error says which driver the kernel refused and why.
 func (e *UnsupportedError) Error() string {
 	return fmt.Sprintf("driver %s unsupported: %v", e.Driver, e.Err)
 }
 
+// Unwrap returns the kernel's error (an errno such as ENOSYS or EPERM).
 func (e *UnsupportedError) Unwrap() error { return e.Err }
 
 var (

@@ -37,6 +37,7 @@ type CommandError struct {
 	Status string
 }
 
+// Error gives the mon's return code, as an errno, and its status text.
 func (e *CommandError) Error() string {
 	return fmt.Sprintf("monc: mon command failed: %v (rc %d): %s", syscall.Errno(-e.Rc), e.Rc, e.Status)
 }

@@ -82,6 +82,7 @@ const (
 
 var verdictNames = [...]string{"new", "replace", "reset", "retry", "retry-global", "wait", "stop"}
 
+// String returns the verdict's name, e.g. "retry-global".
 func (k VerdictKind) String() string {
 	if int(k) < len(verdictNames) {
 		return verdictNames[k]

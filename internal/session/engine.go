@@ -21,6 +21,7 @@ const (
 	Server
 )
 
+// String returns "client" or "server".
 func (r Role) String() string {
 	if r == Client {
 		return "client"
@@ -44,6 +45,7 @@ const (
 
 var stateNames = [...]string{"banner", "hello", "auth", "auth-signature", "ident", "ready", "closed"}
 
+// String returns the state's name, e.g. "auth-signature".
 func (s State) String() string {
 	if int(s) < len(stateNames) {
 		return stateNames[s]

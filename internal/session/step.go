@@ -56,6 +56,7 @@ var stepNames = [...]string{"none", "send-banner", "recv-banner", "send-hello", 
 	"send-session-reset", "recv-session-reset", "send-session-retry", "recv-session-retry",
 	"send-session-retry-global", "recv-session-retry-global", "send-wait", "recv-wait"}
 
+// String returns the step's name, e.g. "recv-wait".
 func (s Step) String() string {
 	if int(s) < len(stepNames) {
 		return stepNames[s]
