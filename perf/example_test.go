@@ -76,3 +76,22 @@ func ExampleSet_Percentiles() {
 	// Output:
 	// 200 50ms 99ms
 }
+
+// A worker that counts many messages per loop turn gathers them in a Batch
+// and publishes them once at the end of the turn.
+func ExampleBatch() {
+	set := perf.NewSet("osd.1", perf.WithoutHistograms())
+	w := set.AddWorker()
+	b := w.NewBatch() // owned by the worker goroutine, like w
+
+	for i := 0; i < 32; i++ { // one loop turn's messages
+		b.Inc(perf.RecvMessages)
+		b.Add(perf.RecvBytes, 64)
+	}
+	fmt.Println("before Flush:", set.Total().Get(perf.RecvMessages))
+	b.Flush() // end of the turn
+	fmt.Println("after Flush:", set.Total().Get(perf.RecvMessages), set.Total().Get(perf.RecvBytes))
+	// Output:
+	// before Flush: 0
+	// after Flush: 32 2048
+}
