@@ -114,9 +114,9 @@ type CompletionOptions struct {
 // goroutine.
 type Completion struct {
 	r       *ring
-	size    int      // provided buffer size
-	bufs    []byte   // the buffers, one mmap
-	brMem   []byte   // the provided-buffer ring
+	size    int    // provided buffer size
+	bufs    []byte // the buffers, one mmap
+	brMem   []byte // the provided-buffer ring
 	br      []ringBuf
 	brMask  uint16
 	brTail  uint16 // local tail: entries written up to here
