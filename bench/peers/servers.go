@@ -34,7 +34,7 @@ type Server struct {
 var EchoImpls = []string{
 	"std", "gnet", "netpoll", "nbio",
 	"gomsgr-epoll-poller", "gomsgr-epoll-thread", "gomsgr-uring-poller", "gomsgr-uring-thread",
-	"bench-echo-epoll-poller",
+	"bench-echo-epoll-poller", "uring-completion",
 }
 
 // Msgr2Impls are the servers of the msgr2 echo.
@@ -62,6 +62,20 @@ func Serve(impl, proto, addr string) (*Server, error) {
 		// gives each connection a 64 KiB buffer: for comparison with
 		// loopecho.go's shared buffer.
 		return serveEcho(addr, center.StackConfig{Name: "bench-echo", Workers: 1}, echo.ServerOptions{})
+	case "uring-completion":
+		// Experimental: bench/echo's CompletionServer (io_uring completion
+		// mode, no read or write system calls). Not counted as "gomsgr" in
+		// the targets until conn uses completion mode.
+		s, err := echo.NewCompletionServer(addr, echo.CompletionOptions{Buffers: 4096})
+		if err != nil {
+			return nil, err
+		}
+		stop := func() error {
+			ctx, cancel := contextTimeout(10 * time.Second)
+			defer cancel()
+			return s.Close(ctx)
+		}
+		return &Server{Addr: s.Addr(), Stop: stop}, nil
 	}
 	if cfg, ok := loopConfig(impl); ok {
 		return serveLoop(addr, cfg)

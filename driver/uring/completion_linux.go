@@ -157,7 +157,8 @@ func NewCompletion(opts CompletionOptions) (*Completion, error) {
 func (c *Completion) setupBuffers(n int) error {
 	var err error
 	anon := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_POPULATE
-	if c.bufs, err = unix.Mmap(-1, 0, n*c.size, unix.PROT_READ|unix.PROT_WRITE, anon); err != nil {
+	// Buffers are touched only when the kernel fills them: no MAP_POPULATE.
+	if c.bufs, err = unix.Mmap(-1, 0, n*c.size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		return fmt.Errorf("uring: completion: mmap buffers: %w", err)
 	}
 	// The ring memory must be page aligned: mmap gives that.

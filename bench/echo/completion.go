@@ -1,0 +1,234 @@
+package echo
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gomsgr/gomsgr/driver/uring"
+)
+
+// CompletionServer is the byte echo in io_uring completion mode, on one
+// goroutine locked to its thread: a multishot accept on the listener, a
+// multishot receive on every connection into the ring's provided buffers,
+// and each received buffer sent back as it is (no copy), one send in
+// flight per connection, the buffer returned to the ring when its send
+// completes. Compare it with Server on the readiness drivers: it makes no
+// read or write system calls, only io_uring_enter.
+type CompletionServer struct {
+	ln   *net.TCPListener
+	lf   *os.File
+	addr string
+	stop atomic.Bool
+	done chan error
+}
+
+// CompletionOptions size the ring's provided buffers (uring defaults when
+// zero).
+type CompletionOptions struct {
+	Buffers, BufferSize int
+}
+
+// cconn is one connection of the completion server.
+type cconn struct {
+	fd      int
+	gen     uint32
+	queue   []pendingSend // received buffers to send back, in order
+	sending bool          // queue[0] is being sent
+	eof     bool          // the receive ended: close once the queue is sent
+	starved bool          // the receive ran out of buffers: arm it again
+}
+
+type pendingSend struct {
+	bid  uint16
+	data []byte
+}
+
+// NewCompletionServer listens on addr (host:port, IPv4) and serves until
+// Close. It returns the uring package's *driver.UnsupportedError when the
+// kernel lacks completion mode.
+func NewCompletionServer(addr string, opts CompletionOptions) (*CompletionServer, error) {
+	ln, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	lf, err := ln.(*net.TCPListener).File() // a dup: its own blocking fd
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &CompletionServer{ln: ln.(*net.TCPListener), lf: lf, addr: ln.Addr().String(), done: make(chan error, 1)}
+	ready := make(chan error, 1)
+	go s.loop(opts, ready)
+	if err := <-ready; err != nil {
+		lf.Close()
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on.
+func (s *CompletionServer) Addr() string { return s.addr }
+
+// Close stops the loop (within its 50 ms wait), closes every connection
+// and the listener.
+func (s *CompletionServer) Close(ctx context.Context) error {
+	s.stop.Store(true)
+	// Wake the loop: a connection that closes at once is a completion.
+	if c, err := net.DialTimeout("tcp4", s.addr, time.Second); err == nil {
+		c.Close()
+	}
+	var err error
+	select {
+	case err = <-s.done:
+	case <-ctx.Done():
+		err = fmt.Errorf("echo: completion server: %w", ctx.Err())
+	}
+	s.lf.Close()
+	s.ln.Close()
+	return err
+}
+
+func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	c, err := uring.NewCompletion(uring.CompletionOptions{
+		Entries: 1024, Buffers: opts.Buffers, BufferSize: opts.BufferSize,
+		Ring: uring.Options{CoopTaskrun: true},
+	})
+	if err != nil {
+		ready <- err
+		return
+	}
+	const listenTag = 1<<56 - 1
+	if err := c.Accept(int(s.lf.Fd()), listenTag); err != nil {
+		c.Close()
+		ready <- err
+		return
+	}
+	ready <- nil
+	var conns []*cconn // by fd
+	var gen uint32
+	var starved []*cconn
+	tag := func(cc *cconn) uint64 { return uint64(cc.gen)<<32 | uint64(cc.fd) }
+	lookup := func(t uint64) *cconn {
+		fd := int(t & 0xffffffff)
+		if fd < len(conns) && conns[fd] != nil && conns[fd].gen == uint32(t>>32) {
+			return conns[fd]
+		}
+		return nil
+	}
+	closeConn := func(cc *cconn) {
+		for _, p := range cc.queue {
+			c.ReleaseBuffer(p.bid)
+		}
+		cc.queue = nil
+		conns[cc.fd] = nil
+		unix.Shutdown(cc.fd, unix.SHUT_RDWR)
+		unix.Close(cc.fd)
+	}
+	sendNext := func(cc *cconn) {
+		if cc.sending || len(cc.queue) == 0 {
+			return
+		}
+		if err := c.Send(cc.fd, cc.queue[0].data, tag(cc)); err != nil {
+			cc.eof = true
+			return
+		}
+		cc.sending = true
+	}
+	out := make([]uring.Completed, 256)
+	var loopErr error
+	for !s.stop.Load() {
+		n, err := c.Wait(out, 50*time.Millisecond)
+		if err != nil {
+			loopErr = err
+			break
+		}
+		for i := 0; i < n; i++ {
+			r := &out[i]
+			switch r.Op {
+			case uring.OpAccept:
+				if !r.More {
+					c.Accept(int(s.lf.Fd()), listenTag)
+				}
+				if r.Res < 0 {
+					continue
+				}
+				fd := int(r.Res)
+				unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+				for fd >= len(conns) {
+					conns = append(conns, nil)
+				}
+				gen++
+				cc := &cconn{fd: fd, gen: gen}
+				conns[fd] = cc
+				c.Recv(fd, tag(cc))
+			case uring.OpRecv:
+				cc := lookup(r.Tag)
+				if cc == nil {
+					c.Release(r) // a completion for a connection already closed
+					continue
+				}
+				switch {
+				case r.Res > 0:
+					bid, _ := r.Buffer()
+					cc.queue = append(cc.queue, pendingSend{bid: bid, data: r.Data})
+					sendNext(cc)
+					if !r.More {
+						c.Recv(cc.fd, tag(cc))
+					}
+				case r.Res == -int32(unix.ENOBUFS):
+					cc.starved = true
+					starved = append(starved, cc)
+				default: // end of file or an error
+					cc.eof = true
+					if !cc.sending {
+						closeConn(cc)
+					}
+				}
+			case uring.OpSend:
+				cc := lookup(r.Tag)
+				if cc == nil {
+					continue
+				}
+				c.ReleaseBuffer(cc.queue[0].bid)
+				cc.queue[0] = pendingSend{}
+				cc.queue = cc.queue[1:]
+				cc.sending = false
+				if r.Res < 0 {
+					cc.eof = true
+				}
+				if cc.eof {
+					closeConn(cc)
+					continue
+				}
+				sendNext(cc)
+			}
+		}
+		// Connections whose receive ran dry: buffers came back above.
+		for _, cc := range starved {
+			if cc.starved && conns[cc.fd] == cc {
+				cc.starved = false
+				c.Recv(cc.fd, tag(cc))
+			}
+		}
+		starved = starved[:0]
+	}
+	for _, cc := range conns {
+		if cc != nil {
+			closeConn(cc)
+		}
+	}
+	if err := c.Close(); err != nil && loopErr == nil {
+		loopErr = err
+	}
+	s.done <- loopErr
+}
