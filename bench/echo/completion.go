@@ -156,7 +156,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 			r := &out[i]
 			switch r.Op {
 			case uring.OpAccept:
-				if !r.More {
+				if !r.More && !s.stop.Load() {
 					c.Accept(int(s.lf.Fd()), listenTag)
 				}
 				if r.Res < 0 {
@@ -221,6 +221,31 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 			}
 		}
 		starved = starved[:0]
+	}
+	// End the multishot accept (accept fails on a shut-down listener) and
+	// close what it still accepted; the ring's teardown would leak them.
+	unix.Shutdown(int(s.lf.Fd()), unix.SHUT_RDWR)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		n, err := c.Wait(out, 10*time.Millisecond)
+		if err != nil {
+			break
+		}
+		ended := false
+		for i := 0; i < n; i++ {
+			r := &out[i]
+			switch {
+			case r.Op == uring.OpAccept && r.Res >= 0:
+				unix.Close(int(r.Res))
+			case r.Op == uring.OpRecv:
+				c.Release(r)
+			}
+			if r.Op == uring.OpAccept && !r.More {
+				ended = true
+			}
+		}
+		if ended {
+			break
+		}
 	}
 	for _, cc := range conns {
 		if cc != nil {
