@@ -40,9 +40,11 @@ type cconn struct {
 	fd      int
 	gen     uint32
 	queue   []pendingSend // received buffers to send back, in order
-	sending bool          // queue[0] is being sent
-	eof     bool          // the receive ended: close once the queue is sent
-	starved bool          // the receive ran out of buffers: arm it again
+	sending int           // queue[:sending] is being sent, with one sendmsg
+	msg     unix.Msghdr   // that sendmsg's header and iovecs, kept until it completes
+	iovs    [64]unix.Iovec
+	eof     bool // the receive ended: close once the queue is sent
+	starved bool // the receive ran out of buffers: arm it again
 }
 
 type pendingSend struct {
@@ -134,23 +136,43 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 		unix.Shutdown(cc.fd, unix.SHUT_RDWR)
 		unix.Close(cc.fd)
 	}
+	// sendNext sends everything queued (up to 64 buffers) with one
+	// sendmsg: one send in flight per connection keeps the bytes in order.
 	sendNext := func(cc *cconn) {
-		if cc.sending || len(cc.queue) == 0 {
+		if cc.sending > 0 || len(cc.queue) == 0 {
 			return
 		}
-		if err := c.Send(cc.fd, cc.queue[0].data, tag(cc)); err != nil {
+		k := min(len(cc.queue), len(cc.iovs))
+		for i := 0; i < k; i++ {
+			cc.iovs[i].Base = &cc.queue[i].data[0]
+			cc.iovs[i].SetLen(len(cc.queue[i].data))
+		}
+		cc.msg = unix.Msghdr{Iov: &cc.iovs[0]}
+		cc.msg.SetIovlen(k)
+		if err := c.SendMsg(cc.fd, &cc.msg, tag(cc)); err != nil {
 			cc.eof = true
 			return
 		}
-		cc.sending = true
+		cc.sending = k
 	}
 	out := make([]uring.Completed, 256)
 	var loopErr error
+	var spinUntil time.Time
 	for !s.stop.Load() {
-		n, err := c.Wait(out, 50*time.Millisecond)
+		// Poll for 50 µs after the last completion before blocking, as
+		// center's workers spin: on few cores a thread wake-up costs more
+		// than a message.
+		wait := 50 * time.Millisecond
+		if time.Now().Before(spinUntil) {
+			wait = 0
+		}
+		n, err := c.Wait(out, wait)
 		if err != nil {
 			loopErr = err
 			break
+		}
+		if n > 0 {
+			spinUntil = time.Now().Add(50 * time.Microsecond)
 		}
 		for i := 0; i < n; i++ {
 			r := &out[i]
@@ -190,7 +212,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 					starved = append(starved, cc)
 				default: // end of file or an error
 					cc.eof = true
-					if !cc.sending {
+					if cc.sending == 0 {
 						closeConn(cc)
 					}
 				}
@@ -199,10 +221,13 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 				if cc == nil {
 					continue
 				}
-				c.ReleaseBuffer(cc.queue[0].bid)
-				cc.queue[0] = pendingSend{}
-				cc.queue = cc.queue[1:]
-				cc.sending = false
+				for i := 0; i < cc.sending; i++ {
+					c.ReleaseBuffer(cc.queue[i].bid)
+					cc.queue[i] = pendingSend{}
+				}
+				rest := copy(cc.queue, cc.queue[cc.sending:])
+				cc.queue = cc.queue[:rest]
+				cc.sending = 0
 				if r.Res < 0 {
 					cc.eof = true
 				}

@@ -24,9 +24,10 @@ import (
 
 // Opcodes, flags and register codes of completion mode.
 const (
-	opAccept = 13
-	opSend   = 26
-	opRecv   = 27
+	opSendMsg = 9
+	opAccept  = 13
+	opSend    = 26
+	opRecv    = 27
 
 	sqeBufferSelect = 1 << 5 // IOSQE_BUFFER_SELECT
 	recvMultishot   = 1 << 1 // IORING_RECV_MULTISHOT, in sqe.ioprio
@@ -278,6 +279,23 @@ func (c *Completion) Send(fd int, b []byte, tag uint64) error {
 		s.addr = uint64(uintptr(unsafe.Pointer(&b[0])))
 	}
 	s.len = uint32(len(b))
+	s.opFlags = msgWaitAll
+	s.userData = completionData(OpSend, tag)
+	return nil
+}
+
+// SendMsg sends the buffers msg's iovecs point at on fd with one sendmsg
+// (MSG_WAITALL); its OpSend completion carries the byte count. msg, its
+// iovecs and the buffers must not change and must stay reachable until the
+// completion. The one-send-in-flight rule of Send applies.
+func (c *Completion) SendMsg(fd int, msg *unix.Msghdr, tag uint64) error {
+	s, err := c.sqe()
+	if err != nil {
+		return err
+	}
+	s.opcode, s.fd = opSendMsg, int32(fd)
+	s.addr = uint64(uintptr(unsafe.Pointer(msg)))
+	s.len = 1
 	s.opFlags = msgWaitAll
 	s.userData = completionData(OpSend, tag)
 	return nil
