@@ -36,6 +36,14 @@ func BenchmarkPingPong(b *testing.B) {
 		defer s.Close()
 		run(b, s.Addr())
 	})
+	b.Run("uring-completion", func(b *testing.B) {
+		s, err := NewCompletionServer("127.0.0.1:0", CompletionOptions{})
+		if err != nil {
+			b.Skip(err) // no completion mode in this kernel
+		}
+		defer s.Close(context.Background())
+		run(b, s.Addr())
+	})
 	for _, cfg := range configs() {
 		b.Run(name(cfg), func(b *testing.B) {
 			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-bench", Workers: 1, Center: cfg})
