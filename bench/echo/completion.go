@@ -79,8 +79,8 @@ func NewCompletionServer(addr string, opts CompletionOptions) (*CompletionServer
 // Addr returns the address the server listens on.
 func (s *CompletionServer) Addr() string { return s.addr }
 
-// Close stops the loop (within its 50 ms wait), closes every connection
-// and the listener.
+// Close stops the loop (it wakes the loop with a connection of its own),
+// closes every connection and the listener.
 func (s *CompletionServer) Close(ctx context.Context) error {
 	s.stop.Store(true)
 	// Wake the loop: a connection that closes at once is a completion.
@@ -162,7 +162,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 		// Poll for 50 µs after the last completion before blocking, as
 		// center's workers spin: on few cores a thread wake-up costs more
 		// than a message.
-		wait := 50 * time.Millisecond
+		wait := time.Duration(-1) // until a completion: an idle loop never wakes
 		if time.Now().Before(spinUntil) {
 			wait = 0
 		}

@@ -17,10 +17,14 @@ type Target struct {
 	Name   string
 	Std    bool
 	Center center.Config
+	// Completion selects the experimental io_uring completion-mode server
+	// (CompletionServer); Center is then unused.
+	Completion bool
 }
 
 // Targets returns "std" and every event-loop configuration for the given
-// drivers, wait modes and spin budgets.
+// drivers, wait modes and spin budgets, and "uring-completion" (the
+// completion-mode server) when the drivers include uring.
 func Targets(drivers []string, waits []center.WaitMode, spins []time.Duration) []Target {
 	out := []Target{{Name: "std", Std: true}}
 	for _, d := range drivers {
@@ -29,6 +33,11 @@ func Targets(drivers []string, waits []center.WaitMode, spins []time.Duration) [
 				cfg := center.Config{Driver: d, Wait: w, Spin: s}
 				out = append(out, Target{Name: name(cfg), Center: cfg})
 			}
+		}
+	}
+	for _, d := range drivers {
+		if d == "uring" {
+			out = append(out, Target{Name: "uring-completion", Completion: true})
 		}
 	}
 	return out
@@ -90,6 +99,18 @@ func Serve(tg Target) (addr, drv string, stop func() error, err error) {
 			return "", "", nil, err
 		}
 		return s.Addr(), "", s.Close, nil
+	}
+	if tg.Completion {
+		s, err := NewCompletionServer("127.0.0.1:0", CompletionOptions{})
+		if err != nil {
+			return "", "", nil, err
+		}
+		stop = func() error {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return s.Close(cctx)
+		}
+		return s.Addr(), "uring-completion", stop, nil
 	}
 	s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "gomsgr-perf", Workers: 1, Center: tg.Center})
 	if err != nil {
