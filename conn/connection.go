@@ -176,6 +176,8 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 		NoRevision1:     m.opts.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
 		Step:            m.opts.Step,
+
+		FailOnSkippedMessage: m.opts.FailOnSkippedMessage,
 	}
 	c.eng = session.New(cfg, c)
 	c.publish()
@@ -557,9 +559,14 @@ func (c *Connection) process() bool {
 				}
 			} // else: Feed reports the error
 		}
-		dups := c.eng.Duplicates()
+		dups, skips := c.eng.Duplicates(), c.eng.Skipped()
 		n, need, err := c.eng.Feed(avail)
 		c.r += n
+		if d := c.eng.Skipped() - skips; d > 0 {
+			c.msgr.sc.skipped.Add(d)
+			c.msgr.opts.Logger.Info("conn: missed message? received seqs skipped some",
+				"peer", c.peerName.String(), "skipped", d, "in_seq", c.eng.InSeq())
+		}
 		if err != nil {
 			if errors.Is(err, session.ErrReplaced) {
 				c.handOver()

@@ -73,6 +73,13 @@ type Options struct {
 	// reads and atomic adds per handler run, not per message (see
 	// SampleEvery); BenchmarkCounting measures how much.
 	NoCounters bool
+	// FailOnSkippedMessage faults a connection whose peer's message seqs
+	// skip (Ceph's ms_die_on_skipped_message, default false, which aborts
+	// the daemon; a library fails the session instead). Without it the
+	// message is delivered, the gap counted in SessionStats.Skipped and
+	// logged at Info: a SESSION_RESET that keeps the queue makes such gaps
+	// in Ceph and here.
+	FailOnSkippedMessage bool
 	// SampleEvery is how many messages share one timing: one message in
 	// SampleEvery is timed for msgr_send_messages_queue_lat, one ACK in
 	// SampleEvery for msgr_handle_ack_lat (their averages and histograms

@@ -37,6 +37,9 @@ type SessionStats struct {
 	// Duplicates counts received messages dropped because their seq was
 	// not past the last one delivered.
 	Duplicates uint64
+	// Skipped counts messages missing in gaps of received seqs (Ceph's
+	// "missed message?"); see Options.FailOnSkippedMessage.
+	Skipped uint64
 	// Replacements counts sockets moved onto an existing session.
 	Replacements uint64
 	// RemoteResets counts sessions reset because the peer's was.
@@ -49,7 +52,7 @@ type SessionStats struct {
 
 type sessionCounters struct {
 	faults, reconnects, standbys, requeued, replayed, duplicates atomic.Uint64
-	replacements, remoteResets                                   atomic.Uint64
+	replacements, remoteResets, skipped                          atomic.Uint64
 	injSocket, injCongestion, injDelays, injRecvDelays           atomic.Uint64
 }
 
@@ -58,7 +61,7 @@ func (m *Messenger) SessionStats() SessionStats {
 	s := &m.sc
 	return SessionStats{
 		Faults: s.faults.Load(), Reconnects: s.reconnects.Load(), Standbys: s.standbys.Load(),
-		Requeued: s.requeued.Load(), Replayed: s.replayed.Load(), Duplicates: s.duplicates.Load(),
+		Requeued: s.requeued.Load(), Replayed: s.replayed.Load(), Duplicates: s.duplicates.Load(), Skipped: s.skipped.Load(),
 		Replacements: s.replacements.Load(), RemoteResets: s.remoteResets.Load(),
 		InjectedSocketFailures: s.injSocket.Load(), InjectedCongestion: s.injCongestion.Load(),
 		InjectedDelays: s.injDelays.Load(), InjectedRecvDelays: s.injRecvDelays.Load(),

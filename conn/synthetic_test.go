@@ -320,6 +320,7 @@ func runSynthetic(t *testing.T, v synVariant, driver string, sz synSize) {
 		ss.Requeued += s.Requeued
 		ss.Replayed += s.Replayed
 		ss.Duplicates += s.Duplicates
+		ss.Skipped += s.Skipped
 		ss.Replacements += s.Replacements
 		ss.RemoteResets += s.RemoteResets
 		ss.InjectedSocketFailures += s.InjectedSocketFailures
@@ -335,14 +336,14 @@ func runSynthetic(t *testing.T, v synVariant, driver string, sz synSize) {
 	w.mu.Unlock()
 	t.Logf("synthetic: variant=%s driver=%s servers=%d clients=%d ops=%d(connect=%d send=%d drop=%d sleep=%d) "+
 		"conns=%d sent=%d interlopers=%d congested=%d send_refused=%d pongs=%d pong_MiB=%.1f forgiven=%d late=%d stray=%d "+
-		"faults=%d reconnects=%d standbys=%d requeued=%d replayed=%d duplicates=%d replacements=%d remote_resets=%d "+
+		"faults=%d reconnects=%d standbys=%d requeued=%d replayed=%d duplicates=%d skipped=%d replacements=%d remote_resets=%d "+
 		"inj_socket=%d inj_congestion=%d inj_delays=%d inj_recv_delays=%d "+
 		"ev_reset=%d ev_remote_reset=%d ev_connect=%d ev_accept=%d ev_refused=%d srv_ev_reset=%d srv_ev_remote_reset=%d srv_stale_pings=%d cross_session_racy=%d ev_reset_after_markdown=%d echo_errors=%d slow_waits=%d max_wait=%v "+
 		"lost=%d errors=%d wall=%v (ops %v, drain %v) seed=%d",
 		v.name, driver, sz.servers, sz.clients, sz.ops, st.connects, st.sends, st.drops, st.sleeps,
 		st.newConns, st.sent, st.interlopers, st.congested, st.sendRefused, st.pongs, float64(st.pongBytes)/(1<<20),
 		st.forgiven, st.late, st.stray,
-		ss.Faults, ss.Reconnects, ss.Standbys, ss.Requeued, ss.Replayed, ss.Duplicates, ss.Replacements, ss.RemoteResets,
+		ss.Faults, ss.Reconnects, ss.Standbys, ss.Requeued, ss.Replayed, ss.Duplicates, ss.Skipped, ss.Replacements, ss.RemoteResets,
 		ss.InjectedSocketFailures, ss.InjectedCongestion, ss.InjectedDelays, ss.InjectedRecvDelays,
 		st.resetEv, st.remoteResetEv, st.connectEv, st.acceptEv, st.refusedEv, st.srvResetEv, st.srvRemoteResetEv, st.srvStale, st.crossRacy, st.resetAfterDown, st.echoErr, st.slowWaits, st.maxWait.Round(time.Millisecond),
 		lost, nerrs, wall.Round(time.Millisecond), opsDone.Sub(start).Round(time.Millisecond),

@@ -89,6 +89,10 @@ var (
 	// ErrStale means an existing session is newer than this connection's
 	// request: the connection is closed.
 	ErrStale = errors.New("session: stale connection")
+	// ErrSkippedMessage means a MESSAGE arrived with a seq past the next
+	// one expected, and Config.FailOnSkippedMessage asked to fail the
+	// session on it (Ceph's ms_die_on_skipped_message aborts the daemon).
+	ErrSkippedMessage = errors.New("session: missed message")
 )
 
 // Sink receives what the engine decodes. Its methods run on the goroutine
@@ -160,6 +164,13 @@ type Config struct {
 	// Step, when set, is called at each named step point (fault
 	// injection for tests; nil in production).
 	Step func(Role, Step) Action
+	// FailOnSkippedMessage fails the session with ErrSkippedMessage when
+	// a MESSAGE's seq skips past the next one expected (Ceph's
+	// ms_die_on_skipped_message, default false). Without it the message
+	// is delivered and the gap counted (Skipped), as Ceph logs "missed
+	// message?" and goes on: after a SESSION_RESET that keeps the queue,
+	// the requeued messages keep their seqs and the new session sees a gap.
+	FailOnSkippedMessage bool
 }
 
 // Engine is one connection's msgr2 session state. It is not safe for
@@ -207,13 +218,18 @@ type Engine struct {
 	kaAck   msgr2.Keepalive2Ack
 	hdr     msgr2.MsgHeader2
 	dups    uint64
-	stopped bool  // a Stop step froze the session
-	stepErr error // a Fail step hit while sending
+	skipped uint64 // messages missing in gaps of the received seqs
+	stopped bool   // a Stop step froze the session
+	stepErr error  // a Fail step hit while sending
 }
 
 // Duplicates returns how many received messages were dropped because their
 // seq was not past the last one delivered.
 func (e *Engine) Duplicates() uint64 { return e.dups }
+
+// Skipped returns how many messages were missing in gaps of the received
+// seqs (a message with seq 7 after seq 4 counts 2).
+func (e *Engine) Skipped() uint64 { return e.skipped }
 
 // New returns an engine that reports to sink. Call Start to queue the banner.
 func New(cfg Config, sink Sink) *Engine {
@@ -952,6 +968,13 @@ func (e *Engine) handleMessage(f *msgr2.Frame) error {
 		// A duplicate (replayed after a reconnect): drop it.
 		e.dups++
 		return nil
+	}
+	if h.Seq != e.inSeq+1 {
+		// Ceph's "missed message?": count the gap; fail only when asked.
+		e.skipped += h.Seq - e.inSeq - 1
+		if e.cfg.FailOnSkippedMessage {
+			return fmt.Errorf("%w: skipped from seq %d to %d", ErrSkippedMessage, e.inSeq, h.Seq)
+		}
 	}
 	e.inSeq = h.Seq
 	if h.AckSeq != 0 {

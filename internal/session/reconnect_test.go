@@ -634,6 +634,10 @@ func TestReconnectResetNotFull(t *testing.T) {
 	if seq2 != 2 || seq3 != 3 || !slices.Equal(seqsOf(sink.msgs), []uint64{2, 3}) || s2.Duplicates() != 0 {
 		t.Fatalf("seqs %d, %d; new server got %v", seq2, seq3, seqsOf(sink.msgs))
 	}
+	// The new session never had seq 1: Ceph's "missed message?" gap.
+	if s2.Skipped() != 1 {
+		t.Fatalf("new server skipped %d, want 1", s2.Skipped())
+	}
 }
 
 func TestReconnectRetry(t *testing.T) {
@@ -970,5 +974,25 @@ func TestAcceptedSideReconnects(t *testing.T) {
 	feed(t, c, f)
 	if !slices.Equal(seqsOf(ss.msgs), []uint64{1, 2}) || !slices.Equal(seqsOf(cs.msgs), []uint64{1, 2}) {
 		t.Fatalf("received %v / %v", seqsOf(cs.msgs), seqsOf(ss.msgs))
+	}
+}
+
+// TestSkippedMessage feeds a message whose seq skips one: it is delivered
+// and the gap counted (Ceph's "missed message?"), or, with
+// FailOnSkippedMessage (ms_die_on_skipped_message), the session fails.
+func TestSkippedMessage(t *testing.T) {
+	x := establish(t, 1)
+	feed(t, x.s, replay(x.s.Revision(), 3))
+	if got := seqsOf(x.ss.msgs); !slices.Equal(got, []uint64{1, 3}) || x.s.Skipped() != 1 || x.s.InSeq() != 3 {
+		t.Fatalf("delivered %v, skipped %d, in_seq %d", got, x.s.Skipped(), x.s.InSeq())
+	}
+
+	y := establish(t, 1)
+	y.s.cfg.FailOnSkippedMessage = true
+	if _, _, err := y.s.Feed(replay(y.s.Revision(), 3)); !errors.Is(err, ErrSkippedMessage) {
+		t.Fatalf("feed with a gap: %v, want ErrSkippedMessage", err)
+	}
+	if got := seqsOf(y.ss.msgs); !slices.Equal(got, []uint64{1}) {
+		t.Fatalf("delivered %v after the failed gap", got)
 	}
 }
