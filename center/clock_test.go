@@ -30,3 +30,19 @@ func TestNow(t *testing.T) {
 		t.Fatalf("TimeOf(Nanotime()) is %v from time.Now", d)
 	}
 }
+
+// TestWaitAuto checks the zero WaitMode's choice per driver.
+func TestWaitAuto(t *testing.T) {
+	for drv, want := range map[string]WaitMode{"": WaitPoller, "epoll": WaitPoller, "uring": WaitThread} {
+		if got := (Config{Driver: drv}).withDefaults().Wait; got != want {
+			t.Errorf("driver %q: auto wait = %v, want %v", drv, got, want)
+		}
+	}
+	if got := (Config{Driver: "uring", Wait: WaitPoller}).withDefaults().Wait; got != WaitPoller {
+		t.Errorf("an explicit WaitPoller became %v", got)
+	}
+	c := start(t, Config{Driver: "uring"})
+	if c.WaitMode() != WaitThread {
+		t.Errorf("a uring center runs %v, want thread", c.WaitMode())
+	}
+}

@@ -20,8 +20,9 @@
 // without a timeout, because on few cores a wake-up costs more than a
 // message. It then blocks either by parking its goroutine in the Go runtime
 // poller on the driver's own fd (WaitPoller) or by blocking its locked OS
-// thread in the driver's Wait (WaitThread). An idle center with no timers
-// makes no wake-ups at all.
+// thread in the driver's Wait (WaitThread); the zero WaitAuto picks the
+// poller for epoll and the thread for io_uring, whichever bench/peers
+// measured faster. An idle center with no timers makes no wake-ups at all.
 //
 //	c, _ := center.New(center.Config{})
 //	go c.Run()

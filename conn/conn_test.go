@@ -9,12 +9,16 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
-func factory(driverName string) msgrtest.Factory {
+func factory(driverName string) msgrtest.Factory { return factoryWait(driverName, center.WaitAuto) }
+
+// factoryWait makes messengers on driverName with the given wait mode
+// (WaitAuto: thread for uring, poller for epoll).
+func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 	return func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		m, err := conn.NewMessenger(conn.Options{
 			Name:         cfg.Name,
 			Workers:      2,
-			Center:       center.Config{Driver: driverName},
+			Center:       center.Config{Driver: driverName, Wait: wait},
 			IdleTimeout:  cfg.IdleTimeout,
 			ReadyTimeout: cfg.ReadyTimeout,
 		})
@@ -27,3 +31,11 @@ func factory(driverName string) msgrtest.Factory {
 
 func TestMessengerEpoll(t *testing.T) { msgrtest.Run(t, factory("epoll")) }
 func TestMessengerUring(t *testing.T) { msgrtest.Run(t, factory("uring")) }
+
+// The wait modes WaitAuto does not pick: the suite runs on them too.
+func TestMessengerUringPoller(t *testing.T) {
+	msgrtest.Run(t, factoryWait("uring", center.WaitPoller))
+}
+func TestMessengerEpollThread(t *testing.T) {
+	msgrtest.Run(t, factoryWait("epoll", center.WaitThread))
+}
