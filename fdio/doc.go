@@ -16,8 +16,9 @@
 //
 // The price is that the calling thread keeps its P for the whole call: no
 // other goroutine runs on it and a stop-the-world waits until the call
-// returns. That is bounded only because the descriptor is non-blocking, so
-// these functions must never be given a blocking descriptor. Blocking waits
+// returns. That is bounded because the descriptor is non-blocking, so these
+// functions must never be given a blocking descriptor, and because a call
+// that may copy more than RawMax (1 MiB) takes the ordinary path. Blocking waits
 // (epoll_wait with a timeout, io_uring_enter waiting for completions) belong
 // with unix.Syscall.
 //

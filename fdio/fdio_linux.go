@@ -6,9 +6,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// RawMax is the most bytes a call may copy and still be made raw. A larger
+// read or write (a frame-sized buffer, a batch of big messages) can spend
+// hundreds of microseconds copying; it goes through unix.Syscall, so that
+// the scheduler may hand the P on meanwhile and a stop-the-world does not
+// wait for it. The handoff then costs little against the copy.
+const RawMax = 1 << 20
+
 // Read reads into p from the non-blocking descriptor fd, as read(2). It
 // returns the bytes read; 0 with a nil error is end of file.
 func Read(fd int, p []byte) (int, error) {
+	if len(p) > RawMax {
+		return retErr(unix.Read(fd, p))
+	}
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
@@ -23,6 +33,9 @@ func Read(fd int, p []byte) (int, error) {
 // Write writes p to the non-blocking descriptor fd, as write(2). It returns
 // the bytes the kernel took, which may be fewer than len(p).
 func Write(fd int, p []byte) (int, error) {
+	if len(p) > RawMax {
+		return retErr(unix.Write(fd, p))
+	}
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
@@ -43,7 +56,11 @@ func Writev(fd int, iovs []unix.Iovec) (int, error) {
 	if len(iovs) == 0 {
 		return 0, nil
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	call := unix.RawSyscall
+	if total(iovs) > RawMax {
+		call = unix.Syscall
+	}
+	r, _, e := call(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
 	if e != 0 {
 		return 0, e
 	}
@@ -56,7 +73,11 @@ func Readv(fd int, iovs []unix.Iovec) (int, error) {
 	if len(iovs) == 0 {
 		return 0, nil
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	call := unix.RawSyscall
+	if total(iovs) > RawMax {
+		call = unix.Syscall
+	}
+	r, _, e := call(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
 	if e != 0 {
 		return 0, e
 	}
@@ -75,4 +96,24 @@ func PollEpoll(epfd int, events []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
+}
+
+// total returns the bytes iovs cover.
+func total(iovs []unix.Iovec) uint64 {
+	var n uint64
+	for i := range iovs {
+		n += uint64(iovs[i].Len)
+	}
+	return n
+}
+
+// retErr turns x/sys/unix's (-1, errno) into this package's (0, Errno).
+func retErr(n int, err error) (int, error) {
+	if err != nil {
+		if e, ok := err.(unix.Errno); ok {
+			return 0, e
+		}
+		return 0, err
+	}
+	return n, nil
 }

@@ -161,3 +161,40 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 }
+
+// TestLarge reads and writes more than RawMax in one call (the ordinary
+// system call path) with the same results and errors as the raw one.
+func TestLarge(t *testing.T) {
+	a, b := pair(t)
+	if err := unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, fdio.RawMax+1)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	n, err := fdio.Write(a, big)
+	if err != nil || n <= 0 {
+		t.Fatalf("large write = %d, %v", n, err)
+	}
+	got := make([]byte, 0, n)
+	buf := make([]byte, fdio.RawMax+1)
+	for len(got) < n {
+		k, err := fdio.Read(b, buf)
+		if err != nil {
+			t.Fatalf("large read after %d of %d bytes: %v", len(got), n, err)
+		}
+		got = append(got, buf[:k]...)
+	}
+	if !bytes.Equal(got, big[:n]) {
+		t.Fatal("large write and read do not match")
+	}
+	if _, err := fdio.Read(b, buf); err != unix.EAGAIN {
+		t.Fatalf("large read on an empty socket: %v, want EAGAIN", err)
+	}
+	iov := []unix.Iovec{{Base: &big[0]}}
+	iov[0].SetLen(len(big))
+	if n, err := fdio.Writev(a, iov); err != nil || n <= 0 {
+		t.Fatalf("large writev = %d, %v", n, err)
+	}
+}
