@@ -531,7 +531,15 @@ func (m *Messenger) Shutdown(ctx context.Context) error {
 		}
 	}
 	if m.ownsStack {
-		errs = append(errs, m.stack.Stop(ctx))
+		if err := m.stack.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			// The workers have returned (after their last turn's hook):
+			// publish what handlers counted on the way out.
+			for _, b := range m.batches {
+				b.Flush()
+			}
+		}
 	}
 	close(m.done)
 	return errors.Join(errs...)
