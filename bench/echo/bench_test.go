@@ -2,6 +2,7 @@ package echo
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,5 +54,58 @@ func BenchmarkPingPong(b *testing.B) {
 			defer s.Close(context.Background())
 			run(b, s.Addr())
 		})
+	}
+}
+
+// BenchmarkPipelined: 8 connections × 32 messages in flight against the
+// epoll and io_uring event-loop servers (locked worker thread) and the
+// completion-mode server, in one run; MB/s is one direction's payload.
+// The client runs in this process, on the same CPUs: compare within a run.
+//
+//	go test ./bench/echo -run '^$' -bench Pipelined -benchtime 20000x -count 5
+func BenchmarkPipelined(b *testing.B) {
+	servers := []struct {
+		name  string
+		start func() (addr string, stop func(), err error)
+	}{
+		{"epoll-thread", func() (string, func(), error) {
+			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-bench", Workers: 1, Center: center.Config{Driver: "epoll", Wait: center.WaitThread}})
+			if err != nil {
+				return "", nil, err
+			}
+			return s.Addr(), func() { s.Close(context.Background()) }, nil
+		}},
+		{"uring-thread", func() (string, func(), error) {
+			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-bench", Workers: 1, Center: center.Config{Driver: "uring", Wait: center.WaitThread}})
+			if err != nil {
+				return "", nil, err
+			}
+			return s.Addr(), func() { s.Close(context.Background()) }, nil
+		}},
+		{"uring-completion", func() (string, func(), error) {
+			s, err := NewCompletionServer("127.0.0.1:0", CompletionOptions{Buffers: 4096})
+			if err != nil {
+				return "", nil, err
+			}
+			return s.Addr(), func() { s.Close(context.Background()) }, nil
+		}},
+	}
+	for _, size := range []int{64, 64 << 10} {
+		for _, sv := range servers {
+			b.Run(fmt.Sprintf("%dB/%s", size, sv.name), func(b *testing.B) {
+				addr, stop, err := sv.start()
+				if err != nil {
+					b.Skip(err)
+				}
+				defer stop()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				if err := Pipeline(ctx, addr, 8, 32, size, b.N); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
 	}
 }

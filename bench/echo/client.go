@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -57,4 +58,86 @@ func Percentile(rtts []time.Duration, p float64) time.Duration {
 	i := int(float64(len(rtts))*p/100+0.5) - 1
 	i = max(0, min(i, len(rtts)-1))
 	return rtts[i]
+}
+
+// Pipeline sends n messages of size bytes over conns connections to the
+// byte echo at addr, keeping up to inflight messages outstanding on each,
+// and waits until every byte came back. Each connection has a writer and
+// a reader goroutine; the first error closes every connection and is
+// returned.
+func Pipeline(ctx context.Context, addr string, conns, inflight, size, n int) error {
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	stop := make(chan struct{})
+	var cs []net.Conn
+	fail := func(err error) {
+		once.Do(func() {
+			first = err
+			close(stop)
+			for _, c := range cs {
+				c.Close()
+			}
+		})
+	}
+	for i := 0; i < conns; i++ {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp4", addr)
+		if err != nil {
+			for _, c := range cs {
+				c.Close()
+			}
+			return err
+		}
+		cs = append(cs, c)
+	}
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			fail(ctx.Err())
+		case <-stop:
+		}
+	}()
+	for i, c := range cs {
+		count := n / conns
+		if i < n%conns {
+			count++
+		}
+		credit := make(chan struct{}, inflight)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, size)
+			for k := 0; k < count; k++ {
+				select {
+				case credit <- struct{}{}:
+				case <-stop:
+					return
+				}
+				if _, err := c.Write(msg); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, size)
+			for k := 0; k < count; k++ {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					fail(err)
+					return
+				}
+				<-credit
+			}
+		}()
+	}
+	wg.Wait()
+	once.Do(func() { close(stop) }) // ends the ctx watcher
+	return first
 }

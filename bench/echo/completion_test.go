@@ -28,6 +28,12 @@ func TestCompletionServer(t *testing.T) {
 			exercise(t, s.Addr())
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			// Pipelined: 4 connections × 8 in flight, 1 KiB and 64 KiB.
+			for _, size := range []int{1 << 10, 64 << 10} {
+				if err := Pipeline(ctx, s.Addr(), 4, 8, size, 400); err != nil {
+					t.Fatalf("pipeline of %d B: %v", size, err)
+				}
+			}
 			if err := s.Close(ctx); err != nil {
 				t.Fatal(err)
 			}
