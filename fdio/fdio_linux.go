@@ -52,24 +52,15 @@ func Write(fd int, p []byte) (int, error) {
 // the buffers reachable until Writev returns and should clear the iovecs'
 // Base pointers afterwards if it keeps the array, so that they do not keep
 // buffers alive.
-func Writev(fd int, iovs []unix.Iovec) (int, error) {
-	if len(iovs) == 0 {
-		return 0, nil
-	}
-	call := unix.RawSyscall
-	if total(iovs) > RawMax {
-		call = unix.Syscall
-	}
-	r, _, e := call(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
+func Writev(fd int, iovs []unix.Iovec) (int, error) { return vectored(unix.SYS_WRITEV, fd, iovs) }
 
 // Readv reads from the non-blocking descriptor fd into the buffers iovs
 // points at with one readv(2), and returns the bytes read.
-func Readv(fd int, iovs []unix.Iovec) (int, error) {
+func Readv(fd int, iovs []unix.Iovec) (int, error) { return vectored(unix.SYS_READV, fd, iovs) }
+
+// vectored makes the readv or writev call: raw unless it may copy more
+// than RawMax.
+func vectored(sysno uintptr, fd int, iovs []unix.Iovec) (int, error) {
 	if len(iovs) == 0 {
 		return 0, nil
 	}
@@ -77,7 +68,7 @@ func Readv(fd int, iovs []unix.Iovec) (int, error) {
 	if total(iovs) > RawMax {
 		call = unix.Syscall
 	}
-	r, _, e := call(unix.SYS_READV, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
+	r, _, e := call(sysno, uintptr(fd), uintptr(unsafe.Pointer(&iovs[0])), uintptr(len(iovs)))
 	if e != 0 {
 		return 0, e
 	}

@@ -105,23 +105,22 @@ func Serve(tg Target) (addr, drv string, stop func() error, err error) {
 		if err != nil {
 			return "", "", nil, err
 		}
-		stop = func() error {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return s.Close(cctx)
-		}
-		return s.Addr(), "uring-completion", stop, nil
+		return s.Addr(), "uring-completion", within10s(s.Close), nil
 	}
 	s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "gomsgr-perf", Workers: 1, Center: tg.Center})
 	if err != nil {
 		return "", "", nil, err
 	}
-	stop = func() error {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return s.Addr(), s.stack.Workers()[0].Center().DriverName(), within10s(s.Close), nil
+}
+
+// within10s makes a stop function that gives close 10 seconds.
+func within10s(close func(context.Context) error) func() error {
+	return func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return s.Close(cctx)
+		return close(ctx)
 	}
-	return s.Addr(), s.stack.Workers()[0].Center().DriverName(), stop, nil
 }
 
 // ServeFunc starts a server for a target and returns its address, driver
