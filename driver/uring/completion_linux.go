@@ -363,9 +363,9 @@ func (c *Completion) reap(out []Completed) int {
 		*cp = Completed{Op: Op(e.userData & 0xff), Tag: e.userData >> 8, Res: e.res, More: e.flags&cqeFMore != 0}
 		if e.flags&cqeFBuffer != 0 {
 			cp.bid, cp.buf = uint16(e.flags>>cqeBufferShift), true
-			if e.res > 0 {
+			if e.res > 0 && int(cp.bid) <= int(c.brMask) {
 				off := int(cp.bid) * c.size
-				cp.Data = c.bufs[off : off+int(e.res) : off+c.size]
+				cp.Data = c.bufs[off : off+min(int(e.res), c.size) : off+c.size]
 			}
 		}
 		n++
