@@ -156,14 +156,18 @@ func TestReconnectUnderSocketFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		const n = 500
-		for i := 1; i <= n; i++ {
-			if err := c.SendMessage(ping(uint64(i))); err != nil {
-				t.Fatal(err)
+		// At least 500 pings, in bursts of 50, and more until a failure
+		// was injected and the client reconnected: with batched writes a
+		// run has few system calls, and 1 in 20 of them may all pass.
+		n := 0
+		for n < 500 || (n < 5000 && (cli.SessionStats().InjectedSocketFailures+srv.SessionStats().InjectedSocketFailures == 0 || cli.SessionStats().Reconnects == 0)) {
+			for k := 0; k < 50; k++ {
+				n++
+				if err := c.SendMessage(ping(uint64(n))); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if i%50 == 0 {
-				time.Sleep(5 * time.Millisecond)
-			}
+			time.Sleep(5 * time.Millisecond)
 		}
 		waitFor(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
 		checkInOrder(t, "client", cr.tidsOf(c), n)
@@ -390,13 +394,21 @@ func TestReconnectRace(t *testing.T) {
 		b, br := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, echo: true, inject: inj, initialBkoff: time.Millisecond})
 		ca := sessionTo(t, a, b.Addrs()[0])
 		cb := sessionTo(t, b, a.Addrs()[0])
-		n := 300
-		for i := 1; i <= n; i++ {
-			ca.SendMessage(ping(uint64(i)))
-			cb.SendMessage(ping(uint64(i)))
-			if i%30 == 0 {
-				time.Sleep(5 * time.Millisecond)
+		// At least 300 each way, in bursts of 30, and more until a failure
+		// was injected and someone reconnected (few system calls may all
+		// pass 1 in 25).
+		injected := func() bool {
+			sa, sb := a.SessionStats(), b.SessionStats()
+			return sa.InjectedSocketFailures+sb.InjectedSocketFailures > 0 && sa.Reconnects+sb.Reconnects > 0
+		}
+		n := 0
+		for n < 300 || (n < 3000 && !injected()) {
+			for k := 0; k < 30; k++ {
+				n++
+				ca.SendMessage(ping(uint64(n)))
+				cb.SendMessage(ping(uint64(n)))
 			}
+			time.Sleep(5 * time.Millisecond)
 		}
 		waitFor(t, 60*time.Second, "pings and pongs", func() bool { return ar.count() == 2*n && br.count() == 2*n })
 		for _, x := range []struct {
