@@ -15,32 +15,24 @@ const RawMax = 1 << 20
 
 // Read reads into p from the non-blocking descriptor fd, as read(2). It
 // returns the bytes read; 0 with a nil error is end of file.
-func Read(fd int, p []byte) (int, error) {
-	if len(p) > RawMax {
-		return retErr(unix.Read(fd, p))
-	}
-	var ptr unsafe.Pointer
-	if len(p) > 0 {
-		ptr = unsafe.Pointer(&p[0])
-	}
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(ptr), uintptr(len(p)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
+func Read(fd int, p []byte) (int, error) { return plain(unix.SYS_READ, fd, p) }
 
 // Write writes p to the non-blocking descriptor fd, as write(2). It returns
 // the bytes the kernel took, which may be fewer than len(p).
-func Write(fd int, p []byte) (int, error) {
-	if len(p) > RawMax {
-		return retErr(unix.Write(fd, p))
-	}
+func Write(fd int, p []byte) (int, error) { return plain(unix.SYS_WRITE, fd, p) }
+
+// plain makes the read or write call: raw unless it may copy more than
+// RawMax.
+func plain(sysno uintptr, fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
 	if len(p) > 0 {
 		ptr = unsafe.Pointer(&p[0])
 	}
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(ptr), uintptr(len(p)))
+	call := unix.RawSyscall
+	if len(p) > RawMax {
+		call = unix.Syscall
+	}
+	r, _, e := call(sysno, uintptr(fd), uintptr(ptr), uintptr(len(p)))
 	if e != 0 {
 		return 0, e
 	}
@@ -96,15 +88,4 @@ func total(iovs []unix.Iovec) uint64 {
 		n += uint64(iovs[i].Len)
 	}
 	return n
-}
-
-// retErr turns x/sys/unix's (-1, errno) into this package's (0, Errno).
-func retErr(n int, err error) (int, error) {
-	if err != nil {
-		if e, ok := err.(unix.Errno); ok {
-			return 0, e
-		}
-		return 0, err
-	}
-	return n, nil
 }
