@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gomsgr/gomsgr/internal/msgint"
 	"github.com/gomsgr/gomsgr/msgr2"
 )
 
@@ -83,17 +84,29 @@ type Message struct {
 	hasCRCs    bool
 }
 
-// SetPayloadCRCs records the payload's segment crcs, computed by a
-// messenger on the sending goroutine so that its writer does not checksum
-// the payload again. Not for applications.
-func (m *Message) SetPayloadCRCs(pc msgr2.PayloadCRCs) { m.crcs, m.hasCRCs = pc, true }
-
-// PayloadCRCs returns the crcs recorded by SetPayloadCRCs, or nil.
-func (m *Message) PayloadCRCs() *msgr2.PayloadCRCs {
-	if !m.hasCRCs {
-		return nil
+func init() {
+	msgint.SetPayloadCRCs = func(m any, pc msgr2.PayloadCRCs) {
+		mm := m.(*Message)
+		mm.crcs, mm.hasCRCs = pc, true
 	}
-	return &m.crcs
+	msgint.PayloadCRCs = func(m any) *msgr2.PayloadCRCs {
+		mm := m.(*Message)
+		if !mm.hasCRCs {
+			return nil
+		}
+		return &mm.crcs
+	}
+	msgint.CheckLive = func(m any, what string) { m.(*Message).checkLive(what) }
+}
+
+// checkLive panics, in race builds, if m was released: a message is the
+// messenger's or the dispatcher's until Release, and nobody's after (the
+// way x/net/http2 checks that a frame is still valid). Without the race
+// detector it costs nothing and checks nothing.
+func (m *Message) checkLive(what string) {
+	if raceEnabled && m.released.Load() {
+		panic("gomsgr: " + what + " of a Message after Release (a released message may already be another one: take a new Message)")
+	}
 }
 
 // NewMessage returns a message of type t with default priority.
@@ -102,7 +115,10 @@ func NewMessage(t msgr2.MsgType) *Message {
 }
 
 // Len returns the payload size: front + middle + data.
-func (m *Message) Len() int { return len(m.Front) + len(m.Middle) + len(m.Data) }
+func (m *Message) Len() int {
+	m.checkLive("Len")
+	return len(m.Front) + len(m.Middle) + len(m.Data)
+}
 
 // SetReleaser installs the function Release calls once, with arg;
 // messengers use it to return buffers and throttle budget, and senders may
@@ -115,6 +131,12 @@ func (m *Message) SetReleaser(f func(m *Message, arg any), arg any) {
 
 // Release tells the messenger the receiver is done with the message and its
 // buffers. It is safe to call more than once; only the first call acts.
+//
+// After Release the message may be recycled for another one: reading its
+// fields reads someone else's message. In race builds a released message
+// is poisoned instead (its payload cleared, never recycled) and using it
+// again (SendMessage, Header, Decode, Len) panics with a message naming
+// the misuse.
 func (m *Message) Release() {
 	if m.released.Swap(true) {
 		return
@@ -122,12 +144,17 @@ func (m *Message) Release() {
 	if f := m.onRelease; f != nil {
 		arg := m.releaseArg
 		m.onRelease, m.releaseArg = nil, nil
-		f(m, arg)
+		f(m, arg) // a releaser that recycles m poisons it (PutMessage)
+		return
+	}
+	if raceEnabled {
+		m.Front, m.Middle, m.Data, m.Conn = nil, nil, nil, nil
 	}
 }
 
 // Header returns the ceph_msg_header2 fields the sender controls.
 func (m *Message) Header() msgr2.MsgHeader2 {
+	m.checkLive("Header")
 	prio := m.Priority
 	if prio == 0 {
 		prio = PrioDefault
@@ -157,6 +184,7 @@ func Encode(p msgr2.Message) *Message {
 // Decode turns a received message into its typed payload using reg
 // (msgr2.DefaultRegistry when nil).
 func (m *Message) Decode(reg *msgr2.Registry) (msgr2.Message, error) {
+	m.checkLive("Decode")
 	if reg == nil {
 		reg = msgr2.DefaultRegistry
 	}
@@ -171,8 +199,14 @@ var messagePool = sync.Pool{New: func() any { return new(Message) }}
 // delivery does not allocate; applications may use it for sends.
 func GetMessage() *Message { return messagePool.Get().(*Message) }
 
-// PutMessage resets m and returns it to the pool. m must not be used after.
+// PutMessage resets m and returns it to the pool. m must not be used after
+// (in race builds it is poisoned instead of pooled, see Release).
 func PutMessage(m *Message) {
+	if raceEnabled {
+		m.Front, m.Middle, m.Data, m.Conn = nil, nil, nil, nil
+		m.released.Store(true)
+		return
+	}
 	m.Type, m.Priority, m.Version, m.CompatVersion, m.Tid = 0, 0, 0, 0, 0
 	m.Front, m.Middle, m.Data = nil, nil, nil
 	m.Seq, m.Src, m.Conn, m.RecvStamp, m.DispatchBytes = 0, EntityName{}, nil, time.Time{}, 0

@@ -1,6 +1,7 @@
 package gomsgr_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gomsgr/gomsgr"
@@ -54,5 +55,45 @@ func TestPolicyPresets(t *testing.T) {
 		if p.Lossy != c.lossy || p.Server != c.server || p.Standby != c.standby || p.ResetCheck != c.reset || p.RegisterLossyClients != c.reg {
 			t.Errorf("%s: %+v", name, p)
 		}
+	}
+}
+
+// In race builds a released message is poisoned: using it again panics
+// with a message that names the misuse, instead of silently reading or
+// sending another message's payload.
+func TestReleasedMessagePanicsUnderRace(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    func() *gomsgr.Message
+	}{
+		{"new", func() *gomsgr.Message { return gomsgr.NewMessage(msgr2.MsgPing) }},
+		{"pooled", func() *gomsgr.Message {
+			m := gomsgr.GetMessage()
+			m.SetReleaser(gomsgr.ReleaseToPool, nil)
+			return m
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.m()
+			m.Front = []byte("payload")
+			m.Release()
+			defer func() {
+				r := recover()
+				if !raceEnabled {
+					if r != nil {
+						t.Fatalf("without -race, Header after Release panicked: %v", r)
+					}
+					return
+				}
+				s, _ := r.(string)
+				if !strings.Contains(s, "Header of a Message after Release") {
+					t.Fatalf("Header after Release under -race: recovered %v, want the poison panic", r)
+				}
+				if m.Front != nil {
+					t.Fatalf("released message keeps its payload %q under -race", m.Front)
+				}
+			}()
+			_ = m.Header()
+		})
 	}
 }

@@ -2,7 +2,6 @@ package gomsgr
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 )
 
@@ -10,25 +9,34 @@ import (
 // sends messages and dispatches what it receives (Ceph's Messenger). Both
 // implementations, conn (event loop) and simple (goroutine per connection),
 // satisfy it.
+//
+// Configuration (policies, dispatchers, the bound address) is set before
+// Start and fixed after it: the configuration calls then return
+// ErrStarted.
 type Messenger interface {
 	// Name is the entity this messenger speaks for.
 	Name() EntityName
 	// SetPolicy sets the policy for peers of type t; SetDefaultPolicy for
-	// all others. Call before Start.
-	SetPolicy(t EntityType, p Policy)
-	SetDefaultPolicy(p Policy)
-	// AddDispatcher appends d to the dispatch chain. Call before Start.
-	AddDispatcher(d Dispatcher)
-	// Bind listens on addr ("127.0.0.1:0" for any free port, a port 0
-	// with a configured range to scan it). Call before Start; a messenger
-	// that only connects need not bind.
-	Bind(addr netip.AddrPort) error
+	// all others. Both return ErrStarted after Start.
+	SetPolicy(t EntityType, p Policy) error
+	SetDefaultPolicy(p Policy) error
+	// AddDispatcher appends d to the dispatch chain; ErrStarted after
+	// Start.
+	AddDispatcher(d Dispatcher) error
+	// Bind listens on addr. Port 0 takes a port the kernel chooses,
+	// unless the implementation's options ask for Ceph's port-range scan
+	// (ms_bind_port_min..ms_bind_port_max), which may retry until ctx
+	// ends. Call before Start; a messenger that only connects need not
+	// bind.
+	Bind(ctx context.Context, addr netip.AddrPort) error
 	// Addrs returns the bound addresses (with their nonce).
 	Addrs() AddrVec
 	// Start starts accepting and dispatching.
 	Start() error
-	// ConnectTo returns the connection to addr, creating one (and starting
-	// its handshake in the background) when none exists. It does not wait.
+	// ConnectTo returns the connection to addr (see Msgr2Addr and
+	// ParseAddr), creating one and starting its handshake in the
+	// background when none exists. It does not wait: use
+	// Connection.WaitReady for that.
 	ConnectTo(t EntityType, addr EntityAddr) (Connection, error)
 	// SendTo sends m to addr over the connection ConnectTo would return.
 	SendTo(m *Message, t EntityType, addr EntityAddr) error
@@ -47,7 +55,9 @@ type Messenger interface {
 // may be called from any goroutine.
 type Connection interface {
 	// SendMessage queues m; it is written by the connection's worker. The
-	// messenger owns m from now on.
+	// messenger owns m from now on. It fails with ErrClosed once the
+	// connection is closed, and with the cause when the message cannot be
+	// queued for writing (the worker stopped).
 	SendMessage(m *Message) error
 	// SendKeepalive queues a KEEPALIVE2 frame.
 	SendKeepalive() error
@@ -55,6 +65,16 @@ type Connection interface {
 	MarkDown()
 	// IsConnected reports whether the session is established and open.
 	IsConnected() bool
+	// WaitReady waits until the session is open (nil), the connection
+	// closed (its cause, as Err returns it), or ctx ends (ctx.Err()). A
+	// lossless session that faults and reconnects is waited for until it
+	// is open again.
+	WaitReady(ctx context.Context) error
+	// Err returns why the connection closed, nil while it is open or
+	// reconnecting: a refused connect, ErrReadyTimeout, ErrIdleTimeout, a
+	// protocol violation by the peer, EOF, or ErrMarkedDown. errors.Is
+	// tells them apart.
+	Err() error
 	// PeerName, PeerType and PeerAddr describe the peer; the name is
 	// known once the handshake is done.
 	PeerName() EntityName
@@ -65,15 +85,3 @@ type Connection interface {
 	// Messenger returns the messenger the connection belongs to.
 	Messenger() Messenger
 }
-
-// Errors shared by the implementations.
-var (
-	// ErrShutdown is returned by operations on a messenger that is shut
-	// down or shutting down.
-	ErrShutdown = errors.New("gomsgr: messenger shut down")
-	// ErrClosed is returned by SendMessage on a connection that is marked
-	// down or failed (lossy).
-	ErrClosed = errors.New("gomsgr: connection closed")
-	// ErrNotStarted is returned by operations that need Start first.
-	ErrNotStarted = errors.New("gomsgr: messenger not started")
-)

@@ -22,9 +22,6 @@ import (
 var (
 	// ErrClosed is returned for work posted to a center that is closed.
 	ErrClosed = errors.New("center: closed")
-	// ErrNotOwner is returned when an owner-only method is called from a
-	// goroutine other than the one running the loop.
-	ErrNotOwner = errors.New("center: called off the owner goroutine")
 	// ErrOnWorker is returned by SubmitWait when called from any center's
 	// owner goroutine: waiting there could deadlock two workers.
 	ErrOnWorker = errors.New("center: blocking submit from a worker goroutine")
@@ -128,12 +125,14 @@ func (c *Center) WaitMode() WaitMode { return c.cfg.Wait }
 func (c *Center) InOwner() bool { return c.owner.Load() == goid.Current() }
 
 // checkOwner allows owner-only calls from the owner, and from anyone before
-// the loop starts (set-up) or after it ends (tear-down).
-func (c *Center) checkOwner() error {
+// the loop starts (set-up) or after it ends (tear-down). Any other caller
+// is a programming error, like unlocking an unlocked mutex: it panics,
+// naming the call, rather than return an error that a caller could drop
+// and go on with a file or timer it believes armed.
+func (c *Center) checkOwner(call string) {
 	if o := c.owner.Load(); o != 0 && o != goid.Current() {
-		return ErrNotOwner
+		panic(fmt.Sprintf("center %d: %s called off the loop's goroutine (owner-only; use Submit or Post)", c.cfg.ID, call))
 	}
-	return nil
 }
 
 // Run runs the loop on the calling goroutine until Stop. It returns
@@ -204,7 +203,7 @@ func (c *Center) closeFds() error {
 
 // now refreshes and returns the loop's clock (Nanotime).
 func (c *Center) now() int64 {
-	c.nowNs = Nanotime()
+	c.nowNs = int64(Nanotime())
 	return c.nowNs
 }
 

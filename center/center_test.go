@@ -54,15 +54,28 @@ func TestSubmitWaitOnWorkerRefuses(t *testing.T) {
 	}
 }
 
-func TestOwnerOnlyMethodsRefuseOthers(t *testing.T) {
+// TestOwnerOnlyMethodsPanicForOthers: owner misuse is a programming error
+// that panics with a message naming the call, like unlocking an unlocked
+// mutex, instead of an error a caller could drop.
+func TestOwnerOnlyMethodsPanicForOthers(t *testing.T) {
 	c := start(t, Config{})
 	var tm Timer
 	tm.Init(func() {})
-	if err := c.AddTimer(&tm, time.Second); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("AddTimer off the owner: %v, want ErrNotOwner", err)
-	}
-	if err := c.AddFile(0, driver.Readable, func(int, driver.Mask) {}); !errors.Is(err, ErrNotOwner) {
-		t.Fatalf("AddFile off the owner: %v, want ErrNotOwner", err)
+	for name, call := range map[string]func(){
+		"AddTimer":    func() { c.AddTimer(&tm, time.Second) },
+		"CancelTimer": func() { c.CancelTimer(&tm) },
+		"AddFile":     func() { _ = c.AddFile(0, driver.Readable, func(int, driver.Mask) {}) },
+		"DelFile":     func() { _ = c.DelFile(0, driver.Readable) },
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				if s, _ := r.(string); !strings.Contains(s, name+" called off the loop's goroutine") {
+					t.Errorf("%s off the owner: recovered %v, want a panic naming it", name, r)
+				}
+			}()
+			call()
+		}()
 	}
 }
 

@@ -1,23 +1,28 @@
 package center
 
-import "time"
+import (
+	"time"
 
-// epoch anchors the loops' clock; every Center reads the same one, so
-// readings from different loops and goroutines compare.
-var epoch = time.Now()
+	"github.com/gomsgr/gomsgr/internal/clock"
+)
 
-// Nanotime returns the loops' clock: monotonic nanoseconds since the
-// package was initialised. Center.Now and Center.Stamp return readings of
-// it, so a reading taken on another goroutine (a message's queue time)
-// can be subtracted from one taken on a loop.
-func Nanotime() int64 { return int64(time.Since(epoch)) }
+// Instant is a reading of the loops' clock (monotonic nanoseconds). Every
+// Center reads the same clock, so readings from different loops and
+// goroutines compare; its own type keeps wall-clock values out of fields
+// that hold loop-clock readings.
+type Instant = clock.Instant
 
-// TimeOf converts a Nanotime reading to a time.Time (wall and monotonic).
-func TimeOf(ns int64) time.Time { return epoch.Add(time.Duration(ns)) }
+// Nanotime reads the loops' clock. Center.Now returns a reading of it
+// without reading it again, so a reading taken on another goroutine (a
+// message's queue time) can be subtracted from one taken on a loop.
+func Nanotime() Instant { return clock.Now() }
+
+// TimeOf converts a loop-clock reading to a time.Time (wall and monotonic).
+func TimeOf(t Instant) time.Time { return t.Time() }
 
 // Now returns the loop's clock as last read, without reading it: when the
 // current turn's events began, refreshed after they ran (before timers and
 // external events) and by AddTimer. Handlers that want a timestamp no finer
 // than a turn (a last-activity time, say) take it from here for free. Only
 // the goroutine running the loop may call it.
-func (c *Center) Now() int64 { return c.nowNs }
+func (c *Center) Now() Instant { return Instant(c.nowNs) }

@@ -10,8 +10,8 @@ import (
 // runs ahead of Nanotime, and converts back to wall time.
 func TestNow(t *testing.T) {
 	c := start(t, Config{})
-	read := func() int64 {
-		var v int64
+	read := func() Instant {
+		var v Instant
 		if err := c.SubmitWait(context.Background(), func() { v = c.Now() }); err != nil {
 			t.Fatal(err)
 		}
@@ -20,7 +20,7 @@ func TestNow(t *testing.T) {
 	a := read()
 	time.Sleep(3 * time.Millisecond)
 	b := read()
-	if d := time.Duration(b - a); d < 3*time.Millisecond {
+	if d := b.Sub(a); d < 3*time.Millisecond {
 		t.Fatalf("Now moved %v across a 3ms sleep", d)
 	}
 	if now := Nanotime(); b > now {

@@ -13,8 +13,9 @@
 //     the owner sleeps.
 //
 // Only the owner touches the file table and the timers; other goroutines post
-// an event that does it for them. Methods that are owner-only return
-// ErrNotOwner when called from elsewhere once the loop runs.
+// an event that does it for them. Calling an owner-only method from
+// elsewhere once the loop runs is a programming error: it panics, naming the
+// method.
 //
 // Before it blocks, the owner may spin for Config.Spin, polling the driver
 // without a timeout, because on few cores a wake-up costs more than a

@@ -19,10 +19,12 @@ type fileEntry struct {
 // AddFile adds mask to fd's interest and sets fd's handler (Ceph's
 // create_file_event). The table is indexed by fd and grows as needed. Owner
 // only.
+//
+// An error means the driver refused fd (a closed fd, the kernel out of
+// memory): the caller's file is not armed and must fail. Calling it off
+// the owner panics.
 func (c *Center) AddFile(fd int, mask driver.Mask, fn FileFunc) error {
-	if err := c.checkOwner(); err != nil {
-		return err
-	}
+	c.checkOwner("AddFile")
 	if fd < 0 || fn == nil {
 		return fmt.Errorf("center %d: AddFile(%d): bad fd or nil handler", c.cfg.ID, fd)
 	}
@@ -54,10 +56,9 @@ func (c *Center) AddFile(fd int, mask driver.Mask, fn FileFunc) error {
 
 // DelFile removes mask from fd's interest; with nothing left the fd leaves
 // the driver and the table (Ceph's delete_file_event). Owner only.
+// An error is the driver's; the interest may still be registered.
 func (c *Center) DelFile(fd int, mask driver.Mask) error {
-	if err := c.checkOwner(); err != nil {
-		return err
-	}
+	c.checkOwner("DelFile")
 	if fd < 0 || fd >= len(c.files) {
 		return nil
 	}
@@ -105,20 +106,16 @@ func (c *Center) dispatch(n int) {
 }
 
 // AddTimer arms t to fire after d, rounded up to the wheel's tick; an armed
-// timer is re-armed. Owner only.
-func (c *Center) AddTimer(t *Timer, d time.Duration) error {
-	if err := c.checkOwner(); err != nil {
-		return err
-	}
+// timer is re-armed. Owner only (it panics elsewhere).
+func (c *Center) AddTimer(t *Timer, d time.Duration) {
+	c.checkOwner("AddTimer")
 	c.wheel.add(t, c.now(), d)
-	return nil
 }
 
-// CancelTimer disarms t and reports whether it was armed. Owner only.
+// CancelTimer disarms t and reports whether it was armed. Owner only (it
+// panics elsewhere).
 func (c *Center) CancelTimer(t *Timer) bool {
-	if c.checkOwner() != nil {
-		return false
-	}
+	c.checkOwner("CancelTimer")
 	return c.wheel.cancel(t)
 }
 

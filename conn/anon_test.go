@@ -73,7 +73,7 @@ func testAnon(t *testing.T, drv string) {
 		t.Fatal("marking one anonymous connection down affected the others")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !errors.Is(a1.Err(), conn.ErrMarkedDown) {
+	for !errors.Is(a1.Err(), gomsgr.ErrMarkedDown) {
 		if time.Now().After(deadline) {
 			t.Fatalf("Err after MarkDown = %v, want ErrMarkedDown", a1.Err())
 		}

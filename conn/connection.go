@@ -14,39 +14,15 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/fdio"
+	"github.com/gomsgr/gomsgr/internal/msgint"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
-	"github.com/gomsgr/gomsgr/internal/prioq"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
 )
 
-// nanotime is the loops' clock (center.Nanotime), so that a reading taken
-// by a sender compares with a worker's.
-func nanotime() int64 { return center.Nanotime() }
-
-// Connection states.
-const (
-	stConnecting int32 = iota // client: non-blocking connect in progress
-	stHandshake               // banner, auth and ident frames
-	stReady                   // session open
-	stClosed                  // closed: marked down, or a lossy session faulted
-	stStandby                 // lossless session kept without a socket
-)
-
-var stateNames = [...]string{"connecting", "handshake", "ready", "closed", "standby"}
-
-// Errors a connection fails with.
-var (
-	// ErrReadyTimeout: connect + handshake did not finish within
-	// Options.ReadyTimeout.
-	ErrReadyTimeout = errors.New("conn: connection ready timeout")
-	// ErrIdleTimeout: nothing was read for Options.IdleTimeout.
-	ErrIdleTimeout = errors.New("conn: connection idle timeout")
-	// ErrMarkedDown: the connection was marked down.
-	ErrMarkedDown = errors.New("conn: marked down")
-)
+// Connection states are msgrbase.State: see its transition diagram.
 
 // wpart is one piece of pending output. On the last piece of a message, m
 // and f are set so that the message is released once the piece is written.
@@ -58,40 +34,29 @@ type wpart struct {
 
 var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 
+// api is the shared gomsgr.Connection methods, embedded unexported so that
+// only they are promoted.
+type api = msgrbase.API
+
 // Received payloads are copied into (or, for frames larger than the prefetch
 // buffer, read straight into) buffers from internal/rxbuf's size classes.
 // Prefetch buffers, all of one size per messenger, come from a plain
 // sync.Pool (Messenger.prefetch).
 
 // Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
-// AsyncConnection). Its exported methods may be called from any goroutine.
+// AsyncConnection). It implements gomsgr.Connection; its methods may be
+// called from any goroutine.
 type Connection struct {
-	msgr     *Messenger
-	w        *center.Worker
-	c        *center.Center
-	role     session.Role
-	peerType gomsgr.EntityType
-	target   gomsgr.EntityAddr // the address dialled, or the accepted socket's peer
-	key      msgrbase.AddrKey
-	loopback bool
+	api
+	core msgrbase.Conn // identity, state, out-queue, peer: shared with senders
+	msgr *Messenger
+	w    *center.Worker
+	c    *center.Center
 
-	state      atomic.Int32
-	markedDown atomic.Bool // set at once by MarkDown; the worker closes later
-
-	// Shared with senders, under mu.
-	mu        sync.Mutex
-	out       prioq.Queue[qitem] // the priority out-queue
-	keepalive bool
-	peerName  gomsgr.EntityName
-	peerAddrs gomsgr.AddrVec
-	features  uint64
-	closeErr  error
-	writeEv   center.Event
-	sess      session.Existing // published for other connections' decisions
+	writeEv center.Event
+	sess    session.Existing // under core.Mu: published for other connections' decisions
 
 	// Worker-only.
-	pc           *perf.Counters // the worker's counters
-	labels       *workerLabels  // the worker's pprof labels (nil for loopback)
 	fd           int
 	eng          *session.Engine
 	rb           *[]byte    // prefetch buffer, held only while bytes are pending
@@ -107,7 +72,7 @@ type Connection struct {
 	hup          bool // the socket reported a hang-up: read until EOF
 	readyTimer   center.Timer
 	idleTimer    center.Timer
-	lastRead     int64 // nanotime of the handler run that last read bytes
+	lastRead     center.Instant // the loop's clock when a handler run last read bytes
 	faultErr     error
 	wasReady     bool
 	halfAccepted bool // accepted, not yet ready (Ceph's accept states)
@@ -132,31 +97,40 @@ type Connection struct {
 	// worker's batch, published once per loop turn (or per handler run,
 	// on a stack that is not the messenger's: flushEach); ticks pick the
 	// sampled timings (Options.SampleEvery).
-	cb                *perf.Batch
-	flushEach         bool
-	fastTick, ackTick uint32
-	runTick           uint32 // handler runs, for timedRun
-	sendTick          uint32 // under mu
+	cb        *perf.Batch
+	flushEach bool
+	ackTick   uint32
+	runTick   uint32 // handler runs, for timedRun
 
-	// Receive throttling (worker-only except thr, set before ready).
-	thr         throttles
-	frameHeld   held // taken for the MESSAGE frame at c.r, not yet delivered
-	readBlocked bool // a throttle refused: stop reading until the timer
+	// Receive throttling (worker-only).
+	frameHeld   msgrbase.Held // taken for the MESSAGE frame at c.r, not yet delivered
+	readBlocked bool          // a throttle refused: stop reading until the timer
 	throttleTmr center.Timer
 }
 
+var _ gomsgr.Connection = (*Connection)(nil)
+
+// ops is the connection as its messenger's shell calls it (msgrbase.ConnOps)
+// and sink as its engine does (session.Sink): other types, so that these
+// methods stay out of Connection's API.
+type (
+	ops  Connection
+	sink Connection
+)
+
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
-	c := &Connection{msgr: m, w: w, c: w.Center(), role: role, peerType: peerType, target: target, fd: -1}
+	c := &Connection{msgr: m, w: w, c: w.Center(), fd: -1}
+	c.api = msgrbase.NewAPI(&c.core)
+	c.core.Init(&m.sh, (*ops)(c), c, role, peerType, target)
 	if !m.opts.NoCounters {
-		c.pc = m.perf.Worker(w.ID())
+		c.core.PC = m.sh.Perf().Worker(w.ID())
 		if id := w.ID(); id < len(m.batches) {
 			c.cb = m.batches[id]
 		} else {
 			c.cb, c.flushEach = m.runBatches[id], true
 		}
 	}
-	c.labels = m.labels[w.ID()]
-	c.key = msgrbase.KeyOf(target)
+	c.core.Labels = m.labels[w.ID()]
 	c.writeEv.Init(c.handleWrite)
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
@@ -164,164 +138,72 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.reconnectTmr.Init(c.onReconnectTimer)
 	c.delayTmr.Init(c.onDelayTimer)
 	c.sess.PeerAddr = target
+	h := m.opts.Testing
 	cfg := session.Config{
 		Role:            role,
 		Name:            m.opts.Name,
 		Addrs:           myAddrs,
-		Nonce:           m.nonce.Load(),
+		Nonce:           m.sh.Nonce(),
 		PeerType:        peerType,
 		PeerAddr:        target,
-		Policy:          m.pols.Policy,
-		GlobalSeq:       m.gseq.Next,
-		NoRevision1:     m.opts.NoRevision1,
+		Policy:          m.sh.Pols.Policy,
+		GlobalSeq:       m.sh.GSeq.Next,
+		NoRevision1:     h != nil && h.NoRevision1,
 		MaxSegmentBytes: m.opts.MaxSegmentBytes,
-		Step:            m.opts.Step,
 
 		FailOnSkippedMessage: m.opts.FailOnSkippedMessage,
 	}
-	c.eng = session.New(cfg, c)
+	if h != nil {
+		cfg.Step = h.Step
+	}
+	c.eng = session.New(cfg, (*sink)(c))
 	c.publish()
 	return c
 }
 
+// Wake posts the write event: output was queued (msgrbase.ConnOps).
+func (o *ops) Wake() error {
+	if err := o.c.Post(&o.writeEv); err != nil {
+		return fmt.Errorf("conn: worker %d: %w", o.w.ID(), err)
+	}
+	return nil
+}
+
+// MarkDown closes the connection on its worker (msgrbase.ConnOps).
+func (o *ops) MarkDown() {
+	c := (*Connection)(o)
+	if err := c.c.Submit(func() { c.close(gomsgr.ErrMarkedDown, false) }); err != nil {
+		// The worker's loop has ended (its stack was stopped first): the
+		// connection has no owner left, so tear-down runs here.
+		c.close(gomsgr.ErrMarkedDown, false)
+	}
+}
+
 // SendMessage queues msg for the peer. The messenger owns msg from now on.
-func (c *Connection) SendMessage(msg *gomsgr.Message) error {
-	if c.loopback {
-		return c.msgr.deliverLoopback(c, msg)
-	}
-	prio := msg.Priority
-	if prio == 0 {
-		prio = gomsgr.PrioDefault
-	} else if prio > 255 {
-		prio = 255
-	}
-	// Checksum the payload here, on the sender's goroutine: the worker
-	// then only encodes the 41-byte header when it writes the frame.
-	msg.SetPayloadCRCs(msgr2.ComputePayloadCRCs(msg.Front, msg.Middle, msg.Data))
-	msg.Seq = 0 // assigned when written; a requeued message keeps its own
-	c.mu.Lock()
-	if c.state.Load() == stClosed || c.markedDown.Load() {
-		c.mu.Unlock()
-		return gomsgr.ErrClosed
-	}
-	var queued int64
-	if c.pc != nil {
-		if c.sendTick&c.msgr.sampleMask == 0 {
-			queued = nanotime()
-		}
-		c.sendTick++
-	}
-	c.out.Push(int(prio), qitem{m: msg, queued: queued})
-	c.mu.Unlock()
-	c.c.Post(&c.writeEv)
-	return nil
-}
-
-// SendKeepalive queues a KEEPALIVE2 frame.
-func (c *Connection) SendKeepalive() error {
-	if c.loopback {
-		return nil
-	}
-	c.mu.Lock()
-	if c.state.Load() == stClosed {
-		c.mu.Unlock()
-		return gomsgr.ErrClosed
-	}
-	c.keepalive = true
-	c.mu.Unlock()
-	c.c.Post(&c.writeEv)
-	return nil
-}
-
-// MarkDown closes the connection and discards its queue. No reset event is
-// delivered (as in Ceph).
-func (c *Connection) MarkDown() {
-	c.msgr.unregister(c)
-	if c.loopback {
-		return
-	}
-	c.markedDown.Store(true)
-	c.c.Submit(func() { c.close(ErrMarkedDown, false) })
-}
-
-// IsConnected reports whether the session is open.
-func (c *Connection) IsConnected() bool {
-	if c.loopback {
-		return true
-	}
-	return c.state.Load() == stReady && !c.markedDown.Load()
-}
-
-// PeerName returns the peer's entity name (known once ready).
-func (c *Connection) PeerName() gomsgr.EntityName {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peerName
-}
-
-// PeerType returns the peer's entity type.
-func (c *Connection) PeerType() gomsgr.EntityType { return c.peerType }
-
-// PeerAddr returns the peer's address: its advertised address once ready,
-// the dialled or accepted address before.
-func (c *Connection) PeerAddr() gomsgr.EntityAddr {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peerAddrLocked()
-}
-
-func (c *Connection) peerAddrLocked() gomsgr.EntityAddr {
-	return msgrbase.PeerAddr(c.peerAddrs, c.target)
-}
-
-// Features returns the Ceph features agreed with the peer.
-func (c *Connection) Features() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.features
-}
-
-// Messenger returns the messenger the connection belongs to.
-func (c *Connection) Messenger() gomsgr.Messenger { return c.msgr }
-
-// Err returns why the connection closed (nil while it is open): a refused
-// connect, a ready or idle timeout, a protocol violation from the peer, EOF,
-// or ErrMarkedDown. Connection handlers (HandleReset, HandleRefused) can
-// tell the cases apart with errors.Is.
-func (c *Connection) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closeErr
-}
+func (c *Connection) SendMessage(msg *gomsgr.Message) error { return c.core.Send(msg) }
 
 // State returns the connection's state name, for dumps and tests.
-func (c *Connection) State() string { return stateNames[c.state.Load()] }
+func (c *Connection) State() string { return c.core.St.Load().String() }
 
-// Role returns the side of the current socket's handshake: an accepted
-// connection is a server until it reconnects to its peer as a client.
-func (c *Connection) Role() session.Role {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.role
+// Role returns the side of the current socket's handshake ("client" or
+// "server"): an accepted connection is a server until it reconnects to its
+// peer as a client.
+func (c *Connection) Role() string {
+	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
+	return c.core.Role.String()
 }
 
 // Worker returns the id of the worker the connection is pinned to.
 func (c *Connection) Worker() int { return c.w.ID() }
 
-// QueueLen returns the number of messages waiting to be written.
-func (c *Connection) QueueLen() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.out.Len()
-}
-
 // --- worker side ---
 
 // connect starts a non-blocking connect (client). Runs on the worker.
 func (c *Connection) connect() {
-	c.pc.Inc(perf.CreatedConnections)
-	c.pc.Inc(perf.ActiveConnections)
-	if c.state.Load() != stConnecting || c.fd >= 0 || c.wasReady || c.reconnectTmr.Armed() {
+	c.core.PC.Inc(perf.CreatedConnections)
+	c.core.PC.Inc(perf.ActiveConnections)
+	if c.core.St.Load() != msgrbase.Connecting || c.fd >= 0 || c.wasReady || c.reconnectTmr.Armed() {
 		// Closed, or a socket from the peer took the connection over
 		// before this queued connect ran (and may have faulted since).
 		return
@@ -329,9 +211,9 @@ func (c *Connection) connect() {
 	c.dial()
 }
 
-// dial opens the socket and starts a non-blocking connect to c.target.
+// dial opens the socket and starts a non-blocking connect to c.core.Target.
 func (c *Connection) dial() {
-	ap := c.target.Addr
+	ap := c.core.Target.Addr
 	family := unix.AF_INET
 	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
 		family = unix.AF_INET6
@@ -358,12 +240,12 @@ func (c *Connection) dial() {
 
 // accepted starts the server side on an accepted socket. Runs on the worker.
 func (c *Connection) accepted(fd int) {
-	c.pc.Inc(perf.CreatedConnections)
-	c.pc.Inc(perf.ActiveConnections)
+	c.core.PC.Inc(perf.CreatedConnections)
+	c.core.PC.Inc(perf.ActiveConnections)
 	c.fd = fd
 	c.halfAccepted = true
 	c.tuneSocket()
-	c.state.Store(stHandshake)
+	c.core.St.Store(msgrbase.Handshake)
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
 	if err := c.c.AddFile(fd, driver.Readable, c.handleEvent); err != nil {
 		c.close(err, true)
@@ -374,17 +256,18 @@ func (c *Connection) accepted(fd int) {
 }
 
 func (c *Connection) tuneSocket() {
-	if !c.msgr.opts.NoDelay {
-		unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if !c.msgr.opts.DisableTCPNoDelay {
+		// Best effort, as Ceph's set_nodelay: a socket without it still works.
+		_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	}
 	if n := c.msgr.opts.RcvBufBytes; n > 0 {
-		unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n)
+		_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n) // best effort, as Ceph's
 	}
 }
 
 func (c *Connection) startSession() {
 	c.iovs = c.msgr.iovs[c.w.ID()]
-	c.lastRead = nanotime()
+	c.lastRead = c.c.Now()
 	c.eng.Start()
 	c.handleWrite()
 }
@@ -397,30 +280,33 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 	if fired&driver.Hangup != 0 {
 		c.hup = true
 	}
-	if c.state.Load() == stConnecting {
+	if c.core.St.Load() == msgrbase.Connecting {
 		errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err == nil && errno != 0 {
 			err = unix.Errno(errno)
 		}
 		if err != nil {
-			c.fault(fmt.Errorf("conn: connect %v: %w", c.target.Addr, err))
+			c.fault(fmt.Errorf("conn: connect %v: %w", c.core.Target.Addr, err))
 			return
 		}
 		if fired&driver.Writable == 0 {
 			return // not connected yet
 		}
-		c.state.Store(stHandshake)
-		c.c.DelFile(fd, driver.Writable)
+		c.core.St.Store(msgrbase.Handshake)
+		if err := c.c.DelFile(fd, driver.Writable); err != nil {
+			c.fault(err)
+			return
+		}
 		c.wantWrite = false
 		c.startSession()
 		fired &^= driver.Writable
 	}
-	if fired&driver.Writable != 0 && c.state.Load() != stClosed {
+	if fired&driver.Writable != 0 && c.core.St.Load() != msgrbase.Closed {
 		c.handleWrite()
 	}
 	// A fault in handleWrite may have dropped fd (and dialled anew): the
 	// fired mask is then stale.
-	if st := c.state.Load(); fired&driver.Readable != 0 && fd == c.fd && (st == stHandshake || st == stReady) {
+	if st := c.core.St.Load(); fired&driver.Readable != 0 && fd == c.fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
 		c.handleRead()
 	}
 }
@@ -439,10 +325,10 @@ func (c *Connection) handleRead() {
 		c.flushCounts()
 		return
 	}
-	start := nanotime()
+	start := center.Nanotime()
 	c.readLoop(now)
-	mid := nanotime()
-	c.pc.AddTime(perf.RunningRecvTime, time.Duration(mid-start)*time.Duration(c.msgr.opts.SampleEvery))
+	mid := center.Nanotime()
+	c.core.PC.AddTime(perf.RunningRecvTime, mid.Sub(start)*c.msgr.sh.SampleEvery())
 	c.writeTimed(mid) // replies, acks; flushes the counts
 }
 
@@ -451,12 +337,12 @@ func (c *Connection) handleRead() {
 // msgr_running_recv_time and msgr_running_send_time. The clock reads of a
 // timed run then cost a fraction of a read per run.
 func (c *Connection) timedRun() bool {
-	if c.pc == nil {
+	if c.core.PC == nil {
 		return false
 	}
 	t := c.runTick
 	c.runTick++
-	return t&c.msgr.sampleMask == 0
+	return c.msgr.sh.Sampled(t)
 }
 
 // flushCounts publishes the message and byte counts gathered in this
@@ -488,7 +374,7 @@ func (c *Connection) putBuffer() {
 
 // readLoop reads and processes until the socket is drained. now is the
 // loop's clock for this handler run; it stamps lastRead.
-func (c *Connection) readLoop(now int64) {
+func (c *Connection) readLoop(now center.Instant) {
 	if c.rb == nil {
 		c.getBuffer()
 	}
@@ -496,7 +382,7 @@ func (c *Connection) readLoop(now int64) {
 	if c.wpos > c.r && !c.process() {
 		return // bytes left from before a throttle stop
 	}
-	for c.state.Load() != stClosed && !c.readBlocked {
+	for c.core.St.Load() != msgrbase.Closed && !c.readBlocked {
 		if c.wpos == len(c.buf) {
 			// Full of an incomplete item that process made room for:
 			// cannot happen unless the buffer holds unprocessed frames.
@@ -549,7 +435,7 @@ func (c *Connection) process() bool {
 		if c.eng.State() == session.StateReady && len(avail) >= msgr2.PreambleSize {
 			p, err := msgr2.ParsePreambleLimit(avail, c.maxSegment())
 			if err == nil {
-				if p.Tag == msgr2.TagMessage && c.frameHeld == (held{}) && !c.takeThrottles(&p) {
+				if p.Tag == msgr2.TagMessage && !c.frameHeld.Taken() && !c.takeThrottles(&p) {
 					c.readBlocked = true
 					c.c.AddTimer(&c.throttleTmr, c.msgr.opts.ThrottleRetry)
 					return false
@@ -563,9 +449,9 @@ func (c *Connection) process() bool {
 		n, need, err := c.eng.Feed(avail)
 		c.r += n
 		if d := c.eng.Skipped() - skips; d > 0 {
-			c.msgr.sc.skipped.Add(d)
+			c.msgr.sh.SC.Skipped.Add(d)
 			c.msgr.opts.Logger.Info("conn: missed message? received seqs skipped some",
-				"peer", c.peerName.String(), "skipped", d, "in_seq", c.eng.InSeq())
+				"peer", c.core.PeerName.String(), "skipped", d, "in_seq", c.eng.InSeq())
 		}
 		if err != nil {
 			if errors.Is(err, session.ErrReplaced) {
@@ -577,12 +463,12 @@ func (c *Connection) process() bool {
 			return false
 		}
 		if d := c.eng.Duplicates() - dups; d > 0 {
-			c.msgr.sc.duplicates.Add(d)
+			c.msgr.sh.SC.Duplicates.Add(d)
 		}
-		if n > 0 && c.frameHeld != (held{}) {
+		if n > 0 && c.frameHeld.Taken() {
 			// The frame was consumed without a delivery (a duplicate or
 			// an aborted frame): give its budget back.
-			c.msgr.putHeld(c, c.takeHeld())
+			c.frameHeld.Release()
 		}
 		if c.eng.State() < session.StateReady {
 			c.publish() // cookies and seqs may have changed
@@ -611,7 +497,7 @@ func (c *Connection) process() bool {
 			break
 		}
 	}
-	return c.state.Load() != stClosed
+	return c.core.St.Load() != msgrbase.Closed
 }
 
 // lastWords writes, without waiting, the frames the engine queued before it
@@ -622,7 +508,7 @@ func (c *Connection) lastWords() {
 	if len(out) == 0 || c.fd < 0 || len(c.parts) > 0 {
 		return // nothing to say, or a partial write would interleave
 	}
-	unix.Write(c.fd, out)
+	_, _ = unix.Write(c.fd, out) // best effort: the connection fails either way
 	c.eng.Advance(len(out))
 }
 
@@ -641,47 +527,11 @@ func (c *Connection) takeThrottles(p *msgr2.Preamble) bool {
 	for i := 1; i < int(p.NumSegments); i++ { // segment 0 is the header
 		size += int64(p.Segments[i].Len)
 	}
-	if !c.thr.Msgs.TryGet(1) {
-		return false
-	}
-	if !c.thr.Bytes.TryGet(size) {
-		c.thr.Msgs.Put(1)
-		return false
-	}
-	if !c.msgr.dthr.TryGet(size) {
-		c.thr.Msgs.Put(1)
-		c.thr.Bytes.Put(size)
-		return false
-	}
-	h := held{dispatch: size}
-	if c.thr.Msgs != nil {
-		h.msgs = 1
-	}
-	if c.thr.Bytes != nil {
-		h.bytes = size
-	}
-	if c.msgr.dthr == nil {
-		h.dispatch = 0
-	}
-	if h == (held{}) {
-		h.dispatch = -1 // marks "taken" even when no throttle is configured
-	}
-	c.frameHeld = h
-	return true
-}
-
-// takeHeld hands the current frame's budget to its message.
-func (c *Connection) takeHeld() held {
-	h := c.frameHeld
-	c.frameHeld = held{}
-	if h.dispatch < 0 {
-		h.dispatch = 0
-	}
-	return h
+	return c.frameHeld.TryTake(c.core.Thr, c.msgr.sh.DThr, size)
 }
 
 func (c *Connection) onThrottleRetry() {
-	if c.state.Load() == stClosed {
+	if c.core.St.Load() == msgrbase.Closed {
 		return
 	}
 	c.readBlocked = false
@@ -712,11 +562,11 @@ func (c *Connection) makeRoom(need int) {
 
 // handleWrite writes pending output until done or EAGAIN.
 func (c *Connection) handleWrite() {
-	if c.state.Load() == stStandby {
+	if c.core.St.Load() == msgrbase.Standby {
 		c.wakeStandby()
 		return
 	}
-	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
+	if c.fd < 0 || c.core.St.Load() == msgrbase.Connecting || c.core.St.Load() == msgrbase.Closed {
 		return
 	}
 	if !c.timedRun() {
@@ -724,12 +574,12 @@ func (c *Connection) handleWrite() {
 		c.flushCounts()
 		return
 	}
-	c.writeTimed(nanotime())
+	c.writeTimed(center.Nanotime())
 }
 
 // writeLoopGuarded is handleWrite without counters.
 func (c *Connection) writeLoopGuarded() {
-	if c.fd < 0 || c.state.Load() == stConnecting || c.state.Load() == stClosed {
+	if c.fd < 0 || c.core.St.Load() == msgrbase.Connecting || c.core.St.Load() == msgrbase.Closed {
 		return
 	}
 	c.writeLoop()
@@ -737,10 +587,10 @@ func (c *Connection) writeLoopGuarded() {
 
 // writeTimed writes in a timed run (timedRun), counting the time from
 // start (a clock reading the caller already has) as running send time.
-func (c *Connection) writeTimed(start int64) {
-	if c.fd >= 0 && c.state.Load() != stConnecting && c.state.Load() != stClosed {
+func (c *Connection) writeTimed(start center.Instant) {
+	if c.fd >= 0 && c.core.St.Load() != msgrbase.Connecting && c.core.St.Load() != msgrbase.Closed {
 		c.writeLoop()
-		c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start)*time.Duration(c.msgr.opts.SampleEvery))
+		c.core.PC.AddTime(perf.RunningSendTime, center.Nanotime().Sub(start)*c.msgr.sh.SampleEvery())
 	}
 	c.flushCounts()
 }
@@ -755,15 +605,22 @@ func (c *Connection) writeLoop() {
 			if c.injectCongestion() {
 				// As if the socket were full; the socket is writable, so
 				// no edge will come: try again on the next loop turn.
-				c.c.Post(&c.writeEv)
+				if err := c.c.Post(&c.writeEv); err != nil {
+					c.fault(fmt.Errorf("conn: write: %w", err))
+				}
 				return
 			}
 		}
 		n, err := writev(c.fd, c.parts, c.iovs)
 		if err == unix.EAGAIN {
 			if !c.wantWrite {
+				// Without the writable interest no edge would ever come
+				// and the output would wait forever: fail instead.
+				if err := c.c.AddFile(c.fd, driver.Writable, c.handleEvent); err != nil {
+					c.fault(fmt.Errorf("conn: write: %w", err))
+					return
+				}
 				c.wantWrite = true
-				c.c.AddFile(c.fd, driver.Writable, c.handleEvent)
 			}
 			return
 		}
@@ -775,7 +632,9 @@ func (c *Connection) writeLoop() {
 	}
 	if c.wantWrite {
 		c.wantWrite = false
-		c.c.DelFile(c.fd, driver.Writable)
+		if err := c.c.DelFile(c.fd, driver.Writable); err != nil {
+			c.fault(fmt.Errorf("conn: write: %w", err))
+		}
 	}
 }
 
@@ -783,30 +642,30 @@ func (c *Connection) writeLoop() {
 // then queued messages (highest priority first) once the session is ready,
 // then a standalone ACK if messages arrived and none went out.
 func (c *Connection) gather() bool {
-	if c.state.Load() == stReady {
-		c.mu.Lock()
-		ka := c.keepalive
-		c.keepalive = false
-		c.mu.Unlock()
+	if c.core.St.Load() == msgrbase.Ready {
+		c.core.Mu.Lock()
+		ka := c.core.Keepalive
+		c.core.Keepalive = false
+		c.core.Mu.Unlock()
 		if ka {
 			c.eng.QueueKeepalive(time.Now())
 		}
 	}
 	c.takeControl()
 	sent := false
-	if c.state.Load() == stReady {
-		c.mu.Lock()
-		for c.out.Len() > 0 && len(c.parts) < iovMax-8 {
+	if c.core.St.Load() == msgrbase.Ready {
+		c.core.Mu.Lock()
+		for c.core.Out.Len() > 0 && len(c.parts) < iovMax-8 {
 			m, replay := c.popOut()
-			c.mu.Unlock()
+			c.core.Mu.Unlock()
 			if replay {
-				c.msgr.sc.replayed.Add(1)
+				c.msgr.sh.SC.Replayed.Add(1)
 			}
 			c.encode(m)
 			sent = true
-			c.mu.Lock()
+			c.core.Mu.Lock()
 		}
-		c.mu.Unlock()
+		c.core.Mu.Unlock()
 		if !sent && c.eng.AckPending() {
 			c.eng.QueueAck()
 			c.takeControl()
@@ -831,12 +690,12 @@ func (c *Connection) takeControl() {
 // popOut removes the highest-priority queued message and records how long
 // it waited. Caller holds mu.
 func (c *Connection) popOut() (*gomsgr.Message, bool) {
-	it := c.out.PopHighest()
-	if it.queued != 0 {
+	it := c.core.Out.PopHighest()
+	if it.Queued != 0 {
 		// A sampled message (Options.SampleEvery): read the clock.
-		c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(max(0, nanotime()-it.queued)))
+		c.core.PC.AddTime(perf.SendMessagesQueueLat, max(0, center.Nanotime().Sub(it.Queued)))
 	}
-	return it.m, it.replay
+	return it.M, it.Replay
 }
 
 func (c *Connection) encode(m *gomsgr.Message) {
@@ -844,7 +703,7 @@ func (c *Connection) encode(m *gomsgr.Message) {
 	c.eng.PrepareMessage(&h)
 	m.Seq = h.Seq // the sent list is trimmed by seq
 	f := framePool.Get().(*msgr2.MessageFrame)
-	if pc := m.PayloadCRCs(); pc != nil {
+	if pc := msgint.PayloadCRCs(m); pc != nil {
 		f.EncodeCRC(c.eng.Revision(), &h, m.Front, m.Middle, m.Data, pc)
 	} else {
 		f.Encode(c.eng.Revision(), &h, m.Front, m.Middle, m.Data)
@@ -887,7 +746,7 @@ func (c *Connection) finishPart(p *wpart) {
 		framePool.Put(p.f)
 	}
 	if p.m != nil {
-		if c.lossless && c.state.Load() == stReady {
+		if c.lossless && c.core.St.Load() == msgrbase.Ready {
 			// Lossless: keep it until the peer acknowledges it.
 			c.sent = append(c.sent, p.m)
 			c.unacked.Add(1)
@@ -909,22 +768,16 @@ func (c *Connection) releaseSent() {
 }
 
 // Ready is called by the engine when the handshake completes.
-func (c *Connection) Ready(e *session.Engine) {
-	name, addrs, _ := e.Peer()
-	c.mu.Lock()
-	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
-	if !c.wasReady {
-		c.peerType = e.PeerType() // read without the lock: set once
-	}
-	c.mu.Unlock()
+func (s *sink) Ready(e *session.Engine) {
+	c := (*Connection)(s)
 	c.halfAccepted = false
 	if !c.wasReady {
-		// Once per connection: the dispatch goroutine reads c.thr when it
-		// gives budget back, and a session keeps its peer type.
-		c.thr = c.msgr.pols.Throttles(e.PeerType())
+		// Once per connection: a session keeps its peer type, and the
+		// budget a message holds names its throttles.
+		c.core.Thr = c.msgr.sh.Pols.Throttles(e.PeerType())
 	}
 	c.lossless = !e.Policy().Lossy
-	c.state.Store(stReady)
+	c.core.SetReady(e) // Ready, and WaitReady returns
 	c.wasReady = true
 	c.backoff = 0
 	c.publish()
@@ -934,13 +787,14 @@ func (c *Connection) Ready(e *session.Engine) {
 }
 
 // Deliver is called by the engine for each received message.
-func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
+	c := (*Connection)(s)
 	var own *rxbuf.Buf
 	if c.big {
 		own, c.bigRB = c.bigRB, nil // the frame has a buffer of its own: hand it over
 	}
 	m := rxbuf.Message(h, front, middle, data, own)
-	m.Src = c.peerName
+	m.Src = c.core.PeerName
 	m.Conn = c
 	m.RecvStamp = center.TimeOf(c.lastRead)
 	c.cb.Inc(perf.RecvMessages)
@@ -950,7 +804,7 @@ func (c *Connection) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) er
 			return nil
 		}
 	}
-	c.msgr.deliver(c, m)
+	c.msgr.sh.Deliver(&c.core, m, c.frameHeld.Move())
 	return nil
 }
 
@@ -966,14 +820,15 @@ func (c *Connection) dropBig() {
 
 // Acked is called by the engine when the peer acknowledges every message
 // up to seq: those leave the sent list.
-func (c *Connection) Acked(seq uint64) {
+func (s *sink) Acked(seq uint64) {
+	c := (*Connection)(s)
 	if c.sentHead == len(c.sent) {
 		return
 	}
-	var start int64
-	if c.pc != nil {
-		if c.ackTick&c.msgr.sampleMask == 0 {
-			start = nanotime()
+	var start center.Instant
+	if c.core.PC != nil {
+		if c.msgr.sh.Sampled(c.ackTick) {
+			start = center.Nanotime()
 		}
 		c.ackTick++
 	}
@@ -991,7 +846,7 @@ func (c *Connection) Acked(seq uint64) {
 		c.sent, c.sentHead = c.sent[:n], 0
 	}
 	if start != 0 {
-		c.pc.AddTime(perf.HandleAckLat, time.Duration(nanotime()-start))
+		c.core.PC.AddTime(perf.HandleAckLat, center.Nanotime().Sub(start))
 	}
 }
 
@@ -1000,20 +855,20 @@ func (c *Connection) Acked(seq uint64) {
 func (c *Connection) Unacked() int { return int(c.unacked.Load()) }
 
 func (c *Connection) onReadyTimeout() {
-	if st := c.state.Load(); st == stConnecting || st == stHandshake {
-		c.pc.Inc(perf.ConnectionReadyTimeouts)
-		c.fault(fmt.Errorf("%w (connection %s, session %v, %d bytes unread, %d parts unwritten)", ErrReadyTimeout, stateNames[c.state.Load()], c.eng.State(), c.wpos-c.r, len(c.parts)))
+	if st := c.core.St.Load(); st == msgrbase.Connecting || st == msgrbase.Handshake {
+		c.core.PC.Inc(perf.ConnectionReadyTimeouts)
+		c.fault(fmt.Errorf("%w (connection %s, session %v, %d bytes unread, %d parts unwritten)", gomsgr.ErrReadyTimeout, c.core.St.Load(), c.eng.State(), c.wpos-c.r, len(c.parts)))
 	}
 }
 
 func (c *Connection) onIdleTimer() {
-	if c.state.Load() != stReady {
+	if c.core.St.Load() != msgrbase.Ready {
 		return
 	}
-	idle := time.Duration(nanotime() - c.lastRead)
+	idle := center.Nanotime().Sub(c.lastRead)
 	if idle >= c.msgr.opts.IdleTimeout {
-		c.pc.Inc(perf.ConnectionIdleTimeouts)
-		c.fault(ErrIdleTimeout)
+		c.core.PC.Inc(perf.ConnectionIdleTimeouts)
+		c.fault(gomsgr.ErrIdleTimeout)
 		return
 	}
 	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout-idle)
@@ -1023,17 +878,14 @@ func (c *Connection) onIdleTimer() {
 // With notify, the messenger delivers a reset (or refused) event and forgets
 // the connection.
 func (c *Connection) close(err error, notify bool) {
-	prev := c.state.Swap(stClosed)
-	if prev == stClosed {
+	prev := c.core.SetClosed(err)
+	if prev == msgrbase.Closed {
 		return
 	}
-	if c.markedDown.Load() {
+	if c.core.MarkedDown.Load() {
 		notify = false // a mark-down delivers no event, even racing a fault
 	}
 	c.faultErr = err
-	c.mu.Lock()
-	c.closeErr = err
-	c.mu.Unlock()
 	c.eng.Close(err)
 	c.c.CancelTimer(&c.reconnectTmr)
 	c.flushDelayed()

@@ -12,6 +12,6 @@
 //
 //	m, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
 //	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))
-//	m.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+//	m.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
 //	m.Start()
 package conn

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 )
 
 // Dump is a snapshot of a messenger's state, like Ceph's `messenger dump`
@@ -53,14 +55,14 @@ type ConnectionDump struct {
 // Dump returns a snapshot of the messenger. It may be called from any
 // goroutine at any time.
 func (m *Messenger) Dump() Dump {
-	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce.Load(), Faults: m.faults.Load(), DispatchQueue: m.dq.Len()}
+	d := Dump{Name: m.sh.Name().String(), Nonce: m.sh.Nonce(), Faults: m.sh.Faults(), DispatchQueue: m.sh.DispatchQueueLen()}
 	for _, w := range m.stack.Workers() {
 		d.Workers = append(d.Workers, WorkerDump{ID: w.ID(), Driver: w.Center().DriverName(), Wait: w.Center().WaitMode().String(), Refs: w.Refs()})
 	}
-	m.mu.Lock()
-	for _, a := range m.addrs {
+	for _, a := range m.sh.Addrs() {
 		d.Addrs = append(d.Addrs, a.String())
 	}
+	m.mu.Lock()
 	if p := m.proc; p != nil {
 		l := ListenerDump{Addr: p.addr.String(), Worker: -1, Accepted: p.accepted.Load(), AcceptErrors: p.acceptErrors.Load()}
 		if p.w != nil {
@@ -68,28 +70,22 @@ func (m *Messenger) Dump() Dump {
 		}
 		d.Listeners = append(d.Listeners, l)
 	}
-	type entry struct {
-		c   *Connection
-		reg string
-	}
-	var all []entry
-	m.reg.Each(func(c *Connection, where string) { all = append(all, entry{c, where}) })
 	m.mu.Unlock()
-	for _, e := range all {
-		c := e.c
+	m.sh.EachConn(func(core *msgrbase.Conn, where string) {
+		c := core.Self.(*Connection)
 		d.Connections = append(d.Connections, ConnectionDump{
 			Peer:     c.PeerAddr().String(),
 			PeerName: c.PeerName().String(),
 			PeerType: c.PeerType().String(),
-			Role:     c.Role().String(),
+			Role:     c.Role(),
 			State:    c.State(),
 			Worker:   c.Worker(),
 			OutQueue: c.QueueLen(),
 			Unacked:  c.Unacked(),
 			Features: c.Features(),
-			Registry: e.reg,
+			Registry: where,
 		})
-	}
+	})
 	sort.Slice(d.Connections, func(i, j int) bool { return d.Connections[i].Peer < d.Connections[j].Peer })
 	return d
 }

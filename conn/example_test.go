@@ -9,6 +9,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Greeting is an application message type: type number 0x4000, a string.
@@ -31,7 +32,7 @@ func Example() {
 		p, _ := m.Decode(nil)
 		got <- p.(*Greeting).Text + " from " + m.Src.String()
 	}))
-	srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+	srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
 	srv.Start()
 	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}})
 	cli.Start()
@@ -47,14 +48,14 @@ func Example() {
 // arrives exactly once, in order. A failed connect is retried after a
 // backoff (shortened here from Ceph's 0.2 s .. 15 s).
 func ExampleInject() {
-	inj := conn.Inject{SocketFailures: 10}
+	inj := testhooks.Inject{SocketFailures: 10}
 	got := make(chan uint64, 100)
-	srv, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Inject: inj})
+	srv, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Testing: &testhooks.Config{Inject: inj}})
 	srv.SetDefaultPolicy(gomsgr.StatefulServer(0))
 	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m.Tid; m.Release() }))
-	srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+	srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
 	srv.Start()
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Inject: inj,
+	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Testing: &testhooks.Config{Inject: inj},
 		InitialBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	cli.SetDefaultPolicy(gomsgr.LosslessClient(0))
 	cli.Start()

@@ -18,3 +18,13 @@ func newMsgr(t *testing.T, o conn.Options) *conn.Messenger {
 
 // waitFor waits until cond holds, or fails the test after d.
 var waitFor = msgrtest.WaitUntil
+
+// dthrCur and dthrMax read a messenger's dispatch throttle.
+func dthrCur(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
+	c, _ := m.DispatchThrottleBytes()
+	return c
+}
+func dthrMax(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
+	_, x := m.DispatchThrottleBytes()
+	return x
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Ceph's test_msgr scenarios for lossless sessions (ReconnectTest,
@@ -86,7 +87,7 @@ type lopts struct {
 	driver       string
 	name         gomsgr.EntityName
 	pol          gomsgr.Policy
-	inject       conn.Inject
+	inject       testhooks.Inject
 	bind         bool
 	echo         bool
 	ready, idle  time.Duration
@@ -96,8 +97,9 @@ type lopts struct {
 
 func newLmsgr(t *testing.T, o lopts) (*conn.Messenger, *lrec) {
 	t.Helper()
-	opts := conn.Options{Name: o.name, Workers: 2, Center: centerCfg(o.driver), BindAnyPort: true,
-		Inject: o.inject, ReadyTimeout: o.ready, IdleTimeout: o.idle, InitialBackoff: o.initialBkoff, Step: o.step}
+	opts := conn.Options{Name: o.name, Workers: 2, Center: centerCfg(o.driver),
+		ReadyTimeout: o.ready, IdleTimeout: o.idle, InitialBackoff: o.initialBkoff,
+		Testing: &testhooks.Config{Inject: o.inject, Step: o.step}}
 	if os.Getenv("GOMSGR_DEBUG") != "" {
 		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("msgr", o.name.String())
 	}
@@ -149,7 +151,7 @@ func bothDrivers(t *testing.T, f func(t *testing.T, d string)) {
 // in order, both ways.
 func TestReconnectUnderSocketFailures(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
-		inj := conn.Inject{SocketFailures: 20}
+		inj := testhooks.Inject{SocketFailures: 20}
 		srv, sr := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true, inject: inj})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), inject: inj, initialBkoff: time.Millisecond})
 		c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
@@ -336,11 +338,11 @@ func TestMarkdownProgress(t *testing.T) {
 // ConnectionRaceReuseBannerTest: the sockets cross right after their
 // banners.
 func TestConnectionRace(t *testing.T) {
-	t.Run("ident", func(t *testing.T) { connectionRace(t, conn.StepSendClientIdent) })
-	t.Run("banner", func(t *testing.T) { connectionRace(t, conn.StepRecvBanner) })
+	t.Run("ident", func(t *testing.T) { connectionRace(t, testhooks.StepSendClientIdent) })
+	t.Run("banner", func(t *testing.T) { connectionRace(t, testhooks.StepRecvBanner) })
 }
 
-func connectionRace(t *testing.T, at conn.Step) {
+func connectionRace(t *testing.T, at testhooks.Step) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		for round := 0; round < 3; round++ {
 			slow := func(r session.Role, s session.Step) session.Action {
@@ -389,7 +391,7 @@ func connectionRace(t *testing.T, at conn.Step) {
 // session per side.
 func TestReconnectRace(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
-		inj := conn.Inject{SocketFailures: 25}
+		inj := testhooks.Inject{SocketFailures: 25}
 		a, ar := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.LosslessPeer(0), bind: true, echo: true, inject: inj, initialBkoff: time.Millisecond})
 		b, br := newLmsgr(t, lopts{driver: d, name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, echo: true, inject: inj, initialBkoff: time.Millisecond})
 		ca := sessionTo(t, a, b.Addrs()[0])
@@ -433,9 +435,9 @@ func TestReconnectRace(t *testing.T) {
 func TestReceiveDelayKeepsOrder(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) {
 		srv, _ := newLmsgr(t, lopts{driver: d, name: osdName, pol: gomsgr.StatefulServer(0), bind: true, echo: true,
-			inject: conn.Inject{SocketFailures: 40}})
+			inject: testhooks.Inject{SocketFailures: 40}})
 		cli, cr := newLmsgr(t, lopts{driver: d, name: clientName, pol: gomsgr.LosslessClient(0), initialBkoff: time.Millisecond,
-			inject: conn.Inject{DelayType: gomsgr.EntityOSD, DelayMax: 5 * time.Millisecond, DelayProbability: 0.2}})
+			inject: testhooks.Inject{DelayType: gomsgr.EntityOSD, DelayMax: 5 * time.Millisecond, DelayProbability: 0.2}})
 		c := sessionTo(t, cli, srv.Addrs()[0])
 		const n = 300
 		for i := 1; i <= n; i++ {

@@ -46,7 +46,7 @@ func TestManyConnections(t *testing.T) {
 			srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
 				m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
 			}))
-			srv.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+			srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
 			srv.Start()
 			var got atomic.Int64
 			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}, Workers: 2, Center: centerCfg(d)})

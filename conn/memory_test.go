@@ -28,7 +28,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
 		m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid, Data: m.Data})
 	}))
-	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		b.Fatal(err)
 	}
 	srv.Start()

@@ -9,6 +9,7 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Options configures a Messenger. Zero fields take the defaults named in
@@ -29,13 +30,13 @@ type Options struct {
 	// Stack, when set, is a running stack shared with other messengers
 	// (Ceph's process-wide NetworkStack); the messenger does not stop it.
 	Stack *center.Stack
-	// BindPortMin and BindPortMax are the range scanned by Bind for a port
-	// of 0 (ms_bind_port_min 6800, ms_bind_port_max 7568). With
-	// BindAnyPort, port 0 takes a kernel-chosen port instead.
+	// BindPortMin and BindPortMax, when set, make Bind with port 0 scan
+	// that range as Ceph does (its ms_bind_port_min 6800 and
+	// ms_bind_port_max 7568) instead of taking a kernel-chosen port.
 	BindPortMin, BindPortMax int
-	BindAnyPort              bool
-	// BindRetryCount and BindRetryDelay retry a bind that found no free
-	// port (ms_bind_retry_count 3, ms_bind_retry_delay 5s).
+	// BindRetryCount and BindRetryDelay retry a range scan that found no
+	// free port (ms_bind_retry_count 3, ms_bind_retry_delay 5s), until
+	// Bind's context ends.
 	BindRetryCount int
 	BindRetryDelay time.Duration
 	// ListenBacklog is the listen queue length (ms_tcp_listen_backlog 512).
@@ -63,12 +64,12 @@ type Options struct {
 	// bounded by it; before the session is open, frames are limited to
 	// PrefetchBytes.
 	MaxSegmentBytes uint32
-	// NoDelay disables TCP_NODELAY (ms_tcp_nodelay true) when set.
-	NoDelay bool
+	// DisableTCPNoDelay leaves Nagle's algorithm on: TCP_NODELAY is set
+	// on every socket unless this is true (Ceph's ms_tcp_nodelay, default
+	// true, is the opposite switch).
+	DisableTCPNoDelay bool
 	// RcvBufBytes sets SO_RCVBUF when positive (ms_tcp_rcvbuf 0).
 	RcvBufBytes int
-	// NoRevision1 offers msgr2.0 framing only (for interop tests).
-	NoRevision1 bool
 	// NoCounters turns the perf counters off. Counting costs a few clock
 	// reads and atomic adds per handler run, not per message (see
 	// SampleEvery); BenchmarkCounting measures how much.
@@ -94,20 +95,22 @@ type Options struct {
 	// Perf, when set, is the counter set to count into (shared by
 	// messengers that share a Stack); default: a new set named after Name.
 	Perf *perf.Set
-	// Step, when set, is called at the session's named step points and
-	// may fail or freeze the session there (fault injection for tests, off
-	// by default; Ceph's test_msgr interceptors).
-	Step func(Role, Step) Action
 	// InitialBackoff and MaxBackoff bound the wait before a lossless
 	// session that failed while connecting dials again: the first wait is
 	// InitialBackoff, each next one doubles up to MaxBackoff
 	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
 	InitialBackoff, MaxBackoff time.Duration
-	// Inject is the fault injection (tests only; off by default).
-	Inject Inject
+	// Testing holds the test hooks (step hooks, fault injection, interop
+	// switches); nil in production.
+	Testing *testhooks.Config
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger
+}
+
+func (o Options) bind() msgrbase.BindConfig {
+	return msgrbase.BindConfig{PortMin: o.BindPortMin, PortMax: o.BindPortMax,
+		RetryCount: o.BindRetryCount, RetryDelay: o.BindRetryDelay, Logger: o.Logger, Prefix: "conn"}
 }
 
 func (o Options) withDefaults() Options {
@@ -115,7 +118,6 @@ func (o Options) withDefaults() Options {
 		o.Workers = 3
 	}
 	msgrbase.Defaults{
-		BindPortMin: &o.BindPortMin, BindPortMax: &o.BindPortMax,
 		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
 		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,

@@ -2,11 +2,12 @@ package conn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 
 	"golang.org/x/sys/unix"
 
@@ -14,7 +15,6 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/session"
-	"github.com/gomsgr/gomsgr/msgr2"
 )
 
 // errRefused is what a refused connect fails with (errors.Is matches it).
@@ -40,45 +40,22 @@ type Processor struct {
 	accepted, acceptErrors atomic.Uint64
 }
 
-func newProcessor(m *Messenger, addr netip.AddrPort, avoid []uint16) (*Processor, error) {
-	o := m.opts
-	var ports []int
-	switch {
-	case addr.Port() != 0:
-		ports = []int{int(addr.Port())}
-	case o.BindAnyPort:
-		ports = []int{0}
-	default:
-	scan:
-		for p := o.BindPortMin; p <= o.BindPortMax; p++ {
-			for _, a := range avoid {
-				if int(a) == p {
-					continue scan
-				}
-			}
-			ports = append(ports, p)
-		}
+func newProcessor(ctx context.Context, m *Messenger, addr netip.AddrPort, avoid []uint16) (*Processor, error) {
+	type bound struct {
+		fd int
+		ap netip.AddrPort
 	}
-	var lastErr error
-	for try := 0; try <= o.BindRetryCount; try++ {
-		if try > 0 {
-			o.Logger.Warn("conn: bind failed, retrying", "addr", addr, "err", lastErr, "delay", o.BindRetryDelay)
-			time.Sleep(o.BindRetryDelay)
-		}
-		for _, port := range ports {
-			fd, bound, err := listenOn(netip.AddrPortFrom(addr.Addr(), uint16(port)), o.ListenBacklog)
-			if err == nil {
-				p := &Processor{m: m, fd: fd, addr: msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Nonce: m.nonce.Load(), Addr: bound}}
-				p.timer.Init(p.resume)
-				return p, nil
-			}
-			lastErr = err
-			if !errors.Is(err, unix.EADDRINUSE) {
-				return nil, err
-			}
-		}
+	l, err := msgrbase.Bind(ctx, m.opts.bind(), addr, avoid, func(ap netip.AddrPort) (bound, error) {
+		fd, got, err := listenOn(ap, m.opts.ListenBacklog)
+		return bound{fd, got}, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("conn: bind %v: no free port in %d tries: %w", addr, o.BindRetryCount+1, lastErr)
+	p := &Processor{m: m, fd: l.fd, addr: gomsgr.Msgr2Addr(l.ap)}
+	p.addr.Nonce = m.sh.Nonce()
+	p.timer.Init(p.resume)
+	return p, nil
 }
 
 func listenOn(ap netip.AddrPort, backlog int) (int, netip.AddrPort, error) {
@@ -90,18 +67,21 @@ func listenOn(ap netip.AddrPort, backlog int) (int, netip.AddrPort, error) {
 	if err != nil {
 		return -1, ap, fmt.Errorf("conn: socket: %w", err)
 	}
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		_ = unix.Close(fd)
+		return -1, ap, fmt.Errorf("conn: SO_REUSEADDR: %w", err)
+	}
 	if err := unix.Bind(fd, sockaddr(ap)); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return -1, ap, fmt.Errorf("conn: bind %v: %w", ap, err)
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return -1, ap, fmt.Errorf("conn: listen %v: %w", ap, err)
 	}
 	sa, err := unix.Getsockname(fd)
 	if err != nil {
-		unix.Close(fd)
+		_ = unix.Close(fd)
 		return -1, ap, fmt.Errorf("conn: getsockname: %w", err)
 	}
 	return fd, addrPort(sa), nil
@@ -121,7 +101,14 @@ func (p *Processor) start() error {
 	}); serr != nil {
 		return serr
 	}
-	return p.w.Center().SubmitWait(context.Background(), func() {})
+	// The wait orders err's write on the worker before its read here.
+	if werr := p.w.Center().SubmitWait(context.Background(), func() {}); werr != nil {
+		return werr
+	}
+	if err != nil {
+		return fmt.Errorf("conn: listen: %w", err)
+	}
+	return nil
 }
 
 // accept runs on the processor's worker.
@@ -141,26 +128,26 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 				// Out of resources: stop reading the listen queue for a
 				// while instead of spinning on it.
 				p.backoff = min(max(2*p.backoff, 10*time.Millisecond), maxAcceptBackoff)
-				p.m.opts.Logger.Warn("conn: accept failed, pausing", "err", err, "pause", p.backoff)
+				p.m.sh.Logger().Warn("conn: accept failed, pausing", "err", err, "pause", p.backoff)
 				p.paused = true
 				p.w.Center().AddTimer(&p.timer, p.backoff)
 				return
 			}
-			p.m.opts.Logger.Warn("conn: accept failed", "err", err)
+			p.m.sh.Logger().Warn("conn: accept failed", "err", err)
 			return
 		}
 		p.accepted.Add(1)
-		peer := msgr2.EntityAddr{Type: msgr2.AddrMsgr2, Addr: addrPort(sa)}
+		peer := gomsgr.Msgr2Addr(addrPort(sa))
 		w := p.m.stack.Pick()
 		c := newConnection(p.m, w, session.Server, 0, peer, p.m.Addrs())
-		if !p.m.addAccepted(c) {
+		if !p.m.sh.AddAccepted(&c.core) {
 			w.Release()
-			unix.Close(nfd)
+			_ = unix.Close(nfd)
 			continue
 		}
 		if err := w.Center().Submit(func() { c.accepted(nfd) }); err != nil {
-			unix.Close(nfd)
-			p.m.unregister(c)
+			_ = unix.Close(nfd)
+			p.m.sh.Unregister(&c.core)
 			w.Release()
 		}
 	}
@@ -177,12 +164,11 @@ func (p *Processor) stop(ctx context.Context) error {
 	}
 	err := p.w.Center().SubmitWait(ctx, func() {
 		p.w.Center().CancelTimer(&p.timer)
-		p.w.Center().DelFile(p.fd, driver.Readable)
+		_ = p.w.Center().DelFile(p.fd, driver.Readable) // the close ends it anyway
 		// Stop listening now: with io_uring a pending poll request keeps
 		// the file open until its removal is processed, and connects
 		// would still be accepted by the kernel meanwhile.
-		unix.Shutdown(p.fd, unix.SHUT_RDWR)
-		unix.Close(p.fd)
+		closeSocket(p.fd)
 		p.paused = true
 	})
 	p.w.Release()

@@ -6,98 +6,29 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Lossless sessions: faults, reconnects, replay, and the replacement of a
-// connection by a newer socket from the same peer (DESIGN §3, Ceph's
-// ProtocolV2 _fault, handle_existing_connection and reuse_connection).
-
-// SessionStats counts what lossless sessions went through, messenger-wide.
-type SessionStats struct {
-	// Faults is the number of socket faults handled (any policy).
-	Faults uint64
-	// Reconnects counts connect attempts that resumed a session after a
-	// fault (immediate or after a backoff).
-	Reconnects uint64
-	// Standbys counts faults that left a lossless session in STANDBY.
-	Standbys uint64
-	// Requeued counts written but unacknowledged messages put back at the
-	// front of an out-queue after a fault; Replayed those written again
-	// (the rest the peer already had: RECONNECT_OK dropped them).
-	Requeued, Replayed uint64
-	// Duplicates counts received messages dropped because their seq was
-	// not past the last one delivered.
-	Duplicates uint64
-	// Skipped counts messages missing in gaps of received seqs (Ceph's
-	// "missed message?"); see Options.FailOnSkippedMessage.
-	Skipped uint64
-	// Replacements counts sockets moved onto an existing session.
-	Replacements uint64
-	// RemoteResets counts sessions reset because the peer's was.
-	RemoteResets uint64
-	// InjectedSocketFailures, InjectedCongestion, InjectedDelays (internal
-	// delays at race points) and InjectedRecvDelays (messages held back)
-	// count the faults Options.Inject caused.
-	InjectedSocketFailures, InjectedCongestion, InjectedDelays, InjectedRecvDelays uint64
-}
-
-type sessionCounters struct {
-	faults, reconnects, standbys, requeued, replayed, duplicates atomic.Uint64
-	replacements, remoteResets, skipped                          atomic.Uint64
-	injSocket, injCongestion, injDelays, injRecvDelays           atomic.Uint64
-}
+// connection by a newer socket from the same peer (docs/ARCHITECTURE.md,
+// "The lossless state machine"; Ceph's ProtocolV2 _fault,
+// handle_existing_connection and reuse_connection).
 
 // SessionStats returns the messenger's session counters.
-func (m *Messenger) SessionStats() SessionStats {
-	s := &m.sc
-	return SessionStats{
-		Faults: s.faults.Load(), Reconnects: s.reconnects.Load(), Standbys: s.standbys.Load(),
-		Requeued: s.requeued.Load(), Replayed: s.replayed.Load(), Duplicates: s.duplicates.Load(), Skipped: s.skipped.Load(),
-		Replacements: s.replacements.Load(), RemoteResets: s.remoteResets.Load(),
-		InjectedSocketFailures: s.injSocket.Load(), InjectedCongestion: s.injCongestion.Load(),
-		InjectedDelays: s.injDelays.Load(), InjectedRecvDelays: s.injRecvDelays.Load(),
-	}
-}
-
-// Inject is the fault injection a messenger applies (Ceph's ms_inject_*
-// options). The zero value injects nothing; tests set it with
-// Options.Inject or, while running, Messenger.SetInject.
-type Inject struct {
-	// SocketFailures, when positive, shuts a connection's socket down
-	// before one in SocketFailures reads and writes
-	// (ms_inject_socket_failures).
-	SocketFailures int
-	// InternalDelay sleeps the worker at the race points of a session
-	// replacement (ms_inject_internal_delays); with SocketFailures set,
-	// only one time in SocketFailures, as Ceph does.
-	InternalDelay time.Duration
-	// Congestion, when positive, lets only one write attempt in
-	// Congestion go through; the others wait as if the socket were full
-	// (ms_inject_network_congestion).
-	Congestion int
-	// DelayType, DelayMax and DelayProbability delay the delivery of
-	// messages from peers of DelayType by up to DelayMax with that
-	// probability, keeping their order (ms_inject_delay_type,
-	// ms_inject_delay_max, ms_inject_delay_probability).
-	DelayType        gomsgr.EntityType
-	DelayMax         time.Duration
-	DelayProbability float64
-}
-
-func (i *Inject) active() bool { return i != nil && *i != (Inject{}) }
+func (m *Messenger) SessionStats() gomsgr.SessionStats { return m.messengerAPI.SessionStats() }
 
 // SetInject changes the fault injection while the messenger runs.
-func (m *Messenger) SetInject(i Inject) {
-	if !i.active() {
+func (m *Messenger) SetInject(i testhooks.Inject) {
+	if i == (testhooks.Inject{}) {
 		m.inject.Store(nil)
 		return
 	}
@@ -112,8 +43,8 @@ func (c *Connection) injectSocketFailure() {
 		return
 	}
 	if rand.IntN(inj.SocketFailures) == 0 {
-		c.msgr.sc.injSocket.Add(1)
-		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		c.msgr.sh.SC.InjSocket.Add(1)
+		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR) // the next read or write fails: the fault path runs
 	}
 }
 
@@ -123,7 +54,7 @@ func (c *Connection) injectCongestion() bool {
 	if inj == nil || inj.Congestion <= 0 || rand.IntN(inj.Congestion) == 0 {
 		return false
 	}
-	c.msgr.sc.injCongestion.Add(1)
+	c.msgr.sh.SC.InjCongestion.Add(1)
 	return true
 }
 
@@ -136,18 +67,18 @@ func (m *Messenger) injectDelay() {
 	if inj.SocketFailures > 0 && rand.IntN(inj.SocketFailures) != 0 {
 		return
 	}
-	m.sc.injDelays.Add(1)
+	m.sh.SC.InjDelays.Add(1)
 	time.Sleep(inj.InternalDelay)
 }
 
 // exState maps the connection state for the decision table.
-func exState(st int32) session.ExState {
+func exState(st msgrbase.State) session.ExState {
 	switch st {
-	case stReady:
+	case msgrbase.Ready:
 		return session.ExReady
-	case stStandby:
+	case msgrbase.Standby:
 		return session.ExStandby
-	case stClosed:
+	case msgrbase.Closed:
 		return session.ExClosed
 	}
 	return session.ExConnecting
@@ -157,13 +88,13 @@ func exState(st int32) session.ExState {
 // into c.sess. Worker only; takes mu.
 func (c *Connection) publish() {
 	snap := c.eng.Snapshot()
-	st := exState(c.state.Load())
-	c.mu.Lock()
+	st := exState(c.core.St.Load())
+	c.core.Mu.Lock()
 	snap.State = st
 	snap.Replacing = c.sess.Replacing
-	snap.PeerAddr = c.peerAddrLocked()
+	snap.PeerAddr = c.core.PeerAddrLocked()
 	c.sess = snap
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 }
 
 // Existing is called by the engine of an accepted connection when the
@@ -171,49 +102,49 @@ func (c *Connection) publish() {
 // the messenger's connection to that peer and decides with Ceph's table.
 // A replacement marks the existing connection as being replaced, so that
 // no other socket can take it meanwhile.
-func (c *Connection) Existing(req *session.Request) session.Verdict {
+func (s *sink) Existing(req *session.Request) session.Verdict {
+	c := (*Connection)(s)
 	m := c.msgr
 	m.injectDelay()
 	var ex *Connection
 	var v session.Verdict
-	m.mu.Lock()
-	if len(req.Addrs) > 0 {
-		ex = m.reg.Lookup(msgrbase.KeyOf(req.Addrs[0]))
-	}
-	if ex == c {
-		ex = nil
-	}
-	var me gomsgr.EntityAddr
-	if len(m.addrs) > 0 {
-		me = m.addrs[0]
-	}
-	if ex == nil {
-		v = session.Decide(req, nil, me, c.eng.Policy().ResetCheck)
-	} else {
-		ex.mu.Lock()
-		snap := ex.sess
-		if ex.markedDown.Load() {
-			snap.State = session.ExClosed
+	me := m.sh.MyAddr()
+	m.sh.WithRegistry(func(reg *msgrbase.Registry[*msgrbase.Conn]) {
+		if len(req.Addrs) > 0 {
+			if core := reg.Lookup(msgrbase.KeyOf(req.Addrs[0])); core != nil {
+				ex = core.Self.(*Connection)
+			}
 		}
-		v = session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
-		if v.Kind == session.VerdictReplace {
-			ex.sess.Replacing = true
-			c.replaceWith = ex
+		if ex == c {
+			ex = nil
 		}
-		ex.mu.Unlock()
-		if v.StopExisting {
-			m.reg.Drop(ex.key, ex) // this connection takes its place
+		if ex == nil {
+			v = session.Decide(req, nil, me, c.eng.Policy().ResetCheck)
+		} else {
+			ex.core.Mu.Lock()
+			snap := ex.sess
+			if ex.core.MarkedDown.Load() {
+				snap.State = session.ExClosed
+			}
+			v = session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
+			if v.Kind == session.VerdictReplace {
+				ex.sess.Replacing = true
+				c.replaceWith = ex
+			}
+			ex.core.Mu.Unlock()
+			if v.StopExisting {
+				reg.Drop(ex.core.Key(), &ex.core) // this connection takes its place
+			}
 		}
-	}
-	m.mu.Unlock()
+	})
 	switch {
 	case v.StopExisting:
 		ex.closeAsync(fmt.Errorf("conn: lossy session replaced by a new one from %v", req.Addrs))
 	case v.KeepaliveExisting:
-		ex.SendKeepalive()
+		_ = ex.SendKeepalive() // an error means it closed meanwhile: nothing to keep alive
 	}
-	if m.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		m.opts.Logger.Debug("conn: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
+	if l := m.sh.Logger(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("conn: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
 			"verdict", v.Kind.String(), "existing", ex != nil)
 	}
 	return v
@@ -222,7 +153,8 @@ func (c *Connection) Existing(req *session.Request) session.Verdict {
 // closeAsync closes c on its worker with a reset event (a lossy session
 // that a newer one replaces).
 func (c *Connection) closeAsync(err error) {
-	c.c.Submit(func() { c.close(err, true) })
+	// An error means the worker stopped: its connections are gone.
+	_ = c.c.Submit(func() { c.close(err, true) })
 }
 
 // handOver moves this accepted connection's socket to the existing
@@ -233,18 +165,21 @@ func (c *Connection) handOver() {
 	c.replaceWith = nil
 	req, v := c.eng.Replacement()
 	fd := c.fd
-	c.c.DelFile(fd, driver.ReadWrite)
+	if err := c.c.DelFile(fd, driver.ReadWrite); err != nil {
+		// The driver may still report fd to c: it cannot move safely.
+		c.fault(err)
+		return
+	}
 	c.fd = -1 // close must not close the socket: it moves
 	c.close(session.ErrReplaced, false)
 	c.msgr.injectDelay()
-	c.msgr.sc.replacements.Add(1)
+	c.msgr.sh.SC.Replacements.Add(1)
 	eng := c.eng
 	if err := ex.c.Submit(func() { ex.takeOver(fd, eng, req, v) }); err != nil {
-		ex.mu.Lock()
+		ex.core.Mu.Lock()
 		ex.sess.Replacing = false
-		ex.mu.Unlock()
-		unix.Shutdown(fd, unix.SHUT_RDWR)
-		unix.Close(fd)
+		ex.core.Mu.Unlock()
+		closeSocket(fd)
 	}
 }
 
@@ -253,14 +188,13 @@ func (c *Connection) handOver() {
 // worker.
 func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request, v session.Verdict) {
 	clearReplacing := func() {
-		c.mu.Lock()
+		c.core.Mu.Lock()
 		c.sess.Replacing = false
-		c.mu.Unlock()
+		c.core.Mu.Unlock()
 	}
-	if c.state.Load() == stClosed || c.markedDown.Load() {
+	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() {
 		clearReplacing()
-		unix.Shutdown(fd, unix.SHUT_RDWR)
-		unix.Close(fd)
+		closeSocket(fd)
 		return
 	}
 	c.msgr.injectDelay()
@@ -270,9 +204,8 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 	// replacement (the peer then retries).
 	if again := c.redecide(req); again.Kind != session.VerdictReplace {
 		clearReplacing()
-		c.msgr.opts.Logger.Debug("conn: replacement no longer holds", "peer", c.target.String(), "verdict", again.Kind.String())
-		unix.Shutdown(fd, unix.SHUT_RDWR)
-		unix.Close(fd)
+		c.msgr.opts.Logger.Debug("conn: replacement no longer holds", "peer", c.core.Target.String(), "verdict", again.Kind.String())
+		closeSocket(fd)
 		return
 	}
 	extra := c.dropSocket()
@@ -280,12 +213,12 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 	c.c.CancelTimer(&c.reconnectTmr)
 	c.fd = fd
 	c.halfAccepted = false
-	c.mu.Lock()
-	c.role = session.Server
-	c.mu.Unlock()
-	c.state.Store(stHandshake)
+	c.core.Mu.Lock()
+	c.core.Role = session.Server
+	c.core.Mu.Unlock()
+	c.core.St.Store(msgrbase.Handshake)
 	c.iovs = c.msgr.iovs[c.w.ID()]
-	c.lastRead = time.Now().UnixNano()
+	c.lastRead = c.c.Now()
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
 	if err := c.c.AddFile(fd, driver.Readable, c.handleEvent); err != nil {
 		clearReplacing()
@@ -301,7 +234,7 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 		return
 	}
 	c.handleWrite()
-	if st := c.state.Load(); c.fd == fd && (st == stHandshake || st == stReady) {
+	if st := c.core.St.Load(); c.fd == fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
 		c.handleRead()
 	}
 }
@@ -310,36 +243,30 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 // now. Worker only.
 func (c *Connection) redecide(req *session.Request) session.Verdict {
 	snap := c.eng.Snapshot()
-	snap.State = exState(c.state.Load())
-	c.mu.Lock()
-	snap.PeerAddr = c.peerAddrLocked()
-	c.mu.Unlock()
-	m := c.msgr
-	m.mu.Lock()
-	var me gomsgr.EntityAddr
-	if len(m.addrs) > 0 {
-		me = m.addrs[0]
-	}
-	m.mu.Unlock()
-	return session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
+	snap.State = exState(c.core.St.Load())
+	c.core.Mu.Lock()
+	snap.PeerAddr = c.core.PeerAddrLocked()
+	c.core.Mu.Unlock()
+	return session.Decide(req, &snap, c.msgr.sh.MyAddr(), c.eng.Policy().ResetCheck)
 }
 
 // DiscardRequeued drops the requeued messages the peer already received
 // (seq <= seq) from the front of the highest level and reports how many,
 // and whether that level still holds messages; engine callback.
-func (c *Connection) DiscardRequeued(seq uint64) (int, bool) {
+func (s *sink) DiscardRequeued(seq uint64) (int, bool) {
+	c := (*Connection)(s)
 	var drop []*gomsgr.Message
-	c.mu.Lock()
+	c.core.Mu.Lock()
 	for seq > 0 {
-		it, ok := c.out.Front(255)
-		if !ok || it.m == nil || it.m.Seq == 0 || it.m.Seq > seq {
+		it, ok := c.core.Out.Front(255)
+		if !ok || it.M == nil || it.M.Seq == 0 || it.M.Seq > seq {
 			break
 		}
-		c.out.PopLevel(255)
-		drop = append(drop, it.m)
+		c.core.Out.PopLevel(255)
+		drop = append(drop, it.M)
 	}
-	_, left := c.out.Front(255)
-	c.mu.Unlock()
+	_, left := c.core.Out.Front(255)
+	c.core.Mu.Unlock()
 	for _, m := range drop {
 		m.Release()
 	}
@@ -348,24 +275,22 @@ func (c *Connection) DiscardRequeued(seq uint64) (int, bool) {
 
 // ResetSession discards everything queued for the peer and reports a
 // remote reset; engine callback (Ceph's reset_session).
-func (c *Connection) ResetSession() {
-	c.msgr.sc.remoteResets.Add(1)
+func (s *sink) ResetSession() {
+	c := (*Connection)(s)
+	c.msgr.sh.SC.RemoteResets.Add(1)
 	// Messages of the old session still waiting for the dispatcher go
 	// too: the application must not see them after the reset event.
-	for _, it := range c.msgr.dq.Discard(func(it qitem) bool { return it.conn == c && it.m != nil }) {
-		c.msgr.putHeld(c, it.held)
-		it.m.Release()
-	}
+	c.msgr.sh.DiscardQueued(&c.core)
 	c.c.CancelTimer(&c.delayTmr)
 	for i, d := range c.delayed { // held by an injected delay: old session's
 		c.delayed[i] = delayedMsg{}
-		c.msgr.putHeld(c, d.h)
+		d.h.Release()
 		d.m.Release()
 	}
 	c.delayed = nil
 	c.releaseSent()
 	c.discardOutQueue()
-	c.msgr.queueEvent(c, msgrbase.EvRemoteReset)
+	c.msgr.sh.QueueEvent(&c.core, msgrbase.EvRemoteReset)
 }
 
 // dropSocket closes the socket and forgets its input and partial output.
@@ -376,17 +301,11 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	c.c.CancelTimer(&c.idleTimer)
 	c.c.CancelTimer(&c.throttleTmr)
 	c.readBlocked = false
-	if c.frameHeld != (held{}) {
-		c.msgr.putHeld(c, c.takeHeld())
-	}
+	c.frameHeld.Release()
 	if c.fd >= 0 {
-		c.c.DelFile(c.fd, driver.ReadWrite)
-		// Shut the socket down before closing it: with io_uring the
-		// driver's poll request holds a reference to the file until the
-		// removal is processed, and the last reference may be dropped late
-		// on another thread; shutdown sends the FIN now regardless.
-		unix.Shutdown(c.fd, unix.SHUT_RDWR)
-		unix.Close(c.fd)
+		// An error leaves an interest the close below ends anyway.
+		_ = c.c.DelFile(c.fd, driver.ReadWrite)
+		closeSocket(c.fd)
 		c.fd = -1
 	}
 	c.wantWrite = false
@@ -426,13 +345,13 @@ func (c *Connection) requeue(extra []*gomsgr.Message) {
 	if len(all) == 0 {
 		return
 	}
-	c.mu.Lock()
+	c.core.Mu.Lock()
 	for i := len(all) - 1; i >= 0; i-- {
-		c.out.PushFront(255, qitem{m: all[i], replay: true})
+		c.core.Out.PushFront(255, msgrbase.OutItem{M: all[i], Replay: true})
 	}
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	c.eng.Requeued(len(all))
-	c.msgr.sc.requeued.Add(uint64(len(all)))
+	c.msgr.sh.SC.Requeued.Add(uint64(len(all)))
 }
 
 // fault handles a socket or protocol failure, in the order of Ceph's
@@ -444,15 +363,15 @@ func (c *Connection) requeue(extra []*gomsgr.Message) {
 // nothing to send, or server policy), reconnects at once (it was open) or
 // after a backoff (it was connecting). Worker only.
 func (c *Connection) fault(err error) {
-	prev := c.state.Load()
-	if prev == stClosed {
+	prev := c.core.St.Load()
+	if prev == msgrbase.Closed {
 		return
 	}
 	m := c.msgr
-	m.sc.faults.Add(1)
+	m.sh.SC.Faults.Add(1)
 	pol := c.eng.Policy()
-	if c.markedDown.Load() {
-		c.close(ErrMarkedDown, false) // a mark-down delivers no event
+	if c.core.MarkedDown.Load() {
+		c.close(gomsgr.ErrMarkedDown, false) // a mark-down delivers no event
 		return
 	}
 	if pol.Lossy || m.isStopping() {
@@ -463,24 +382,24 @@ func (c *Connection) fault(err error) {
 		c.close(err, true) // half accepted, nothing queued
 		return
 	}
-	if c.role == session.Client && errors.Is(err, errRefused) {
-		m.queueEvent(c, msgrbase.EvRefused)
+	if c.core.Role == session.Client && errors.Is(err, errRefused) {
+		m.sh.QueueEvent(&c.core, msgrbase.EvRefused)
 	}
 	c.faultErr = err
 	c.requeue(c.dropSocket())
 	queued := c.queued()
 	waited := errors.Is(err, session.ErrWait)
-	if m.opts.Logger.Enabled(context.Background(), slog.LevelDebug) {
-		m.opts.Logger.Debug("conn: fault", "peer", c.target.String(), "state", stateNames[prev], "err", err,
+	if l := m.sh.Logger(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("conn: fault", "peer", c.core.Target.String(), "state", prev.String(), "err", err,
 			"queued", queued, "policy", fmt.Sprintf("%+v", pol))
 	}
 	if (pol.Standby && !queued && !waited) || pol.Server || c.reconnectAddr().Addr.Port() == 0 {
-		c.state.Store(stStandby)
-		m.sc.standbys.Add(1)
+		c.core.St.Store(msgrbase.Standby)
+		m.sh.SC.Standbys.Add(1)
 		c.publish()
 		return
 	}
-	if prev == stReady && !waited {
+	if prev == msgrbase.Ready && !waited {
 		c.backoff = 0
 		c.eng.Faulted()
 		c.reconnect()
@@ -495,23 +414,23 @@ func (c *Connection) fault(err error) {
 		c.backoff = min(2*c.backoff, m.opts.MaxBackoff)
 	}
 	c.eng.Faulted()
-	c.state.Store(stConnecting)
+	c.core.St.Store(msgrbase.Connecting)
 	c.publish()
 	c.c.AddTimer(&c.reconnectTmr, c.backoff)
 }
 
-func (m *Messenger) isStopping() bool { return m.stopFlag.Load() }
+func (m *Messenger) isStopping() bool { return m.sh.Stopping() }
 
 // reconnectAddr is where a reconnect dials: the address dialled before,
 // or for an accepted connection the peer's advertised address.
 func (c *Connection) reconnectAddr() gomsgr.EntityAddr {
-	if c.role == session.Client {
-		return c.target
+	if c.core.Role == session.Client {
+		return c.core.Target
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.peerAddrs) > 0 {
-		return c.peerAddrs[0]
+	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
+	if len(c.core.PeerAddrs) > 0 {
+		return c.core.PeerAddrs[0]
 	}
 	return gomsgr.EntityAddr{}
 }
@@ -521,23 +440,23 @@ func (c *Connection) onReconnectTimer() { c.reconnect() }
 // reconnect dials the peer again for the same session: the engine asks
 // for it back with SESSION_RECONNECT once it has a server cookie.
 func (c *Connection) reconnect() {
-	if c.state.Load() == stClosed || c.markedDown.Load() {
+	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() {
 		return
 	}
 	target := c.reconnectAddr()
-	c.mu.Lock()
+	c.core.Mu.Lock()
 	replacing := c.sess.Replacing
 	if !replacing {
-		c.target, c.role = target, session.Client
+		c.core.Target, c.core.Role = target, session.Client
 	}
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	if replacing {
 		return // a socket from the peer is on its way to this session
 	}
-	c.eng.Restart(session.Client, c.target)
-	c.state.Store(stConnecting)
+	c.eng.Restart(session.Client, c.core.Target)
+	c.core.St.Store(msgrbase.Connecting)
 	c.publish()
-	c.msgr.sc.reconnects.Add(1)
+	c.msgr.sh.SC.Reconnects.Add(1)
 	c.dial()
 }
 
@@ -556,21 +475,15 @@ func (c *Connection) wakeStandby() {
 
 // queued reports whether messages or a keepalive wait to be sent.
 func (c *Connection) queued() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.out.Len() > 0 || c.keepalive
+	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
+	return c.core.Out.Len() > 0 || c.core.Keepalive
 }
 
 // discardOutQueue releases every queued message (Ceph's discard_out_queue
 // for the out-queue; the sent list is releaseSent's).
 func (c *Connection) discardOutQueue() {
-	c.mu.Lock()
-	var dropped []*gomsgr.Message
-	for c.out.Len() > 0 {
-		dropped = append(dropped, c.out.PopHighest().m)
-	}
-	c.mu.Unlock()
-	for _, m := range dropped {
+	for _, m := range c.core.DrainOut() {
 		m.Release()
 	}
 }
@@ -578,8 +491,8 @@ func (c *Connection) discardOutQueue() {
 // delayedMsg is a received message held back by an injected delay.
 type delayedMsg struct {
 	m   *gomsgr.Message
-	h   held
-	due int64 // nanotime
+	h   msgrbase.Held
+	due center.Instant
 }
 
 // maybeDelay holds m back when receive delays are injected for the peer's
@@ -587,36 +500,36 @@ type delayedMsg struct {
 func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
 	inj := c.msgr.inject.Load()
 	var d time.Duration
-	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.peerType && rand.Float64() < inj.DelayProbability {
+	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.core.PeerT && rand.Float64() < inj.DelayProbability {
 		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
-		c.msgr.sc.injRecvDelays.Add(1)
+		c.msgr.sh.SC.InjRecvDelays.Add(1)
 	}
 	if d == 0 && len(c.delayed) == 0 {
 		return false
 	}
-	due := nanotime() + int64(d)
+	due := center.Nanotime().Add(d)
 	if n := len(c.delayed); n > 0 {
 		due = max(due, c.delayed[n-1].due)
 	}
-	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.takeHeld(), due: due})
+	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.frameHeld.Move(), due: due})
 	if len(c.delayed) == 1 {
-		c.c.AddTimer(&c.delayTmr, time.Duration(max(0, due-nanotime())))
+		c.c.AddTimer(&c.delayTmr, max(0, due.Sub(center.Nanotime())))
 	}
 	return true
 }
 
 // onDelayTimer delivers the held messages that are due, in order.
 func (c *Connection) onDelayTimer() {
-	now := nanotime()
+	now := center.Nanotime()
 	i := 0
 	for ; i < len(c.delayed) && c.delayed[i].due <= now; i++ {
 		d := c.delayed[i]
 		c.delayed[i] = delayedMsg{}
-		c.msgr.deliverHeld(c, d.m, d.h)
+		c.msgr.sh.Deliver(&c.core, d.m, d.h)
 	}
 	c.delayed = append(c.delayed[:0], c.delayed[i:]...)
 	if len(c.delayed) > 0 {
-		c.c.AddTimer(&c.delayTmr, time.Duration(max(0, c.delayed[0].due-nanotime())))
+		c.c.AddTimer(&c.delayTmr, max(0, c.delayed[0].due.Sub(center.Nanotime())))
 	} else {
 		c.delayed = nil
 	}
@@ -628,7 +541,17 @@ func (c *Connection) flushDelayed() {
 	c.c.CancelTimer(&c.delayTmr)
 	for i, d := range c.delayed {
 		c.delayed[i] = delayedMsg{}
-		c.msgr.deliverHeld(c, d.m, d.h)
+		c.msgr.sh.Deliver(&c.core, d.m, d.h)
 	}
 	c.delayed = nil
+}
+
+// closeSocket shuts fd down and closes it. Shut down first: with io_uring
+// the driver's poll request holds a reference to the file until its removal
+// is processed, and the last reference may be dropped late on another
+// thread; shutdown sends the FIN now regardless. Errors are of a socket
+// being given up (already reset by the peer): nothing to do about them.
+func closeSocket(fd int) {
+	_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+	_ = unix.Close(fd)
 }

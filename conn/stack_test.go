@@ -32,7 +32,7 @@ func TestSharedStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
-	if err := srv.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()

@@ -11,6 +11,7 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // TestStepInjection: a server step hook fails the session when the AUTH
@@ -22,12 +23,12 @@ func TestStepInjection(t *testing.T) {
 			leakcheck.Check(t)
 			srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 8}, Workers: 1,
 				ReadyTimeout: 500 * time.Millisecond,
-				Step: func(r session.Role, s session.Step) session.Action {
+				Testing: &testhooks.Config{Step: func(r session.Role, s session.Step) session.Action {
 					if s == session.StepRecvAuthRequest {
 						return act
 					}
 					return session.Continue
-				}}), gomsgr.StatelessServer(0))
+				}}}), gomsgr.StatelessServer(0))
 			cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Workers: 1, ReadyTimeout: 2 * time.Second}),
 				gomsgr.LossyClient(0))
 			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
@@ -43,7 +44,7 @@ func TestStepInjection(t *testing.T) {
 				// The frozen server side is closed by its ready timeout.
 				waitFor(t, 10*time.Second, "the server's ready timeout", func() bool { return srv.Dump().Faults >= 1 })
 			}
-			if act == session.Fail && errors.Is(cc.Err(), conn.ErrReadyTimeout) {
+			if act == session.Fail && errors.Is(cc.Err(), gomsgr.ErrReadyTimeout) {
 				t.Fatalf("an injected Fail should close at once, not by timeout: %v", cc.Err())
 			}
 		})

@@ -21,6 +21,7 @@ import (
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // The synthetic workload: a port of the design of Ceph's SyntheticWorkload
@@ -65,7 +66,7 @@ func synUntid(tid uint64) (seq uint64, class, idx int) {
 type synVariant struct {
 	name           string
 	srvPol, cliPol gomsgr.Policy
-	srvInj, cliInj conn.Inject
+	srvInj, cliInj testhooks.Inject
 	dispatchBytes  int64 // DispatchThrottleBytes (0: default)
 	congestion     bool  // Congestion{100} on the client for the first large sends
 	// Op mix in percent: connect, mark down, sleep; the rest sends.
@@ -120,7 +121,7 @@ func synBaseSizes() synSize {
 }
 
 func synVariants() []synVariant {
-	inj := conn.Inject{SocketFailures: 30, InternalDelay: time.Millisecond}
+	inj := testhooks.Inject{SocketFailures: 30, InternalDelay: time.Millisecond}
 	injDelay := inj
 	injDelay.DelayType, injDelay.DelayMax, injDelay.DelayProbability = gomsgr.EntityOSD, 10*time.Millisecond, 0.1
 	stress := synVariant{connectPct: 9, dropPct: 10, sleepPct: 11, sleepMin: 500 * time.Microsecond, sleepMax: 1500 * time.Microsecond}
@@ -311,7 +312,7 @@ func runSynthetic(t *testing.T, v synVariant, driver string, sz synSize) {
 	shutdown()
 	wall := time.Since(start)
 
-	var ss conn.SessionStats
+	var ss gomsgr.SessionStats
 	for _, m := range append(slices.Clone(w.servers), w.clients...) {
 		s := m.SessionStats()
 		ss.Faults += s.Faults
@@ -416,17 +417,16 @@ func (w *synWorkload) makePayloads() {
 	}
 }
 
-func (w *synWorkload) opts(name gomsgr.EntityName, workers int, inj conn.Inject, base *slog.Logger) conn.Options {
+func (w *synWorkload) opts(name gomsgr.EntityName, workers int, inj testhooks.Inject, base *slog.Logger) conn.Options {
 	return conn.Options{
 		Name:                  name,
 		Workers:               workers,
 		Center:                centerCfg(w.driver),
-		BindAnyPort:           true,
 		ReadyTimeout:          5 * time.Second,
 		InitialBackoff:        20 * time.Millisecond,
 		MaxBackoff:            time.Second,
 		DispatchThrottleBytes: w.v.dispatchBytes,
-		Inject:                inj,
+		Testing:               &testhooks.Config{Inject: inj},
 		Logger:                base.With("msgr", name.String()),
 	}
 }
@@ -442,7 +442,7 @@ func (w *synWorkload) startMessengers(base *slog.Logger) {
 		w.servers = append(w.servers, m) // shut down even if the test stops here
 		m.SetDefaultPolicy(w.v.srvPol)
 		m.AddDispatcher(&synServer{w: w, idx: i})
-		if err := m.Bind(lo); err != nil {
+		if err := m.Bind(context.Background(), lo); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Start(); err != nil {
@@ -459,7 +459,7 @@ func (w *synWorkload) startMessengers(base *slog.Logger) {
 		m.SetDefaultPolicy(w.v.cliPol)
 		m.AddDispatcher(&synClient{w: w, idx: i})
 		if w.v.bindClients() {
-			if err := m.Bind(lo); err != nil {
+			if err := m.Bind(context.Background(), lo); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -594,10 +594,10 @@ func (w *synWorkload) send() {
 		// Ceph's send_large_message: congestion once the connection is up.
 		cli := w.clients[sc.cli]
 		if w.st.congested < 1600 && sc.c.IsConnected() {
-			cli.SetInject(conn.Inject{Congestion: 100})
+			cli.SetInject(testhooks.Inject{Congestion: 100})
 			w.st.congested++
 		} else {
-			cli.SetInject(conn.Inject{})
+			cli.SetInject(testhooks.Inject{})
 		}
 	}
 	sc.seq++
@@ -754,8 +754,8 @@ func (w *synWorkload) pendingReportLocked() string {
 		cliName := w.clients[sc.cli].Name().String()
 		cd, sd := w.clients[sc.cli].Dump(), w.servers[sc.srv].Dump()
 		fmt.Fprintf(&b, "    client %s nonce %d dispatch_queue=%d dispatch_throttle=%d/%d; server dispatch_queue=%d dispatch_throttle=%d/%d\n",
-			cliName, cd.Nonce, cd.DispatchQueue, w.clients[sc.cli].DispatchThrottle().Current(), w.clients[sc.cli].DispatchThrottle().Max(),
-			sd.DispatchQueue, w.servers[sc.srv].DispatchThrottle().Current(), w.servers[sc.srv].DispatchThrottle().Max())
+			cliName, cd.Nonce, cd.DispatchQueue, dthrCur(w.clients[sc.cli]), dthrMax(w.clients[sc.cli]),
+			sd.DispatchQueue, dthrCur(w.servers[sc.srv]), dthrMax(w.servers[sc.srv]))
 		for _, cd := range w.servers[sc.srv].Dump().Connections {
 			if cd.PeerName == cliName || cd.PeerName == "" || cd.Registry != "conns" {
 				fmt.Fprintf(&b, "    server side: peer=%s name=%s role=%s state=%s out_queue=%d unacked=%d registry=%s\n",

@@ -13,6 +13,7 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Errors callers branch on.
@@ -169,13 +170,17 @@ func New(opts Options) (*Client, error) {
 		return nil, fmt.Errorf("monc: %w", err)
 	}
 	c.stack = stack
+	var testing *testhooks.Config
+	if opts.NoRevision1 {
+		testing = &testhooks.Config{NoRevision1: true}
+	}
 	m, err := conn.NewMessenger(conn.Options{
 		Name:         gomsgr.EntityName{Type: gomsgr.EntityClient, Num: -1},
 		Stack:        stack,
 		ReadyTimeout: opts.ReadyTimeout,
 		IdleTimeout:  opts.IdleTimeout,
-		NoRevision1:  opts.NoRevision1,
 		Logger:       slog.New(c.faults),
+		Testing:      testing,
 	})
 	if err != nil {
 		stack.Stop(context.Background())

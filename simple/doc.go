@@ -39,7 +39,7 @@
 //
 //	m, _ := simple.NewMessenger(simple.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
 //	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))
-//	m.Bind(netip.MustParseAddrPort("127.0.0.1:0"))
+//	m.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
 //	m.Start()
 //	defer m.Shutdown(ctx)
 package simple

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"sort"
+
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 )
 
 // Dump is a snapshot of a messenger's state, like Ceph's `messenger dump`
@@ -42,32 +44,21 @@ type ConnectionDump struct {
 // Dump returns a snapshot of the messenger. It may be called from any
 // goroutine at any time.
 func (m *Messenger) Dump() Dump {
-	d := Dump{Name: m.opts.Name.String(), Nonce: m.nonce.Load(), Faults: m.faults.Load(), DispatchQueue: m.dq.Len()}
-	type entry struct {
-		c   *Connection
-		reg string
-	}
-	var all []entry
-	m.mu.Lock()
-	for _, a := range m.addrs {
+	d := Dump{Name: m.sh.Name().String(), Nonce: m.sh.Nonce(), Faults: m.sh.Faults(), DispatchQueue: m.sh.DispatchQueueLen()}
+	for _, a := range m.sh.Addrs() {
 		d.Addrs = append(d.Addrs, a.String())
 		d.Listeners = append(d.Listeners, ListenerDump{Addr: a.String(), Accepted: m.accepted.Load(), AcceptErrors: m.acceptErr.Load()})
 	}
-	m.reg.Each(func(c *Connection, where string) { all = append(all, entry{c, where}) })
-	m.mu.Unlock()
-	for _, e := range all {
-		c := e.c
+	m.sh.EachConn(func(core *msgrbase.Conn, where string) {
+		c := core.Self.(*Connection)
+		core.Mu.Lock()
+		role := core.Role.String()
+		core.Mu.Unlock()
 		d.Connections = append(d.Connections, ConnectionDump{
-			Peer:     c.PeerAddr().String(),
-			PeerName: c.PeerName().String(),
-			PeerType: c.PeerType().String(),
-			Role:     c.role.String(),
-			State:    c.State(),
-			OutQueue: c.QueueLen(),
-			Features: c.Features(),
-			Registry: e.reg,
+			Peer: c.PeerAddr().String(), PeerName: c.PeerName().String(), PeerType: c.PeerType().String(),
+			Role: role, State: c.State(), OutQueue: c.QueueLen(), Features: c.Features(), Registry: where,
 		})
-	}
+	})
 	sort.Slice(d.Connections, func(i, j int) bool { return d.Connections[i].Peer < d.Connections[j].Peer })
 	return d
 }

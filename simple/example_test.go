@@ -24,7 +24,7 @@ func Example() {
 		m.Conn.SendMessage(&gomsgr.Message{Type: msgPing, Tid: m.Tid, Front: []byte("pong")})
 		m.Release()
 	}))
-	if err := server.Bind(netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+	if err := server.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		panic(err)
 	}
 	if err := server.Start(); err != nil {

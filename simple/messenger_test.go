@@ -63,7 +63,7 @@ func TestBindPortRange(t *testing.T) {
 	o := simple.Options{Name: osd0, BindPortMin: p, BindPortMax: p, BindRetryCount: 1, BindRetryDelay: 10 * time.Millisecond,
 		Logger: slog.New(slog.DiscardHandler)}
 	a := newMsgr(t, o)
-	if err := a.Bind(local); err != nil {
+	if err := a.Bind(context.Background(), local); err != nil {
 		t.Fatalf("Bind in [%d, %d]: %v", p, p, err)
 	}
 	if got := a.Addrs()[0].Addr.Port(); int(got) != p {
@@ -71,21 +71,21 @@ func TestBindPortRange(t *testing.T) {
 	}
 	b := newMsgr(t, o)
 	start := time.Now()
-	err := b.Bind(local)
+	err := b.Bind(context.Background(), local)
 	if err == nil || !strings.Contains(err.Error(), "no free port") {
 		t.Fatalf("second Bind in a full range: %v, want a no-free-port error", err)
 	}
 	if time.Since(start) < 10*time.Millisecond {
 		t.Fatalf("second Bind gave up after %v, without its retry", time.Since(start))
 	}
-	any := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true})
-	if err := any.Bind(local); err != nil {
+	any := newMsgr(t, simple.Options{Name: osd0})
+	if err := any.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
 	if port := any.Addrs()[0].Addr.Port(); port == 0 {
 		t.Fatal("BindAnyPort bound port 0")
 	}
-	if err := any.Bind(local); err == nil {
+	if err := any.Bind(context.Background(), local); err == nil {
 		t.Fatal("a second Bind on a bound messenger succeeded")
 	}
 }
@@ -156,7 +156,7 @@ func wait(t *testing.T, ch chan uint64, want uint64) {
 
 func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	leakcheck.Check(t)
-	srv, cli, r := echoPair(t, simple.Options{BindAnyPort: true})
+	srv, cli, r := echoPair(t, simple.Options{})
 	addr := srv.Addrs()[0]
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, addr)
 	if err != nil {
@@ -209,7 +209,7 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 // a closed socket.
 func TestBadMethodIsAnswered(t *testing.T) {
 	leakcheck.Check(t)
-	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true}), gomsgr.StatelessServer(0))
+	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0}), gomsgr.StatelessServer(0))
 	tags, err := rawHandshake(srv.Addrs()[0].Addr.String(), &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeSecure}})
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
 // handshake cannot make the server allocate a large frame buffer.
 func TestHugeFrameBeforeHandshake(t *testing.T) {
 	leakcheck.Check(t)
-	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true}), gomsgr.StatelessServer(0))
+	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0}), gomsgr.StatelessServer(0))
 	p := msgr2.Preamble{Tag: msgr2.TagHello, NumSegments: 1}
 	p.Segments[0].Len = 60 << 20
 	in := append(msgr2.AppendBanner(nil, msgr2.LocalBanner), msgr2.AppendPreamble(nil, &p)...)
@@ -304,7 +304,7 @@ func mustAddrPort(t *testing.T, s string) netip.AddrPort {
 
 func TestAnonErrAndDump(t *testing.T) {
 	leakcheck.Check(t)
-	srv, cli, r := echoPair(t, simple.Options{BindAnyPort: true})
+	srv, cli, r := echoPair(t, simple.Options{})
 	addr := srv.Addrs()[0]
 	a1, err := cli.ConnectAnon(gomsgr.EntityOSD, addr)
 	if err != nil {
@@ -338,7 +338,7 @@ func TestAnonErrAndDump(t *testing.T) {
 		t.Fatalf("Err on an open connection: %v", a1.Err())
 	}
 	a1.MarkDown()
-	if !errors.Is(a1.Err(), simple.ErrMarkedDown) {
+	if !errors.Is(a1.Err(), gomsgr.ErrMarkedDown) {
 		t.Fatalf("Err after MarkDown: %v, want ErrMarkedDown", a1.Err())
 	}
 	if err := a1.SendMessage(&gomsgr.Message{Type: 0x7001}); !errors.Is(err, gomsgr.ErrClosed) {

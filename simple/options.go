@@ -7,6 +7,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Options configures a Messenger. Zero fields take the defaults named in
@@ -22,14 +23,13 @@ type Options struct {
 	// Nonce distinguishes this messenger instance in its addresses;
 	// default: random.
 	Nonce uint32
-	// BindPortMin and BindPortMax are the range scanned by Bind for a port
-	// of 0 (ms_bind_port_min 6800, ms_bind_port_max 7568). With
-	// BindAnyPort, port 0 takes a kernel-chosen port instead.
+	// BindPortMin and BindPortMax, when set, make Bind with port 0 scan
+	// that range as Ceph does (its ms_bind_port_min 6800 and
+	// ms_bind_port_max 7568) instead of taking a kernel-chosen port.
 	BindPortMin, BindPortMax int
-	// BindAnyPort makes Bind with port 0 take a kernel-chosen port.
-	BindAnyPort bool
-	// BindRetryCount and BindRetryDelay retry a bind that found no free
-	// port (ms_bind_retry_count 3, ms_bind_retry_delay 5s).
+	// BindRetryCount and BindRetryDelay retry a range scan that found no
+	// free port (ms_bind_retry_count 3, ms_bind_retry_delay 5s), until
+	// Bind's context ends.
 	BindRetryCount int
 	// BindRetryDelay is the pause between two bind attempts.
 	BindRetryDelay time.Duration
@@ -49,12 +49,12 @@ type Options struct {
 	// bounded by it; before the session is ready, frames are limited to
 	// 64 KiB.
 	MaxSegmentBytes uint32
-	// NoDelay disables TCP_NODELAY (ms_tcp_nodelay true) when set.
-	NoDelay bool
+	// DisableTCPNoDelay leaves Nagle's algorithm on: TCP_NODELAY is set
+	// on every socket unless this is true (Ceph's ms_tcp_nodelay, default
+	// true, is the opposite switch).
+	DisableTCPNoDelay bool
 	// RcvBufBytes sets SO_RCVBUF when positive (ms_tcp_rcvbuf 0).
 	RcvBufBytes int
-	// NoRevision1 offers msgr2.0 framing only (for interop tests).
-	NoRevision1 bool
 	// DispatchThrottleBytes bounds the payload bytes of received messages
 	// that are queued or being dispatched (ms_dispatch_throttle_bytes,
 	// 100 MiB); negative disables it. Policy.ThrottleBytes and
@@ -67,14 +67,22 @@ type Options struct {
 	// connections over GOMAXPROCS workers of the set, round robin, so that
 	// goroutines on different CPUs rarely update the same counters.
 	Perf *perf.Set
+	// Testing holds the test hooks (step hooks, interop switches); nil in
+	// production. Fault injection (Testing.Inject) is not implemented by
+	// this messenger yet and is ignored.
+	Testing *testhooks.Config
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
 	Logger *slog.Logger
 }
 
+func (o Options) bind() msgrbase.BindConfig {
+	return msgrbase.BindConfig{PortMin: o.BindPortMin, PortMax: o.BindPortMax,
+		RetryCount: o.BindRetryCount, RetryDelay: o.BindRetryDelay, Logger: o.Logger, Prefix: "simple"}
+}
+
 func (o Options) withDefaults() Options {
 	msgrbase.Defaults{
-		BindPortMin: &o.BindPortMin, BindPortMax: &o.BindPortMax,
 		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
 		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,

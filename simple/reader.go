@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/gomsgr/gomsgr/internal/clock"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -41,25 +43,25 @@ func (c *Connection) run(nc net.Conn) {
 		}
 	}
 	c.tune(nc)
-	c.mu.Lock()
-	if c.state.Load() == stClosed {
-		c.mu.Unlock()
+	c.core.Mu.Lock()
+	if c.core.St.Load() == msgrbase.Closed {
+		c.core.Mu.Unlock()
 		nc.Close()
 		return
 	}
 	c.nc = nc
-	c.state.Store(stHandshake)
+	c.core.St.Store(msgrbase.Handshake)
 	c.eng.Start()
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 
 	c.buf, c.onSmall = c.small[:], true
-	c.lastRead.Store(time.Now().UnixNano())
+	c.lastRead.Store(int64(clock.Now()))
 
 	go c.writeLoop(nc)
 	c.cond.Signal() // the banner
 	c.readLoop(nc)
 	<-c.writerDone
-	c.hold.release()
+	c.hold.Release()
 	c.dropBig()
 	c.dropPrefetch()
 	c.buf = nil
@@ -68,20 +70,20 @@ func (c *Connection) run(nc net.Conn) {
 func (c *Connection) dial() net.Conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c.mu.Lock()
-	if c.state.Load() == stClosed {
-		c.mu.Unlock()
+	c.core.Mu.Lock()
+	if c.core.St.Load() == msgrbase.Closed {
+		c.core.Mu.Unlock()
 		return nil
 	}
 	c.cancelDial = cancel
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", c.target.Addr.String())
-	c.mu.Lock()
+	nc, err := d.DialContext(ctx, "tcp", c.core.Target.Addr.String())
+	c.core.Mu.Lock()
 	c.cancelDial = nil
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	if err != nil {
-		c.close(fmt.Errorf("simple: connect %v: %w", c.target.Addr, err), true)
+		c.close(fmt.Errorf("simple: connect %v: %w", c.core.Target.Addr, err), true)
 		return nil
 	}
 	return nc
@@ -92,11 +94,13 @@ func (c *Connection) tune(nc net.Conn) {
 	if !ok {
 		return
 	}
-	if c.msgr.opts.NoDelay {
-		tc.SetNoDelay(false) // Go enables TCP_NODELAY by default
+	// Best effort, as Ceph's set_nodelay and SO_RCVBUF: a socket without
+	// them still works.
+	if c.msgr.opts.DisableTCPNoDelay {
+		_ = tc.SetNoDelay(false) // Go enables TCP_NODELAY by default
 	}
 	if n := c.msgr.opts.RcvBufBytes; n > 0 {
-		tc.SetReadBuffer(n)
+		_ = tc.SetReadBuffer(n)
 	}
 }
 
@@ -116,7 +120,7 @@ func (c *Connection) readLoop(nc net.Conn) {
 		n, err := nc.Read(c.buf[c.w:])
 		if n > 0 {
 			c.w += n
-			c.lastRead.Store(time.Now().UnixNano())
+			c.lastRead.Store(int64(clock.Now()))
 			if !c.process() {
 				return
 			}
@@ -181,8 +185,8 @@ func (c *Connection) process() bool {
 			c.fail(err)
 			return false
 		}
-		if n > 0 && c.hold.taken {
-			c.hold.release() // the frame was dropped (a duplicate)
+		if n > 0 && c.hold.Taken() {
+			c.hold.Release() // the frame was dropped (a duplicate)
 		}
 		if end < c.w && n > 0 {
 			continue // more frames buffered
@@ -199,7 +203,7 @@ func (c *Connection) process() bool {
 				}
 			}
 		}
-		if need > maxHandshakeFrameBytes && c.state.Load() != stReady {
+		if need > maxHandshakeFrameBytes && c.core.St.Load() != msgrbase.Ready {
 			c.fail(fmt.Errorf("simple: %w: a %d-byte frame during the handshake (limit %d)", session.ErrProtocol, need, maxHandshakeFrameBytes))
 			return false
 		}
@@ -223,11 +227,11 @@ func (c *Connection) frameEnd() (int, bool) {
 		return c.w, true // the engine reports it
 	}
 	end := min(c.w, c.r+p.FrameSize(c.rev))
-	if p.Tag == msgr2.TagMessage && !c.hold.taken && c.state.Load() == stReady &&
-		(c.thr != (throttles{}) || c.msgr.dthr != nil) {
+	if p.Tag == msgr2.TagMessage && !c.hold.Taken() && c.core.St.Load() == msgrbase.Ready &&
+		(c.core.Thr != (msgrbase.Throttles{}) || c.msgr.sh.DThr != nil) {
 		n := int64(p.Segments[1].Len) + int64(p.Segments[2].Len) + int64(p.Segments[3].Len)
 		c.signalWriter() // replies and acks go out while we may wait
-		if !c.hold.take(c.thr, c.msgr.dthr, n, c) {
+		if !c.hold.Take(c.core.Thr, c.msgr.sh.DThr, n, c.closed) {
 			return 0, false
 		}
 	}
@@ -237,24 +241,24 @@ func (c *Connection) frameEnd() (int, bool) {
 // feed runs the engine on b under the lock, then, with the lock released,
 // reports readiness and dispatches the messages it decoded.
 func (c *Connection) feed(b []byte) (n, need int, err error) {
-	start := nanotime()
-	c.mu.Lock()
+	start := clock.Now()
+	c.core.Mu.Lock()
 	n, need, err = c.eng.Feed(b)
 	ready := c.readyNow
 	c.readyNow = false
 	c.pastBanner = c.eng.State() != session.StateBanner
 	c.rev = c.eng.Revision()
 	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	c.r += n
-	c.pc.AddTime(perf.RunningRecvTime, time.Duration(nanotime()-start))
+	c.core.PC.AddTime(perf.RunningRecvTime, time.Duration(clock.Now()-start))
 	// Dispatch with no lock held: a fast dispatcher may send on c.
 	if ready {
 		c.msgr.connReady(c)
 	}
 	for i, in := range c.inbox {
 		c.inbox[i] = inItem{}
-		c.msgr.deliver(c, in.m, in.h)
+		c.msgr.sh.Deliver(&c.core, in.m, in.h)
 	}
 	c.inbox = c.inbox[:0]
 	c.wakeWriter = c.wakeWriter || wake
@@ -275,15 +279,15 @@ func (c *Connection) signalWriter() {
 // IDENT_MISSING_FEATURES), as Ceph sends them: the writer then flushes it,
 // within lingerTimeout, and closes.
 func (c *Connection) fail(err error) {
-	c.mu.Lock()
-	if c.state.Load() == stClosed || c.nc == nil || len(c.eng.Output()) == 0 {
-		c.mu.Unlock()
+	c.core.Mu.Lock()
+	if c.core.St.Load() == msgrbase.Closed || c.nc == nil || len(c.eng.Output()) == 0 {
+		c.core.Mu.Unlock()
 		c.close(err, true)
 		return
 	}
 	c.lingerErr = err
 	c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout)) // also ends a write in progress
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	c.cond.Signal()
 }
 
@@ -326,22 +330,17 @@ func (c *Connection) dropBig() {
 	c.big, c.bigRB = false, nil
 }
 
-// sink is the connection seen by its engine (session.Sink): the engine
-// calls it inside Feed, on the reader goroutine, with c.mu held. A separate
-// type keeps these methods out of Connection's API.
-type sink Connection
+// The engine calls sink inside Feed, on the reader goroutine, with
+// core.Mu held.
 
 var _ session.Sink = (*sink)(nil)
 
 // Ready is called by the engine when the handshake completes.
 func (s *sink) Ready(e *session.Engine) {
 	c := (*Connection)(s)
-	name, addrs, _ := e.Peer()
-	c.peerName, c.peerAddrs, c.features = name, addrs, e.Features()
-	c.peerType = e.PeerType()
-	c.state.Store(stReady)
+	c.core.SetReadyLocked(e)
 	c.readyNow = true
-	c.thr = c.msgr.pols.Throttles(c.peerType)
+	c.core.Thr = c.msgr.sh.Pols.Throttles(c.core.PeerT)
 	c.readyTimer.Stop()
 	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
 }
@@ -355,16 +354,19 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 		own, c.bigRB = c.bigRB, nil // the frame has a buffer of its own: hand it over
 	}
 	m := rxbuf.Message(h, front, middle, data, own)
-	m.Src = c.peerName
+	m.Src = c.core.PeerName
 	m.Conn = c
-	m.RecvStamp = time.Unix(0, c.lastRead.Load())
-	c.pc.Inc(perf.RecvMessages)
-	c.pc.Add(perf.RecvBytes, uint64(m.DispatchBytes)) // payload bytes, as conn counts them
-	c.inbox = append(c.inbox, inItem{m: m, h: c.hold})
-	c.hold = held{}
+	m.RecvStamp = clock.Instant(c.lastRead.Load()).Time()
+	c.core.PC.Inc(perf.RecvMessages)
+	c.core.PC.Add(perf.RecvBytes, uint64(m.DispatchBytes)) // payload bytes, as conn counts them
+	c.inbox = append(c.inbox, inItem{m: m, h: c.hold.Move()})
 	return nil
 }
 
 // Acked is called by the engine when the peer acknowledges messages
 // (nothing to drop: sent messages are released once written).
 func (s *sink) Acked(uint64) {}
+
+// closed reports whether the connection closed: a reader waiting for
+// throttle budget gives up then (close wakes the throttles).
+func (c *Connection) closed() bool { return c.core.St.Load() == msgrbase.Closed }

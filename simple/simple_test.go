@@ -21,3 +21,9 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 }
 
 func TestMessenger(t *testing.T) { msgrtest.Run(t, factory) }
+
+// dthrCur reads a messenger's dispatch throttle.
+func dthrCur(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
+	c, _ := m.DispatchThrottleBytes()
+	return c
+}

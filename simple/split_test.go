@@ -2,6 +2,7 @@ package simple_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -86,10 +87,10 @@ func TestSplitFrames(t *testing.T) {
 
 func testSplitFrames(t *testing.T, prefetch int) {
 	leakcheck.Check(t)
-	srv := newMsgr(t, simple.Options{Name: osd0, BindAnyPort: true, PrefetchBytes: prefetch})
+	srv := newMsgr(t, simple.Options{Name: osd0, PrefetchBytes: prefetch})
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(echoAll{})
-	if err := srv.Bind(local); err != nil {
+	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {

@@ -31,7 +31,7 @@ func (g *gate) Dispatch(m *gomsgr.Message) bool {
 // client's connection to the server.
 func gatedPair(t *testing.T, o simple.Options, pol gomsgr.Policy) (*simple.Messenger, *gate, gomsgr.Connection) {
 	t.Helper()
-	o.Name, o.BindAnyPort = osd0, true
+	o.Name = osd0
 	g := &gate{open: make(chan struct{}), got: make(chan uint64, 10)}
 	srv := msgrtest.Serve(t, newMsgr(t, o), pol, g)
 	cli := msgrtest.Start(t, newMsgr(t, simple.Options{Name: client1}), gomsgr.LossyClient(0))
@@ -84,9 +84,9 @@ func TestThrottles(t *testing.T) {
 			}
 			// The budget comes back once Dispatch returns.
 			deadline = time.Now().Add(10 * time.Second)
-			for srv.DispatchThrottle().Current() != 0 {
+			for dthrCur(srv) != 0 {
 				if time.Now().After(deadline) {
-					t.Fatalf("dispatch throttle holds %d bytes after everything was dispatched", srv.DispatchThrottle().Current())
+					t.Fatalf("dispatch throttle holds %d bytes after everything was dispatched", dthrCur(srv))
 				}
 				time.Sleep(time.Millisecond)
 			}
@@ -107,9 +107,9 @@ func TestThrottleWaitEndsOnShutdown(t *testing.T) {
 	msgrtest.WaitUntil(t, 10*time.Second, "the first message", func() bool { return srv.Perf().Total().Get(perf.RecvMessages) >= 1 })
 	// The dispatcher is stuck on message 0 and the reader waits for
 	// budget. MarkDownAll must end that wait.
-	waitStack(t, "simple.(*Throttle).get", true)
+	waitStack(t, "msgrbase.(*Throttle).Get", true)
 	srv.MarkDownAll()
-	waitStack(t, "simple.(*Throttle).get", false)
+	waitStack(t, "msgrbase.(*Throttle).Get", false)
 	close(g.open)
 	shutdownCtx(t, srv)
 }

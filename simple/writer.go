@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/internal/clock"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
 )
@@ -33,14 +35,14 @@ var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 func (c *Connection) writeLoop(nc net.Conn) {
 	defer close(c.writerDone)
 	for c.gather() {
-		start := nanotime()
+		start := clock.Now()
 		n, err := c.bufs.WriteTo(nc)
-		c.pc.AddTime(perf.RunningSendTime, time.Duration(nanotime()-start))
-		c.pc.Add(perf.SendBytes, uint64(n))
+		c.core.PC.AddTime(perf.RunningSendTime, time.Duration(clock.Now()-start))
+		c.core.PC.Add(perf.SendBytes, uint64(n))
 		c.finishBatch()
-		c.mu.Lock()
+		c.core.Mu.Lock()
 		lingerErr, more := c.lingerErr, len(c.eng.Output()) > 0
-		c.mu.Unlock()
+		c.core.Mu.Unlock()
 		if lingerErr != nil && (err != nil || !more) {
 			// The engine's last frames are out (or the deadline passed).
 			c.close(lingerErr, true)
@@ -56,10 +58,10 @@ func (c *Connection) writeLoop(nc net.Conn) {
 // pendingLocked reports whether the writer has something to do. Caller
 // holds mu.
 func (c *Connection) pendingLocked() bool {
-	if c.state.Load() == stClosed || c.lingerErr != nil || len(c.eng.Output()) > 0 {
+	if c.core.St.Load() == msgrbase.Closed || c.lingerErr != nil || len(c.eng.Output()) > 0 {
 		return true
 	}
-	return c.state.Load() == stReady && (c.out.Len() > 0 || c.keepalive || c.eng.AckPending())
+	return c.core.St.Load() == msgrbase.Ready && (c.core.Out.Len() > 0 || c.core.Keepalive || c.eng.AckPending())
 }
 
 // gather waits for output and lays it out in c.bufs: the engine's control
@@ -68,12 +70,12 @@ func (c *Connection) pendingLocked() bool {
 // out. Payloads are referenced, not copied. False means the connection
 // closed.
 func (c *Connection) gather() bool {
-	c.mu.Lock()
+	c.core.Mu.Lock()
 	for !c.pendingLocked() {
 		c.cond.Wait()
 	}
-	if c.state.Load() == stClosed {
-		c.mu.Unlock()
+	if c.core.St.Load() == msgrbase.Closed {
+		c.core.Mu.Unlock()
 		return false
 	}
 	c.ctrl = c.ctrl[:0]
@@ -82,22 +84,22 @@ func (c *Connection) gather() bool {
 		// Only the failed engine's last frames go out.
 		c.takeControl()
 		c.bufs = c.iov
-		c.mu.Unlock()
+		c.core.Mu.Unlock()
 		return true
 	}
-	ready := c.state.Load() == stReady
-	if ready && c.keepalive {
-		c.keepalive = false
+	ready := c.core.St.Load() == msgrbase.Ready
+	if ready && c.core.Keepalive {
+		c.core.Keepalive = false
 		c.eng.QueueKeepalive(time.Now())
 	}
 	c.takeControl()
 	if ready {
-		now := nanotime()
-		for c.out.Len() > 0 && len(c.batch) < maxBatch {
-			it := c.out.PopHighest()
-			m := it.m
-			c.pc.AddTime(perf.SendMessagesQueueLat, time.Duration(now-it.queued))
-			c.pc.Inc(perf.SendMessages)
+		now := clock.Now()
+		for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
+			it := c.core.Out.PopHighest()
+			m := it.M
+			c.core.PC.AddTime(perf.SendMessagesQueueLat, time.Duration(now-it.Queued))
+			c.core.PC.Inc(perf.SendMessages)
 			c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
 			c.eng.PrepareMessage(&c.batch[len(c.batch)-1].h)
 		}
@@ -107,7 +109,7 @@ func (c *Connection) gather() bool {
 		}
 	}
 	rev := c.eng.Revision()
-	c.mu.Unlock()
+	c.core.Mu.Unlock()
 	// Encode (crc the payloads) outside the lock: the reader keeps going.
 	for i := range c.batch {
 		o := &c.batch[i]

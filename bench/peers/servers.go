@@ -281,7 +281,7 @@ func (e *echoDispatcher) FastDispatch(m *gomsgr.Message) {
 func newMessenger(impl string, name gomsgr.EntityName) (gomsgr.Messenger, error) {
 	switch impl {
 	case "simple":
-		return simple.NewMessenger(simple.Options{Name: name, BindAnyPort: true, Logger: quietLog})
+		return simple.NewMessenger(simple.Options{Name: name, Logger: quietLog})
 	case "conn-epoll", "conn-uring", "conn-uring-thread":
 		// conn-DRIVER[-thread]: the default wait mode (poller), or a
 		// worker locked to its thread (io_uring then uses COOP_TASKRUN).
@@ -289,7 +289,7 @@ func newMessenger(impl string, name gomsgr.EntityName) (gomsgr.Messenger, error)
 		if d, ok := strings.CutSuffix(drv, "-thread"); ok {
 			drv, wait = d, center.WaitThread
 		}
-		return conn.NewMessenger(conn.Options{Name: name, BindAnyPort: true, Workers: 1, Logger: quietLog,
+		return conn.NewMessenger(conn.Options{Name: name, Workers: 1, Logger: quietLog,
 			Center: center.Config{Driver: drv, Wait: wait}})
 	}
 	return nil, fmt.Errorf("unknown msgr2 server %q", impl)
@@ -306,7 +306,7 @@ func serveMsgr2(impl, addr string) (*Server, error) {
 	}
 	m.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	m.AddDispatcher(&echoDispatcher{payload: make([]byte, 1<<20)})
-	if err := m.Bind(ap); err != nil {
+	if err := m.Bind(context.Background(), ap); err != nil {
 		return nil, err
 	}
 	if err := m.Start(); err != nil {

@@ -114,7 +114,7 @@ func StartServer(cfg Config, addr netip.AddrPort, think time.Duration) (*Server,
 	}
 	m.SetDefaultPolicy(cfg.serverPolicy())
 	m.AddDispatcher(&echo{think: think, payload: make([]byte, 4<<20)})
-	if err := m.Bind(addr); err != nil {
+	if err := m.Bind(context.Background(), addr); err != nil {
 		return nil, err
 	}
 	if err := m.Start(); err != nil {

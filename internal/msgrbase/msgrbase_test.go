@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,13 +13,11 @@ import (
 )
 
 func TestPolicySet(t *testing.T) {
-	var made []string
-	s := NewPolicySet(func(name string, max int64) string {
-		made = append(made, name)
-		return name
-	})
+	set := perf.NewSet("t")
+	s := NewPolicySet(set)
 	def := gomsgr.LossyClient(0)
 	osd := gomsgr.LosslessPeer(0)
+	osd.ThrottleMessages, osd.ThrottleBytes = 5, 1000
 	s.SetDefault(def)
 	s.Set(gomsgr.EntityOSD, osd)
 	if got := s.Policy(gomsgr.EntityOSD); got != osd {
@@ -27,16 +26,12 @@ func TestPolicySet(t *testing.T) {
 	if got := s.Policy(gomsgr.EntityMon); got != def {
 		t.Errorf("Policy(mon) = %+v, want the default %+v", got, def)
 	}
-	want := Throttles[string]{Msgs: "msgr_throttler_messages-osd", Bytes: "msgr_throttler_bytes-osd"}
-	if got := s.Throttles(gomsgr.EntityOSD); got != want {
-		t.Errorf("Throttles(osd) = %+v, want %+v", got, want)
+	th := s.Throttles(gomsgr.EntityOSD)
+	if th.Msgs.Max() != 5 || th.Bytes.Max() != 1000 {
+		t.Errorf("Throttles(osd) max %d msgs, %d bytes; want 5, 1000", th.Msgs.Max(), th.Bytes.Max())
 	}
-	want = Throttles[string]{Msgs: "msgr_throttler_messages-default", Bytes: "msgr_throttler_bytes-default"}
-	if got := s.Throttles(gomsgr.EntityMon); got != want {
-		t.Errorf("Throttles(mon) = %+v, want %+v", got, want)
-	}
-	if len(made) != 4 {
-		t.Errorf("made %d throttles (%v), want 4", len(made), made)
+	if th := s.Throttles(gomsgr.EntityMon); th.Msgs != nil || th.Bytes != nil {
+		t.Errorf("Throttles(mon) = %+v, want none (the default policy has no limits)", th)
 	}
 }
 
@@ -171,8 +166,8 @@ func TestPeerAddr(t *testing.T) {
 	}
 }
 
-func TestBudget(t *testing.T) {
-	b := NewBudget(perf.NewSet("t"), "b", 10)
+func TestThrottle(t *testing.T) {
+	b := NewThrottle(perf.NewSet("t"), "b", 10)
 	steps := []struct {
 		get, put int64
 		ok       bool
@@ -201,34 +196,73 @@ func TestBudget(t *testing.T) {
 	if b.Max() != 10 {
 		t.Errorf("Max = %d, want 10", b.Max())
 	}
-	b.Perf().Lock()
-	if !b.FitsLocked(10) || !b.FitsLocked(11) {
-		t.Error("an empty budget must let anything through")
+	if NewThrottle(perf.NewSet("t"), "none", 0) != nil {
+		t.Error("a throttle of max 0 must be nil (no limit)")
 	}
-	if cur := b.TakeLocked(4); cur != 4 || b.FitsLocked(7) {
-		t.Errorf("TakeLocked(4) = %d, FitsLocked(7) = %v; want 4, false", cur, b.FitsLocked(7))
+}
+
+// TestThrottleGetWaits: Get waits for budget and gives up when stopped.
+func TestThrottleGetWaits(t *testing.T) {
+	th := NewThrottle(perf.NewSet("t"), "b", 10)
+	if !th.Get(8, func() bool { return false }) {
+		t.Fatal("Get on an empty throttle failed")
 	}
-	b.Perf().Unlock()
+	got := make(chan bool)
+	go func() { got <- th.Get(5, func() bool { return false }) }()
+	select {
+	case <-got:
+		t.Fatal("Get(5) passed with 8 of 10 taken")
+	case <-time.After(20 * time.Millisecond):
+	}
+	th.Put(8)
+	if !<-got {
+		t.Fatal("Get(5) failed after the budget came back")
+	}
+	var stop atomic.Bool
+	go func() { got <- th.Get(9, stop.Load) }()
+	stop.Store(true)
+	th.Wake()
+	if <-got {
+		t.Fatal("Get passed although stopped with the throttle full")
+	}
+	var h Held
+	pol := Throttles{Msgs: NewThrottle(perf.NewSet("t"), "m", 1)}
+	if !h.TryTake(pol, th, 5) || !h.Taken() {
+		t.Fatal("TryTake with room failed")
+	}
+	var h2 Held
+	if h2.TryTake(pol, th, 1) || pol.Msgs.Current() != 1 || th.Current() != 10 {
+		t.Fatalf("TryTake without room: took, or left msgs %d bytes %d", pol.Msgs.Current(), th.Current())
+	}
+	moved := h.Move()
+	h.Release() // empty: nothing
+	if th.Current() != 10 {
+		t.Fatal("Release of a moved Held gave budget back")
+	}
+	moved.Release()
+	moved.Release()
+	if th.Current() != 5 || pol.Msgs.Current() != 0 {
+		t.Fatalf("after Release: bytes %d msgs %d, want 5 0", th.Current(), pol.Msgs.Current())
+	}
 }
 
 func TestDefaults(t *testing.T) {
 	var (
-		lo, hi, retries, prefetch int
-		delay, ready, idle        time.Duration
-		dthr                      int64
-		logger                    *slog.Logger
+		retries, prefetch  int
+		delay, ready, idle time.Duration
+		dthr               int64
+		logger             *slog.Logger
 	)
-	d := Defaults{&lo, &hi, &retries, &delay, &prefetch, &ready, &idle, &dthr, &logger}
+	d := Defaults{&retries, &delay, &prefetch, &ready, &idle, &dthr, &logger}
 	d.SetDefaults()
-	if lo != 6800 || hi != 7568 || retries != 3 || delay != 5*time.Second || prefetch != 64<<10 ||
+	if retries != 3 || delay != 5*time.Second || prefetch != 64<<10 ||
 		ready != 10*time.Second || idle != 900*time.Second || dthr != 100<<20 || logger == nil {
-		t.Fatalf("defaults: ports %d..%d, retries %d every %v, prefetch %d, ready %v, idle %v, dispatch throttle %d, logger %v",
-			lo, hi, retries, delay, prefetch, ready, idle, dthr, logger)
+		t.Fatalf("defaults: retries %d every %v, prefetch %d, ready %v, idle %v, dispatch throttle %d, logger %v",
+			retries, delay, prefetch, ready, idle, dthr, logger)
 	}
-	lo, hi, dthr, ready = 0, 0, -1, time.Second // a set or negative value stays
-	hi = 9000
+	dthr, ready = -1, time.Second // a set or negative value stays
 	d.SetDefaults()
-	if lo != 0 || hi != 9000 || dthr != -1 || ready != time.Second {
-		t.Errorf("set values changed: ports %d..%d, dispatch throttle %d, ready %v", lo, hi, dthr, ready)
+	if dthr != -1 || ready != time.Second {
+		t.Errorf("set values changed: dispatch throttle %d, ready %v", dthr, ready)
 	}
 }

@@ -9,22 +9,18 @@ import (
 // the zero ones with Ceph's ms_* defaults, so that conn.Options and
 // simple.Options keep the same names and defaults.
 type Defaults struct {
-	BindPortMin, BindPortMax *int           // ms_bind_port_min 6800, ms_bind_port_max 7568 (both zero)
-	BindRetryCount           *int           // ms_bind_retry_count 3
-	BindRetryDelay           *time.Duration // ms_bind_retry_delay 5s
-	PrefetchBytes            *int           // 64 KiB (Ceph's ms_tcp_prefetch_max_size is 4 KiB)
-	ReadyTimeout             *time.Duration // ms_connection_ready_timeout 10s
-	IdleTimeout              *time.Duration // ms_connection_idle_timeout 900s
-	DispatchThrottleBytes    *int64         // ms_dispatch_throttle_bytes 100 MiB (negative: off)
-	Logger                   **slog.Logger  // slog.Default()
+	BindRetryCount        *int           // ms_bind_retry_count 3
+	BindRetryDelay        *time.Duration // ms_bind_retry_delay 5s
+	PrefetchBytes         *int           // 64 KiB (Ceph's ms_tcp_prefetch_max_size is 4 KiB)
+	ReadyTimeout          *time.Duration // ms_connection_ready_timeout 10s
+	IdleTimeout           *time.Duration // ms_connection_idle_timeout 900s
+	DispatchThrottleBytes *int64         // ms_dispatch_throttle_bytes 100 MiB (negative: off)
+	Logger                **slog.Logger  // slog.Default()
 }
 
 // SetDefaults fills the zero (or, for counts and durations, non-positive)
 // options d points at. Every field must be set.
 func (d Defaults) SetDefaults() {
-	if *d.BindPortMin == 0 && *d.BindPortMax == 0 {
-		*d.BindPortMin, *d.BindPortMax = 6800, 7568
-	}
 	positive(d.BindRetryCount, 3)
 	positive(d.BindRetryDelay, 5*time.Second)
 	positive(d.PrefetchBytes, 64<<10)

@@ -1,66 +1,195 @@
 package msgrbase
 
-import "github.com/gomsgr/gomsgr/perf"
+import (
+	"sync"
+	"time"
 
-// Budget is the count and limit of a receive throttle (Ceph's Throttle
-// count and max), kept in one critical section with its counters: its lock
-// is its perf.Throttle's. conn's throttle takes budget without waiting
-// (TryGet), simple's waits for it on a sync.Cond over the same lock; both
-// give it back with Put.
+	"github.com/gomsgr/gomsgr/perf"
+)
+
+// Throttle bounds an amount (bytes or messages) held by received messages
+// that are queued or being dispatched (Ceph's Throttle). Both messengers
+// take budget at a MESSAGE frame's preamble, before the rest of the frame
+// is read, so that a full throttle stops reading and TCP flow control
+// pushes back on the sender. The event loop cannot wait: it takes budget
+// with TryGet and retries from a timer. A goroutine per connection waits
+// in Get.
 //
-// An empty budget lets one item larger than the limit through alone, as in
-// Ceph, so that a message bigger than the throttle does not stall forever.
-type Budget struct {
+// An empty throttle lets one item larger than the limit through alone, as
+// in Ceph, so that a message bigger than the throttle does not stall
+// forever. Its lock is its counters' (perf.Throttle's): taking budget and
+// counting it is one critical section. A nil *Throttle is no limit.
+type Throttle struct {
 	max  int64
 	cur  int64          // under perf's lock
 	perf *perf.Throttle // its counters, and the lock
+	cond sync.Cond      // Get waits on it, over perf's lock
 }
 
-// NewBudget returns a budget of max registered in set as name (Ceph's
-// `throttle-<name>` in perf dump).
-func NewBudget(set *perf.Set, name string, max int64) Budget {
-	return Budget{max: max, perf: set.AddThrottle(name, max)}
+// NewThrottle returns a throttle of max registered in set as name (Ceph's
+// `throttle-<name>` in perf dump), or nil (no limit) when max <= 0.
+func NewThrottle(set *perf.Set, name string, max int64) *Throttle {
+	if max <= 0 {
+		return nil
+	}
+	t := &Throttle{max: max, perf: set.AddThrottle(name, max)}
+	t.cond.L = t.perf
+	return t
 }
 
-// Perf returns the budget's counters; their lock is the budget's.
-func (b *Budget) Perf() *perf.Throttle { return b.perf }
-
-// FitsLocked reports whether n can be taken now. Caller holds the lock.
-func (b *Budget) FitsLocked(n int64) bool { return b.cur == 0 || b.cur+n <= b.max }
-
-// TakeLocked takes n, which fits, and returns the new count. Caller holds
-// the lock and counts the get.
-func (b *Budget) TakeLocked(n int64) int64 {
-	b.cur += n
-	return b.cur
-}
+func (t *Throttle) fitsLocked(n int64) bool { return t.cur == 0 || t.cur+n <= t.max }
 
 // TryGet takes n if it fits and counts the attempt (Ceph's get_or_fail).
-func (b *Budget) TryGet(n int64) bool {
-	b.perf.Lock()
-	ok := b.FitsLocked(n)
-	if ok {
-		b.cur += n
+func (t *Throttle) TryGet(n int64) bool {
+	if t == nil {
+		return true
 	}
-	b.perf.RecordGetOrFail(ok, n, b.cur)
-	b.perf.Unlock()
+	t.perf.Lock()
+	ok := t.fitsLocked(n)
+	if ok {
+		t.cur += n
+	}
+	t.perf.RecordGetOrFail(ok, n, t.cur)
+	t.perf.Unlock()
 	return ok
 }
 
-// Put gives n back and counts it.
-func (b *Budget) Put(n int64) {
-	b.perf.Lock()
-	b.cur = max(b.cur-n, 0)
-	b.perf.RecordPut(n, b.cur)
-	b.perf.Unlock()
+// Get takes n, waiting while the throttle is full. It gives up, false,
+// when stop reports true; whoever makes stop true calls Wake.
+func (t *Throttle) Get(n int64, stop func() bool) bool {
+	if t == nil {
+		return true
+	}
+	var waited time.Time
+	t.perf.Lock()
+	t.perf.RecordGetStarted()
+	for !t.fitsLocked(n) {
+		if stop() {
+			t.perf.Unlock()
+			return false
+		}
+		if waited.IsZero() {
+			waited = time.Now()
+		}
+		t.cond.Wait()
+	}
+	t.cur += n
+	if !waited.IsZero() {
+		t.perf.RecordWait(time.Since(waited))
+	}
+	t.perf.RecordGet(n, t.cur)
+	t.perf.Unlock()
+	return true
+}
+
+// Put gives n back, counts it and wakes the waiters.
+func (t *Throttle) Put(n int64) {
+	if t == nil || n == 0 {
+		return
+	}
+	t.perf.Lock()
+	t.cur = max(t.cur-n, 0)
+	t.perf.RecordPut(n, t.cur)
+	t.perf.Unlock()
+	t.cond.Broadcast()
+}
+
+// Wake makes the waiters in Get check their stop function again.
+// Broadcasting under the lock orders it after a waiter's check and before
+// its Wait.
+func (t *Throttle) Wake() {
+	if t == nil {
+		return
+	}
+	t.perf.Lock()
+	t.cond.Broadcast()
+	t.perf.Unlock()
 }
 
 // Current returns the amount taken.
-func (b *Budget) Current() int64 {
-	b.perf.Lock()
-	defer b.perf.Unlock()
-	return b.cur
+func (t *Throttle) Current() int64 {
+	if t == nil {
+		return 0
+	}
+	t.perf.Lock()
+	defer t.perf.Unlock()
+	return t.cur
 }
 
-// Max returns the limit.
-func (b *Budget) Max() int64 { return b.max }
+// Max returns the limit (0 for a nil Throttle: no limit).
+func (t *Throttle) Max() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.max
+}
+
+// Held is the budget one received message holds until it is dispatched:
+// one message and n bytes of its peer type's throttles, n bytes of the
+// messenger's dispatch throttle. The zero Held holds nothing.
+type Held struct {
+	pol      Throttles
+	dispatch *Throttle
+	n        int64
+	taken    bool
+}
+
+// Taken reports whether h holds budget.
+func (h *Held) Taken() bool { return h.taken }
+
+// TryTake takes the budget for a message of n payload bytes without
+// waiting, all or nothing, in Ceph's order.
+func (h *Held) TryTake(pol Throttles, dispatch *Throttle, n int64) bool {
+	if !pol.Msgs.TryGet(1) {
+		return false
+	}
+	if !pol.Bytes.TryGet(n) {
+		pol.Msgs.Put(1)
+		return false
+	}
+	if !dispatch.TryGet(n) {
+		pol.Msgs.Put(1)
+		pol.Bytes.Put(n)
+		return false
+	}
+	*h = Held{pol: pol, dispatch: dispatch, n: n, taken: true}
+	return true
+}
+
+// Take is TryTake that waits for budget; false means stop became true
+// while it waited (nothing is held then).
+func (h *Held) Take(pol Throttles, dispatch *Throttle, n int64, stop func() bool) bool {
+	if !pol.Msgs.Get(1, stop) {
+		return false
+	}
+	if !pol.Bytes.Get(n, stop) {
+		pol.Msgs.Put(1)
+		return false
+	}
+	if !dispatch.Get(n, stop) {
+		pol.Msgs.Put(1)
+		pol.Bytes.Put(n)
+		return false
+	}
+	*h = Held{pol: pol, dispatch: dispatch, n: n, taken: true}
+	return true
+}
+
+// Move returns the budget h holds and leaves h empty: the message that
+// the frame became takes it over.
+func (h *Held) Move() Held {
+	out := *h
+	*h = Held{}
+	return out
+}
+
+// Release gives the budget back, once.
+func (h *Held) Release() {
+	if !h.taken {
+		return
+	}
+	h.pol.Msgs.Put(1)
+	h.pol.Bytes.Put(h.n)
+	h.dispatch.Put(h.n)
+	*h = Held{}
+}

@@ -42,7 +42,7 @@ func benchServer(b *testing.B, newMsgr Factory) gomsgr.Messenger {
 	srv := newMsgr(b, Config{Name: osd0})
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(&echoServer{payload: make([]byte, 1<<20)})
-	if err := srv.Bind(local); err != nil {
+	if err := srv.Bind(context.Background(), local); err != nil {
 		b.Fatal(err)
 	}
 	if err := srv.Start(); err != nil {

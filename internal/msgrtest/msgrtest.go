@@ -5,6 +5,7 @@ package msgrtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ func Run(t *testing.T, newMsgr Factory) {
 		{"RefusedPort", testRefused},
 		{"BadInput", testBadInput},
 		{"SendAfterServerShutdown", testSendAfterServerShutdown},
+		{"ConfigFixedAfterStart", testConfigFixed},
+		{"BindKernelPort", testBindKernelPort},
+		{"WaitReady", testWaitReady},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -295,7 +299,7 @@ func testPriority(t *testing.T, newMsgr Factory) {
 	fr := fastRecorder{newRecorder(false)}
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(fr)
-	if err := srv.Bind(local); err != nil {
+	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { shutdown(t, srv) })
@@ -441,7 +445,7 @@ func testSendAfterServerShutdown(t *testing.T, newMsgr Factory) {
 	srv := newMsgr(t, Config{Name: osd0})
 	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
 	srv.AddDispatcher(newRecorder(true))
-	if err := srv.Bind(local); err != nil {
+	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
 	srv.Start()

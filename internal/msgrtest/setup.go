@@ -45,7 +45,7 @@ func start(t testing.TB, m gomsgr.Messenger, pol gomsgr.Policy, ds []gomsgr.Disp
 		m.AddDispatcher(d)
 	}
 	if bind {
-		if err := m.Bind(local); err != nil {
+		if err := m.Bind(context.Background(), local); err != nil {
 			t.Fatalf("Bind: %v", err)
 		}
 	}

@@ -1,8 +1,26 @@
-package conn
+// Package testhooks is what tests use to make a messenger misbehave on
+// purpose: step hooks at the session's named protocol points (Ceph's
+// test_msgr interceptors), Ceph's ms_inject_* fault injection, and interop
+// switches. A messenger takes them in its Options.Testing, which is nil in
+// production; nothing here is needed to use gomsgr.
+package testhooks
 
 import "github.com/gomsgr/gomsgr/internal/session"
 
-// Step hooks (Options.Step): the named points of the msgr2 session where a
+// Config is a messenger's test hooks (Options.Testing in conn and simple).
+type Config struct {
+	// Step, when set, is called at the session's named step points and
+	// may fail or freeze the session there (Ceph's test_msgr
+	// interceptors).
+	Step func(Role, Step) Action
+	// Inject is the fault injection applied from the start (it can be
+	// changed while running with the messenger's SetInject).
+	Inject Inject
+	// NoRevision1 offers msgr2.0 framing only (for interop tests).
+	NoRevision1 bool
+}
+
+// Step hooks (Config.Step): the named points of the msgr2 session where a
 // test can make the session continue, fail or freeze (Ceph's test_msgr
 // interceptors). The types are the session engine's.
 type (

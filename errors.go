@@ -1,0 +1,30 @@
+package gomsgr
+
+import "errors"
+
+// Errors shared by the implementations: errors.Is matches them whichever
+// messenger returned them.
+var (
+	// ErrShutdown is returned by operations on a messenger that is shut
+	// down or shutting down.
+	ErrShutdown = errors.New("gomsgr: messenger shut down")
+	// ErrClosed is returned by SendMessage on a connection that is marked
+	// down or failed (lossy), and by WaitReady when the connection closed
+	// without a more specific cause.
+	ErrClosed = errors.New("gomsgr: connection closed")
+	// ErrNotStarted is returned by operations that need Start first.
+	ErrNotStarted = errors.New("gomsgr: messenger not started")
+	// ErrStarted is returned by configuration calls (AddDispatcher,
+	// SetPolicy, SetDefaultPolicy) made after Start: a messenger's
+	// configuration is fixed once it runs.
+	ErrStarted = errors.New("gomsgr: messenger already started")
+	// ErrReadyTimeout is a connection's cause when connect and handshake
+	// did not finish within the ready timeout
+	// (ms_connection_ready_timeout).
+	ErrReadyTimeout = errors.New("gomsgr: connection ready timeout")
+	// ErrIdleTimeout is a connection's cause when nothing was read for
+	// the idle timeout (ms_connection_idle_timeout).
+	ErrIdleTimeout = errors.New("gomsgr: connection idle timeout")
+	// ErrMarkedDown is a connection's cause when it was marked down.
+	ErrMarkedDown = errors.New("gomsgr: connection marked down")
+)

@@ -1,0 +1,119 @@
+package msgrtest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+)
+
+// testConfigFixed: AddDispatcher, SetPolicy and SetDefaultPolicy after
+// Start return ErrStarted (the delivery paths read the chain without a
+// lock), and succeed before.
+func testConfigFixed(t *testing.T, newMsgr Factory) {
+	m := newMsgr(t, Config{Name: osd0})
+	d := gomsgr.DispatcherFunc(func(*gomsgr.Message) {})
+	if err := m.AddDispatcher(d); err != nil {
+		t.Fatalf("AddDispatcher before Start: %v", err)
+	}
+	if err := m.SetPolicy(gomsgr.EntityClient, gomsgr.StatelessServer(0)); err != nil {
+		t.Fatalf("SetPolicy before Start: %v", err)
+	}
+	if err := m.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, m) })
+	for name, err := range map[string]error{
+		"AddDispatcher":    m.AddDispatcher(d),
+		"SetPolicy":        m.SetPolicy(gomsgr.EntityOSD, gomsgr.LossyClient(0)),
+		"SetDefaultPolicy": m.SetDefaultPolicy(gomsgr.LossyClient(0)),
+	} {
+		if !errors.Is(err, gomsgr.ErrStarted) {
+			t.Errorf("%s after Start: %v, want ErrStarted", name, err)
+		}
+	}
+}
+
+// testBindKernelPort: Bind on port 0 with no range configured takes a port
+// the kernel chose, at once; Ceph's 6800-7568 scan only happens when asked.
+func testBindKernelPort(t *testing.T, newMsgr Factory) {
+	m := newMsgr(t, Config{Name: osd0})
+	t.Cleanup(func() { shutdown(t, m) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.Bind(ctx, local); err != nil {
+		t.Fatalf("Bind(127.0.0.1:0): %v", err)
+	}
+	p := m.Addrs()[0].Addr.Port()
+	if p == 0 {
+		t.Fatal("Bind on port 0 left port 0")
+	}
+	// The kernel's ephemeral range (net.ipv4.ip_local_port_range) does
+	// not overlap Ceph's by default: a scan would have taken 6800.
+	if p >= 6800 && p <= 7568 {
+		t.Logf("kernel port %d lies in Ceph's range (unusual ip_local_port_range)", p)
+	}
+	// The port is really bound: another listener cannot take it.
+	if l, err := net.Listen("tcp", m.Addrs()[0].Addr.String()); err == nil {
+		l.Close()
+		t.Fatalf("port %d is free after Bind", p)
+	}
+}
+
+// testWaitReady: WaitReady returns nil once a session opens, the cause on
+// a refused one, and ctx.Err() on a peer that never answers; Err is nil
+// while open.
+func testWaitReady(t *testing.T, newMsgr Factory) {
+	srv, _ := server(t, newMsgr, Config{}, gomsgr.StatelessServer(0))
+	cli, _ := client(t, newMsgr, Config{ReadyTimeout: 30 * time.Second}, gomsgr.LossyClient(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady on an open session: %v", err)
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err on an open session: %v", err)
+	}
+
+	// Refused: a port nobody listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := gomsgr.Msgr2Addr(l.Addr().(*net.TCPAddr).AddrPort())
+	l.Close()
+	rc, err := cli.ConnectTo(gomsgr.EntityOSD, closed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.WaitReady(ctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady on a refused connect: %v, want the refusal", err)
+	}
+
+	// Silent: a listener that accepts (the kernel does) and never speaks.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	sc, err := cli.ConnectTo(gomsgr.EntityOSD, gomsgr.Msgr2Addr(silent.Addr().(*net.TCPAddr).AddrPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	if err := sc.WaitReady(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReady on a silent peer: %v, want ctx.Err()", err)
+	}
+	sc.MarkDown()
+	if err := sc.WaitReady(ctx); !errors.Is(err, gomsgr.ErrMarkedDown) {
+		t.Fatalf("WaitReady after MarkDown: %v, want ErrMarkedDown", err)
+	}
+}

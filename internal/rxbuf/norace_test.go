@@ -1,0 +1,5 @@
+//go:build !race
+
+package rxbuf
+
+const raceEnabled = false

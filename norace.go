@@ -1,0 +1,5 @@
+//go:build !race
+
+package gomsgr
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build race
+
+package gomsgr_test
+
+const raceEnabled = true
