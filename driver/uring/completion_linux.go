@@ -3,7 +3,6 @@ package uring
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -220,17 +219,15 @@ func (c *Completion) Release(cp *Completed) {
 // id (Completed.Buffer) rather than the Completed.
 func (c *Completion) ReleaseBuffer(bid uint16) { c.give(bid) }
 
+// sqe returns an SQE to fill in, giving the kernel the released buffers
+// first when the SQ is full and must be submitted.
 func (c *Completion) sqe() (*sqe, error) {
-	if s := c.r.nextSQE(); s != nil {
-		return s, nil
+	c.publishBuffers()
+	s, err := c.r.getSQE()
+	if err != nil {
+		return nil, fmt.Errorf("uring: completion: %w", err)
 	}
-	if err := c.submit(); err != nil {
-		return nil, err
-	}
-	if s := c.r.nextSQE(); s != nil {
-		return s, nil
-	}
-	return nil, fmt.Errorf("uring: completion: submission queue full: %w", unix.EBUSY)
+	return s, nil
 }
 
 // completionData packs the caller's tag (56 bits) with the op.
@@ -301,54 +298,34 @@ func (c *Completion) SendMsg(fd int, msg *unix.Msghdr, tag uint64) error {
 	return nil
 }
 
-// submit hands the queued requests and the given-back buffers to the
-// kernel without waiting.
-func (c *Completion) submit() error {
-	c.publishBuffers()
-	for {
-		n := c.r.publish()
-		if n == 0 {
-			return nil
-		}
-		_, errno := c.r.enter(n, 0, enterGetEvents, -1)
-		switch errno {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EBUSY, unix.EAGAIN:
-			return nil // the CQ is full: reaping makes room
-		}
-		return fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
-	}
-}
-
 // Wait submits what is queued, waits until at least one completion is
 // there (for at most timeout; negative: no limit; zero: do not wait), and
-// stores up to len(out) of them. Completed.Data of a receive stays valid
-// until the buffer is released.
+// stores up to len(out) of them. It may return none before the timeout
+// (an interrupted wait: queue_linux.go has the policy). Completed.Data of a
+// receive stays valid until the buffer is released.
 func (c *Completion) Wait(out []Completed, timeout time.Duration) (int, error) {
-	if len(out) == 0 {
-		return 0, c.submit()
-	}
 	c.publishBuffers()
+	if len(out) == 0 {
+		return 0, c.wrapErr(c.r.submit())
+	}
 	n := c.reap(out)
-	pending := c.r.publish()
 	if n > 0 || timeout == 0 {
-		if pending > 0 || c.r.sqRingFlags()&(sqCQOverflow|sqTaskrun) != 0 {
-			if _, errno := c.r.enter(pending, 0, enterGetEvents, -1); errno != 0 && errno != unix.EINTR && !retryable(errno) {
-				return n, fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
-			}
+		if err := c.r.getEvents(n > 0); err != nil {
+			return n, c.wrapErr(err)
 		}
 		return n + c.reap(out[n:]), nil
 	}
-	_, errno := c.r.enter(pending, 1, enterGetEvents, timeout)
-	switch {
-	case errno == 0, errno == unix.ETIME, errno == unix.EINTR, retryable(errno):
-	default:
-		return 0, fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
+	if err := c.r.submitAndWait(timeout); err != nil {
+		return 0, c.wrapErr(err)
 	}
 	return c.reap(out), nil
+}
+
+func (c *Completion) wrapErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("uring: completion: %w", err)
+	}
+	return nil
 }
 
 // reap converts the CQEs into out.

@@ -20,7 +20,10 @@
 // otherwise the file stays open until the Driver is closed.
 //
 // The system calls are made directly through golang.org/x/sys/unix; the
-// rings' layout, mmap and memory ordering live in ring_linux.go. New returns
+// rings' layout, mmap and memory ordering live in ring_linux.go, and the
+// few ring operations that the Driver and the experimental Completion ring
+// are both built from (get an SQE, submit, poll, wait), with the one policy
+// for io_uring_enter's EINTR, EBUSY and EAGAIN, in queue_linux.go. New returns
 // a *driver.UnsupportedError when the kernel refuses io_uring (ENOSYS,
 // EPERM, kernel.io_uring_disabled) or lacks what the driver needs (5.13:
 // multishot poll, IORING_FEAT_NODROP, IORING_FEAT_EXT_ARG).
