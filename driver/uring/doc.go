@@ -20,7 +20,8 @@
 // otherwise the file stays open until the Driver is closed.
 //
 // The system calls are made directly through golang.org/x/sys/unix; the
-// rings' layout, mmap and memory ordering live in ring_linux.go, and the
+// rings' layout, mmap and memory ordering live in ring_linux.go (with
+// buffers_linux.go, the only files with unsafe code), and the
 // few ring operations that the Driver and the experimental Completion ring
 // are both built from (get an SQE, submit, poll, wait), with the one policy
 // for io_uring_enter's EINTR, EBUSY and EAGAIN, in queue_linux.go. New returns

@@ -1,8 +1,11 @@
 package uring
 
-// This file holds all of the package's unsafe code: the io_uring ABI from
-// include/uapi/linux/io_uring.h, the mmap of the rings, and the loads and
-// stores of the words the kernel shares with us.
+// This file and buffers_linux.go hold all of the package's unsafe code; no
+// other file imports unsafe. This one has the io_uring ABI from
+// include/uapi/linux/io_uring.h, the mmap of the rings, the loads and stores
+// of the words the kernel shares with us, and the io_uring_enter call;
+// buffers_linux.go has the memory completion mode lends the kernel (the
+// provided-buffer ring, pinned send buffers).
 //
 // Memory ordering follows liburing's src/queue.c and io_uring_setup(2):
 //   - A ring index written by the other side is read with a load-acquire,
