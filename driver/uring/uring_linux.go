@@ -10,25 +10,6 @@ import (
 	"github.com/gomsgr/gomsgr/driver"
 )
 
-// Name is the name the driver is registered under.
-const Name = "uring"
-
-func init() {
-	driver.Register(Name, open)
-}
-
-// open is the registered constructor. On one locked thread it asks for
-// CoopTaskrun, and falls back to the default when the kernel (before 5.19)
-// refuses it.
-func open(cfg driver.Config) (driver.Driver, error) {
-	if cfg.OneThread {
-		if d, err := New(cfg, Options{CoopTaskrun: true}); err == nil {
-			return d, nil
-		}
-	}
-	return New(cfg, Options{})
-}
-
 // pollableDriver is a Driver whose ring fd wakes a goroutine parked on it.
 type pollableDriver struct{ *Driver }
 
@@ -127,6 +108,31 @@ func setupFailed(err error, flags uint32) error {
 		}
 	}
 	return fmt.Errorf("uring: %w", err)
+}
+
+// setupFlags returns the io_uring_setup flags that o asks for.
+func (o Options) setupFlags() uint32 {
+	var f uint32
+	if o.CoopTaskrun {
+		f |= setupCoopTaskrun | setupTaskrunFlag
+	}
+	if o.SingleIssuer || o.DeferTaskrun {
+		f |= setupSingleIssuer
+	}
+	if o.DeferTaskrun {
+		f |= setupDeferTaskrun
+	}
+	return f
+}
+
+// pow2 rounds n up to a power of two within [lo, hi].
+func pow2(n, lo, hi int) uint32 {
+	n = min(max(n, lo), hi)
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return uint32(p)
 }
 
 func unsupported(err error) error {
