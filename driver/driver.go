@@ -91,7 +91,8 @@ type Driver interface {
 	// Wait blocks until at least one event fires or timeout passes, and stores
 	// up to len(events) fired events, returning how many. A negative timeout
 	// waits without limit; zero polls. Wait also submits any interest changes
-	// that are still batched. An interrupted wait returns 0, nil.
+	// that are still batched. An interrupted wait returns 0, nil or waits
+	// on; EINTR is never an error.
 	Wait(events []Event, timeout time.Duration) (int, error)
 	// Close releases the driver's kernel resources. Registered fds are not
 	// closed.

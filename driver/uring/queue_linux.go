@@ -14,7 +14,8 @@ package uring
 //     does not wait is made again at once: it cannot block, so retrying
 //     cannot hang. A wait returns nil, like a wake-up that brought nothing
 //     new: its caller reaps and decides whether to wait again (Driver.Wait
-//     does until its deadline, as the Go runtime's netpoll does).
+//     waits on until its deadline, or without end when it has none, as the
+//     Go runtime's netpoll does after EINTR in an unbounded wait).
 //   - EBUSY, EAGAIN: the kernel wants completions reaped before it takes
 //     more work. EBUSY comes when overflowed completions could not all be
 //     flushed into a full CQ (IORING_FEAT_NODROP), EAGAIN when the kernel
