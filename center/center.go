@@ -11,10 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr/driver"
-	"github.com/gomsgr/gomsgr/fdio"
 	"github.com/gomsgr/gomsgr/internal/goid"
 )
 
@@ -67,11 +64,16 @@ type Center struct {
 	st   stats
 }
 
-// New creates a center with its driver and wake-up eventfd. The loop does
-// not run until a goroutine calls Run.
+// New creates a center with its wake-up eventfd and its driver. The loop
+// does not run until a goroutine calls Run. Off Linux it returns an error
+// wrapping errors.ErrUnsupported.
 func New(cfg Config) (*Center, error) {
 	cfg = cfg.withDefaults()
-	c := &Center{cfg: cfg, efd: -1}
+	efd, err := newWakeFd()
+	if err != nil {
+		return nil, fmt.Errorf("center %d: wake-up eventfd: %w", cfg.ID, err)
+	}
+	c := &Center{cfg: cfg, efd: efd}
 	// A locked thread lets the driver use thread-bound kernel features:
 	// with io_uring, CoopTaskrun doubled pipelined echo throughput in
 	// bench/peers (see driver.Config.OneThread).
@@ -85,6 +87,7 @@ func New(cfg Config) (*Center, error) {
 		drv, err = driver.Open("epoll", dcfg)
 	}
 	if err != nil {
+		c.closeFds()
 		return nil, fmt.Errorf("center %d: %w", cfg.ID, err)
 	}
 	c.drv = drv
@@ -93,12 +96,6 @@ func New(cfg Config) (*Center, error) {
 	c.wheel.init(cfg.Tick, cfg.WheelSlots, c.now())
 	c.ext.init(cfg.QueueSize)
 	c.stopEv.Init(func() {})
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		drv.Close()
-		return nil, fmt.Errorf("center %d: eventfd: %w", cfg.ID, err)
-	}
-	c.efd = efd
 	if err := c.AddFile(efd, driver.Readable, c.drainWake); err != nil {
 		c.closeFds()
 		return nil, err
@@ -194,10 +191,12 @@ func (c *Center) closeFds() error {
 		errs = append(errs, c.park.f.Close())
 	}
 	if c.efd >= 0 {
-		errs = append(errs, unix.Close(c.efd))
+		errs = append(errs, closeFd(c.efd))
 		c.efd = -1
 	}
-	errs = append(errs, c.drv.Close())
+	if c.drv != nil {
+		errs = append(errs, c.drv.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -315,29 +314,12 @@ func (c *Center) wait(timeout time.Duration) int {
 func (c *Center) wake() {
 	if c.state.Load() == stateSleeping && c.state.CompareAndSwap(stateSleeping, stateNotified) {
 		c.st.wakeups.Add(1)
-		for {
-			_, err := fdio.Write(c.efd, wakeBytes[:])
-			if err != unix.EINTR {
-				return
-			}
-		}
+		writeWake(c.efd)
 	}
 }
-
-// wakeBytes is the eventfd increment (a native-endian uint64 of 1 on the
-// little-endian machines we run on; any non-zero value wakes).
-var wakeBytes = [8]byte{1}
 
 // drainWake is the eventfd's read handler.
-func (c *Center) drainWake(fd int, _ driver.Mask) {
-	var buf [8]byte
-	for {
-		_, err := fdio.Read(fd, buf[:])
-		if err != unix.EINTR {
-			return
-		}
-	}
-}
+func (c *Center) drainWake(fd int, _ driver.Mask) { drainWakeFd(fd) }
 
 // Post queues e to run on the owner. It never runs e inline and never
 // blocks; an Event already queued is not queued twice.
@@ -466,13 +448,9 @@ func (p *parker) init(c *Center) error {
 	if !ok {
 		return fmt.Errorf("center %d: driver %s cannot be polled; use WaitThread", c.cfg.ID, c.drv.Name())
 	}
-	fd, err := unix.FcntlInt(uintptr(pd.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	fd, err := dupNonblock(pd.Fd())
 	if err != nil {
 		return fmt.Errorf("center %d: dup driver fd: %w", c.cfg.ID, err)
-	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("center %d: driver fd nonblock: %w", c.cfg.ID, err)
 	}
 	p.f = os.NewFile(uintptr(fd), fmt.Sprintf("center-%d-%s", c.cfg.ID, c.drv.Name()))
 	p.rc, err = p.f.SyscallConn()

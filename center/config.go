@@ -53,8 +53,9 @@ type Config struct {
 	// ID names the center in logs, profiles and dumps (Ceph's worker id).
 	ID int
 	// Driver is the name of the readiness driver ("epoll" or "uring").
-	// When "uring" is refused by the kernel the center falls back to "epoll"
-	// and logs why. Default "epoll".
+	// "uring" needs the program to import driver/uring (see the package
+	// comment). When "uring" is refused by the kernel the center falls
+	// back to "epoll" and logs why. Default "epoll".
 	Driver string
 	// Events is the initial size of the fd table and of the fired-events
 	// buffer; both grow on demand. Default 1024.

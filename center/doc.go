@@ -25,6 +25,17 @@
 // poller for epoll and the thread for io_uring, whichever bench/peers
 // measured faster. An idle center with no timers makes no wake-ups at all.
 //
+// The application picks which drivers are linked. On Linux this package
+// links epoll, the default; io_uring is linked only into a program that
+// imports its package, blank when it selects the driver by name:
+//
+//	import _ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring"
+//
+// Config.Driver "uring" without that import makes New fail with
+// driver.ErrUnknown (a kernel that refuses io_uring is another matter: the
+// center then falls back to epoll). The center needs Linux: elsewhere the
+// package builds, and New returns an error wrapping errors.ErrUnsupported.
+//
 //	c, _ := center.New(center.Config{})
 //	go c.Run()
 //	c.Submit(func() { fmt.Println("on the worker") })

@@ -5,8 +5,10 @@
 // edge-triggered, and reports fired events into a caller-owned slice. It is
 // owned by one goroutine (the worker of a center.Center); none of its methods
 // may be called concurrently. Implementations live in driver/epoll and
-// driver/uring and are selected at run time by name through Open; every one of
-// them passes the conformance suite in driver/drivertest unchanged.
+// driver/uring; each registers its name when its package is imported, so the
+// application decides which are linked, and Open selects one of those at run
+// time by name. Every one of them passes the conformance suite in
+// driver/drivertest unchanged.
 //
 // Optional capabilities are extra interfaces checked with a type assertion,
 // in the manner of database/sql/driver: a Driver that can be parked on by the
@@ -89,7 +91,8 @@ type Driver interface {
 	// Wait blocks until at least one event fires or timeout passes, and stores
 	// up to len(events) fired events, returning how many. A negative timeout
 	// waits without limit; zero polls. Wait also submits any interest changes
-	// that are still batched. An interrupted wait returns 0, nil.
+	// that are still batched. An interrupted wait returns 0, nil or waits
+	// on; EINTR is never an error.
 	Wait(events []Event, timeout time.Duration) (int, error)
 	// Close releases the driver's kernel resources. Registered fds are not
 	// closed.

@@ -25,4 +25,7 @@
 // Errors are the bare unix.Errno values (compare with ==, for example
 // err == unix.EAGAIN); they do not allocate. EINTR is returned to the caller,
 // which retries.
+//
+// The package exists only on Linux, the one system the event loop runs on:
+// elsewhere it is empty, and its users keep their calls in _linux.go files.
 package fdio

@@ -37,7 +37,8 @@ type Options struct {
 	FSID msgr2.UUID
 	// AuthID is the auth entity id: "admin" for client.admin (default).
 	AuthID string
-	// Driver is the event-loop driver: "epoll" (default) or "uring".
+	// Driver is the event-loop driver: "epoll" (default) or "uring", which
+	// needs the program to import driver/uring (see package center).
 	Driver string
 	// Workers is the number of messenger workers (default 1: one session).
 	Workers int

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr/center"
+	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring", which targets select by name
 )
 
 // Target names one server configuration of a local run: "std" for the

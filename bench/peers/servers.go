@@ -19,6 +19,7 @@ import (
 	"github.com/gomsgr/gomsgr/bench/echo"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/conn"
+	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring", which servers select by name
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/simple"
 )

@@ -21,6 +21,7 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/conn"
+	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring", one of Impls
 	"github.com/gomsgr/gomsgr/simple"
 )
 

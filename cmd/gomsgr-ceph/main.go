@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring" for -driver uring
 	"github.com/gomsgr/gomsgr/internal/cephtest"
 	"github.com/gomsgr/gomsgr/monc"
 	"github.com/gomsgr/gomsgr/msgr2"

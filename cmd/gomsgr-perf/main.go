@@ -38,6 +38,7 @@ import (
 
 	"github.com/gomsgr/gomsgr/bench/echo"
 	"github.com/gomsgr/gomsgr/center"
+	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring" for -drivers and -impl
 )
 
 func main() {

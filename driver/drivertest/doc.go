@@ -16,4 +16,8 @@
 // happens on the goroutine that called the factory, so a factory may lock
 // that goroutine to its OS thread (io_uring's SINGLE_ISSUER) and unlock it in
 // a t.Cleanup registered before it returns.
+//
+// The suite and the benchmarks are built from Linux system calls (pipe2,
+// eventfd, accept4, /proc/self/fd) and every driver is Linux-only; on other
+// systems the package builds, and Run and the benchmarks skip, saying why.
 package drivertest

@@ -7,6 +7,10 @@
 // state. A *Driver implements driver.Pollable: its epoll fd is readable when
 // Wait has events to return.
 //
+// Package center links this driver on Linux as its default. On other
+// systems the package builds and registers the name, and New returns a
+// *driver.UnsupportedError wrapping errors.ErrUnsupported.
+//
 //	d, err := driver.Open("epoll", driver.Config{Events: 1024})
 //	if err != nil { ... }
 //	defer d.Close()

@@ -12,15 +12,6 @@ import (
 	"github.com/gomsgr/gomsgr/fdio"
 )
 
-// Name is the name the driver is registered under.
-const Name = "epoll"
-
-func init() {
-	driver.Register(Name, open)
-}
-
-func open(cfg driver.Config) (driver.Driver, error) { return New(cfg) }
-
 // Driver is an edge-triggered epoll instance. Like every driver.Driver it is
 // owned by one goroutine.
 type Driver struct {

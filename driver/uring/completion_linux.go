@@ -3,14 +3,10 @@ package uring
 import (
 	"errors"
 	"fmt"
-	"os"
-	"sync/atomic"
+	"runtime"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/gomsgr/gomsgr/driver"
 )
 
 // Completion mode: the kernel accepts, receives into buffers the ring owns
@@ -22,7 +18,7 @@ import (
 // completion mode: a ring of its own, used directly (bench/echo's
 // CompletionServer), not yet a driver.Driver that center and conn use.
 
-// Opcodes, flags and register codes of completion mode.
+// Opcodes and flags of completion mode.
 const (
 	opSendMsg = 9
 	opAccept  = 13
@@ -36,34 +32,7 @@ const (
 	cqeFBuffer     = 1 << 0 // IORING_CQE_F_BUFFER: the buffer id is in flags >> 16
 	cqeBufferShift = 16
 
-	registerPbufRing = 22 // IORING_REGISTER_PBUF_RING
-
 	msgWaitAll = 0x100 // MSG_WAITALL: a send completes only when all is sent
-)
-
-// bufReg is struct io_uring_buf_reg.
-type bufReg struct {
-	ringAddr    uint64
-	ringEntries uint32
-	bgid        uint16
-	flags       uint16
-	resv        [3]uint64
-}
-
-// ringBuf is struct io_uring_buf, one entry of a provided-buffer ring. The
-// ring's tail is a uint16 at byte 14, over the first entry's resv field.
-type ringBuf struct {
-	addr uint64
-	len  uint32
-	bid  uint16
-	resv uint16
-}
-
-var (
-	_ [40 - unsafe.Sizeof(bufReg{})]byte
-	_ [unsafe.Sizeof(bufReg{}) - 40]byte
-	_ [16 - unsafe.Sizeof(ringBuf{})]byte
-	_ [unsafe.Sizeof(ringBuf{}) - 16]byte
 )
 
 // Op is the kind of request a Completed reports.
@@ -114,14 +83,9 @@ type CompletionOptions struct {
 // provided-buffer ring for receives. Like a driver, it is owned by one
 // goroutine.
 type Completion struct {
-	r       *ring
-	size    int    // provided buffer size
-	bufs    []byte // the buffers, one mmap
-	brMem   []byte // the provided-buffer ring
-	br      []ringBuf
-	brMask  uint16
-	brTail  uint16 // local tail: entries written up to here
-	brDirty bool   // brTail not yet published
+	r     *ring
+	bufs  bufRing
+	sends sendPins
 }
 
 // NewCompletion sets up a ring in completion mode. It returns a
@@ -147,93 +111,40 @@ func NewCompletion(opts CompletionOptions) (*Completion, error) {
 	if err != nil {
 		return nil, setupFailed(err, opts.Ring.setupFlags())
 	}
-	c := &Completion{r: r, size: size, brMask: uint16(nbuf - 1)}
-	if err := c.setupBuffers(nbuf); err != nil {
+	c := &Completion{r: r}
+	if err := c.bufs.setup(r, nbuf, size); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
-func (c *Completion) setupBuffers(n int) error {
-	var err error
-	anon := unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_POPULATE
-	// Buffers are touched only when the kernel fills them: no MAP_POPULATE.
-	if c.bufs, err = unix.Mmap(-1, 0, n*c.size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
-		return fmt.Errorf("uring: completion: mmap buffers: %w", err)
-	}
-	// The ring memory must be page aligned: mmap gives that.
-	if c.brMem, err = unix.Mmap(-1, 0, n*int(unsafe.Sizeof(ringBuf{})), unix.PROT_READ|unix.PROT_WRITE, anon); err != nil {
-		return fmt.Errorf("uring: completion: mmap buffer ring: %w", err)
-	}
-	c.br = unsafe.Slice((*ringBuf)(unsafe.Pointer(&c.brMem[0])), n)
-	reg := bufReg{ringAddr: uint64(uintptr(unsafe.Pointer(&c.brMem[0]))), ringEntries: uint32(n)}
-	_, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(c.r.fd), registerPbufRing, uintptr(unsafe.Pointer(&reg)), 1, 0, 0)
-	if errno != 0 {
-		e := fmt.Errorf("io_uring_register(PBUF_RING): %w", errno)
-		if errno == unix.EINVAL || errno == unix.ENOSYS || errno == unix.EPERM {
-			return &driver.UnsupportedError{Driver: Name, Err: e}
-		}
-		return e
-	}
-	for bid := 0; bid < n; bid++ {
-		c.give(uint16(bid))
-	}
-	c.publishBuffers()
-	return nil
-}
-
-// give puts buffer bid back at the local tail of the provided-buffer ring.
-func (c *Completion) give(bid uint16) {
-	e := &c.br[c.brTail&c.brMask]
-	e.addr = uint64(uintptr(unsafe.Pointer(&c.bufs[int(bid)*c.size])))
-	e.len = uint32(c.size)
-	e.bid = bid
-	c.brTail++
-	c.brDirty = true
-}
-
-// publishBuffers makes the buffers given back visible to the kernel.
-func (c *Completion) publishBuffers() {
-	if !c.brDirty {
-		return
-	}
-	c.brDirty = false
-	// The tail is the uint16 at byte 14 of the ring, the upper half of
-	// the 32-bit word at byte 12 whose lower half is entry 0's bid (ours
-	// too). Go has no 16-bit atomic store, so store-release the whole word,
-	// with entry 0's bid unchanged: the entry writes above happen before.
-	w := (*uint32)(unsafe.Pointer(&c.brMem[12]))
-	atomic.StoreUint32(w, uint32(c.br[0].bid)|uint32(c.brTail)<<16)
-}
-
 // Release gives the provided buffer of a received completion back to the
 // ring. Data must not be used afterwards.
 func (c *Completion) Release(cp *Completed) {
 	if cp.buf {
-		c.give(cp.bid)
+		c.bufs.give(cp.bid)
 		cp.buf, cp.Data = false, nil
 	}
 }
 
 // ReleaseBuffer gives provided buffer bid back, for a caller that kept the
 // id (Completed.Buffer) rather than the Completed.
-func (c *Completion) ReleaseBuffer(bid uint16) { c.give(bid) }
+func (c *Completion) ReleaseBuffer(bid uint16) { c.bufs.give(bid) }
 
+// sqe returns an SQE to fill in, giving the kernel the released buffers
+// first when the SQ is full and must be submitted.
 func (c *Completion) sqe() (*sqe, error) {
-	if s := c.r.nextSQE(); s != nil {
-		return s, nil
+	c.bufs.publish()
+	s, err := c.r.getSQE()
+	if err != nil {
+		return nil, fmt.Errorf("uring: completion: %w", err)
 	}
-	if err := c.submit(); err != nil {
-		return nil, err
-	}
-	if s := c.r.nextSQE(); s != nil {
-		return s, nil
-	}
-	return nil, fmt.Errorf("uring: completion: submission queue full: %w", unix.EBUSY)
+	return s, nil
 }
 
-// completionData packs the caller's tag (56 bits) with the op.
+// completionData packs the caller's tag (56 bits) with the op. A send
+// carries the slot of its pins (see sendPins) in place of the tag.
 func completionData(op Op, tag uint64) uint64 { return tag<<8 | uint64(op) }
 
 // Accept arms a multishot accept on the listening socket fd: each
@@ -264,94 +175,80 @@ func (c *Completion) Recv(fd int, tag uint64) error {
 }
 
 // Send sends b on fd; the OpSend completion comes when all of it was sent
-// (MSG_WAITALL) or the send failed. b must not change and must stay
-// reachable until then: a provided buffer (Completed.Data) qualifies. Two
-// sends on one socket may complete in either order, and a send that had to
-// wait may even reach the wire after a later one: keep one send in flight
-// per socket.
+// (MSG_WAITALL) or the send failed. The kernel reads b after Send returns,
+// so b's array is pinned (runtime.Pinner) until the completion is reaped:
+// it stays alive and in place even if the caller drops it, and an array
+// that would have lived on the caller's stack is put on the heap. b must
+// not change until then. A provided buffer (Completed.Data) needs no pin.
+// Two sends on one socket may complete in either order, and a send that had
+// to wait may even reach the wire after a later one: keep one send in
+// flight per socket.
 func (c *Completion) Send(fd int, b []byte, tag uint64) error {
 	s, err := c.sqe()
 	if err != nil {
 		return err
 	}
+	slot, pin := c.sends.get(tag)
 	s.opcode, s.fd = opSend, int32(fd)
 	if len(b) > 0 {
-		s.addr = uint64(uintptr(unsafe.Pointer(&b[0])))
+		s.addr = pinAddr(pin, &b[0])
 	}
 	s.len = uint32(len(b))
 	s.opFlags = msgWaitAll
-	s.userData = completionData(OpSend, tag)
+	s.userData = completionData(OpSend, uint64(slot))
 	return nil
 }
 
 // SendMsg sends the buffers msg's iovecs point at on fd with one sendmsg
-// (MSG_WAITALL); its OpSend completion carries the byte count. msg, its
-// iovecs and the buffers must not change and must stay reachable until the
-// completion. The one-send-in-flight rule of Send applies.
+// (MSG_WAITALL); its OpSend completion carries the byte count. As with
+// Send, msg, its name, control and iovec array and the buffers are pinned
+// until the completion is reaped, and must not change until then. The
+// one-send-in-flight rule of Send applies.
 func (c *Completion) SendMsg(fd int, msg *unix.Msghdr, tag uint64) error {
 	s, err := c.sqe()
 	if err != nil {
 		return err
 	}
+	slot, pin := c.sends.get(tag)
 	s.opcode, s.fd = opSendMsg, int32(fd)
-	s.addr = uint64(uintptr(unsafe.Pointer(msg)))
+	s.addr = pinMsg(pin, msg)
 	s.len = 1
 	s.opFlags = msgWaitAll
-	s.userData = completionData(OpSend, tag)
+	s.userData = completionData(OpSend, uint64(slot))
 	return nil
-}
-
-// submit hands the queued requests and the given-back buffers to the
-// kernel without waiting.
-func (c *Completion) submit() error {
-	c.publishBuffers()
-	for {
-		n := c.r.publish()
-		if n == 0 {
-			return nil
-		}
-		_, errno := c.r.enter(n, 0, enterGetEvents, -1)
-		switch errno {
-		case 0:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EBUSY, unix.EAGAIN:
-			return nil // the CQ is full: reaping makes room
-		}
-		return fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
-	}
 }
 
 // Wait submits what is queued, waits until at least one completion is
 // there (for at most timeout; negative: no limit; zero: do not wait), and
-// stores up to len(out) of them. Completed.Data of a receive stays valid
-// until the buffer is released.
+// stores up to len(out) of them. It may return none before the timeout
+// (an interrupted wait: queue_linux.go has the policy). Completed.Data of a
+// receive stays valid until the buffer is released.
 func (c *Completion) Wait(out []Completed, timeout time.Duration) (int, error) {
+	c.bufs.publish()
 	if len(out) == 0 {
-		return 0, c.submit()
+		return 0, c.wrapErr(c.r.submit())
 	}
-	c.publishBuffers()
 	n := c.reap(out)
-	pending := c.r.publish()
 	if n > 0 || timeout == 0 {
-		if pending > 0 || c.r.sqRingFlags()&(sqCQOverflow|sqTaskrun) != 0 {
-			if _, errno := c.r.enter(pending, 0, enterGetEvents, -1); errno != 0 && errno != unix.EINTR && !retryable(errno) {
-				return n, fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
-			}
+		if err := c.r.getEvents(n > 0); err != nil {
+			return n, c.wrapErr(err)
 		}
 		return n + c.reap(out[n:]), nil
 	}
-	_, errno := c.r.enter(pending, 1, enterGetEvents, timeout)
-	switch {
-	case errno == 0, errno == unix.ETIME, errno == unix.EINTR, retryable(errno):
-	default:
-		return 0, fmt.Errorf("uring: completion: %w", os.NewSyscallError("io_uring_enter", errno))
+	if err := c.r.submitAndWait(timeout); err != nil {
+		return 0, c.wrapErr(err)
 	}
 	return c.reap(out), nil
 }
 
-// reap converts the CQEs into out.
+func (c *Completion) wrapErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("uring: completion: %w", err)
+	}
+	return nil
+}
+
+// reap converts the CQEs into out. A send's completion unpins its memory.
 func (c *Completion) reap(out []Completed) int {
 	r := c.r
 	head, tail := r.head, r.cqTailAcquire()
@@ -361,12 +258,12 @@ func (c *Completion) reap(out []Completed) int {
 		head++
 		cp := &out[n]
 		*cp = Completed{Op: Op(e.userData & 0xff), Tag: e.userData >> 8, Res: e.res, More: e.flags&cqeFMore != 0}
+		if cp.Op == OpSend {
+			cp.Tag = c.sends.done(cp.Tag)
+		}
 		if e.flags&cqeFBuffer != 0 {
 			cp.bid, cp.buf = uint16(e.flags>>cqeBufferShift), true
-			if e.res > 0 && int(cp.bid) <= int(c.brMask) {
-				off := int(cp.bid) * c.size
-				cp.Data = c.bufs[off : off+min(int(e.res), c.size) : off+c.size]
-			}
+			cp.Data = c.bufs.data(cp.bid, e.res)
 		}
 		n++
 	}
@@ -374,21 +271,71 @@ func (c *Completion) reap(out []Completed) int {
 	return n
 }
 
-// Close closes the ring (the kernel cancels what is still armed) and
-// unmaps the buffers. Buffers handed out must not be used afterwards.
+// Close closes the ring (the kernel cancels what is still armed), unmaps
+// the buffers and unpins the memory of sends still in flight (the ring's
+// teardown cancels them). Buffers handed out must not be used afterwards.
 func (c *Completion) Close() error {
 	var errs []error
 	if c.r != nil {
 		errs = append(errs, c.r.close())
 		c.r = nil
 	}
-	if c.brMem != nil {
-		errs = append(errs, unix.Munmap(c.brMem))
-		c.brMem, c.br = nil, nil
-	}
-	if c.bufs != nil {
-		errs = append(errs, unix.Munmap(c.bufs))
-		c.bufs = nil
-	}
+	errs = append(errs, c.bufs.close()...)
+	c.sends.unpinAll()
 	return errors.Join(errs...)
+}
+
+// sendPins keeps the memory of each send in flight pinned from its
+// submission until its completion is reaped. A send's user_data carries
+// its slot here; the slot keeps the caller's tag. Slots are reused, so
+// steady state allocates nothing.
+type sendPins struct {
+	slots []*sendSlot
+	free  []uint32 // indexes of unused slots
+}
+
+type sendSlot struct {
+	pin  runtime.Pinner
+	tag  uint64
+	used bool
+}
+
+// get takes a free slot for a send tagged tag and returns its index and
+// pinner.
+func (p *sendPins) get(tag uint64) (uint32, *runtime.Pinner) {
+	if len(p.free) == 0 {
+		p.slots = append(p.slots, &sendSlot{})
+		p.free = append(p.free, uint32(len(p.slots)-1))
+	}
+	i := p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	sl := p.slots[i]
+	sl.tag, sl.used = tag, true
+	return i, &sl.pin
+}
+
+// done unpins the memory of the send in slot i, frees the slot and returns
+// the send's tag. A slot not in use (which only a broken kernel could
+// report) comes back as its own number.
+func (p *sendPins) done(i uint64) uint64 {
+	if i >= uint64(len(p.slots)) || !p.slots[i].used {
+		return i
+	}
+	sl := p.slots[i]
+	sl.pin.Unpin()
+	sl.used = false
+	p.free = append(p.free, uint32(i))
+	return sl.tag
+}
+
+// inFlight returns how many sends hold pins.
+func (p *sendPins) inFlight() int { return len(p.slots) - len(p.free) }
+
+// unpinAll releases every slot.
+func (p *sendPins) unpinAll() {
+	for i, sl := range p.slots {
+		if sl.used {
+			p.done(uint64(i))
+		}
+	}
 }

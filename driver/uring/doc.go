@@ -1,6 +1,12 @@
 // Package uring is a driver.Driver on io_uring in readiness mode, registered
 // under the name "uring".
 //
+// The driver is linked into a program only when the program imports this
+// package: package center links epoll alone. An application that selects
+// io_uring by name (center.Config.Driver, driver.Open) imports it blank:
+//
+//	import _ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring"
+//
 // Each watched fd has one multishot IORING_OP_POLL_ADD, edge-triggered (the
 // kernel's default for io_uring polls unless IORING_POLL_ADD_LEVEL is set),
 // whose interest is changed in place with IORING_OP_POLL_REMOVE and
@@ -19,11 +25,19 @@
 // removed with Del before it is closed (with epoll, closing it is enough);
 // otherwise the file stays open until the Driver is closed.
 //
-// The system calls are made directly through golang.org/x/sys/unix; the
-// rings' layout, mmap and memory ordering live in ring_linux.go. New returns
-// a *driver.UnsupportedError when the kernel refuses io_uring (ENOSYS,
-// EPERM, kernel.io_uring_disabled) or lacks what the driver needs (5.13:
-// multishot poll, IORING_FEAT_NODROP, IORING_FEAT_EXT_ARG).
+// The system calls are made directly through golang.org/x/sys/unix. The
+// rings' layout, mmap and memory ordering live in ring_linux.go, the memory
+// completion mode lends the kernel in buffers_linux.go (the only two files
+// with unsafe code), and the few ring operations that the Driver and the
+// experimental Completion ring are both built from (get an SQE, submit,
+// poll, wait), with the one policy for io_uring_enter's EINTR, EBUSY and
+// EAGAIN, in queue_linux.go.
+//
+// New returns a *driver.UnsupportedError when the kernel refuses io_uring
+// (ENOSYS, EPERM, kernel.io_uring_disabled) or lacks what the driver needs
+// (5.13: multishot poll, IORING_FEAT_NODROP, IORING_FEAT_EXT_ARG), and on
+// systems other than Linux, where it wraps errors.ErrUnsupported. The
+// experimental Completion ring exists only on Linux.
 //
 //	d, err := uring.New(driver.Config{Events: 1024}, uring.Options{})
 //	var unsup *driver.UnsupportedError

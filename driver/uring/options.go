@@ -36,27 +36,3 @@ type Options struct {
 	// Wait.
 	DeferTaskrun bool
 }
-
-func (o Options) setupFlags() uint32 {
-	var f uint32
-	if o.CoopTaskrun {
-		f |= setupCoopTaskrun | setupTaskrunFlag
-	}
-	if o.SingleIssuer || o.DeferTaskrun {
-		f |= setupSingleIssuer
-	}
-	if o.DeferTaskrun {
-		f |= setupDeferTaskrun
-	}
-	return f
-}
-
-// pow2 rounds n up to a power of two within [lo, hi].
-func pow2(n, lo, hi int) uint32 {
-	n = min(max(n, lo), hi)
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return uint32(p)
-}

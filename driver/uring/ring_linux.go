@@ -1,8 +1,11 @@
 package uring
 
-// This file holds all of the package's unsafe code: the io_uring ABI from
-// include/uapi/linux/io_uring.h, the mmap of the rings, and the loads and
-// stores of the words the kernel shares with us.
+// This file and buffers_linux.go hold all of the package's unsafe code; no
+// other file imports unsafe. This one has the io_uring ABI from
+// include/uapi/linux/io_uring.h, the mmap of the rings, the loads and stores
+// of the words the kernel shares with us, and the io_uring_enter call;
+// buffers_linux.go has the memory completion mode lends the kernel (the
+// provided-buffer ring, pinned send buffers).
 //
 // Memory ordering follows liburing's src/queue.c and io_uring_setup(2):
 //   - A ring index written by the other side is read with a load-acquire,
@@ -13,10 +16,14 @@ package uring
 // "Synchronization"), which is at least acquire for loads and release for
 // stores; the kernel side uses smp_load_acquire/smp_store_release on the same
 // words. Plain accesses are used only for words one side owns alone.
+//
+// queue_linux.go composes the submit and wait operations from the
+// primitives at the end of this file.
 
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -288,6 +295,12 @@ func (r *ring) nextSQE() *sqe {
 func (r *ring) publish() uint32 {
 	// Store-release of our tail: the SQE writes above happen before it.
 	atomic.StoreUint32(r.sqTail, r.tail)
+	return r.sqPending()
+}
+
+// sqPending returns how many SQEs up to the local tail the kernel has not
+// consumed yet.
+func (r *ring) sqPending() uint32 {
 	return r.tail - atomic.LoadUint32(r.sqHead) // load-acquire, as in nextSQE
 }
 
@@ -311,15 +324,17 @@ func (r *ring) cqRelease(head uint32) {
 	r.head = head
 }
 
-// enter calls io_uring_enter. A timeout > 0 bounds a GETEVENTS wait through
-// IORING_ENTER_EXT_ARG; a negative one waits without limit.
+// enter calls io_uring_enter. A timeout >= 0 bounds a GETEVENTS wait
+// (minComplete > 0) through IORING_ENTER_EXT_ARG; a negative one waits
+// without limit. It returns the raw errno: queue_linux.go's policy is the
+// only caller.
 func (r *ring) enter(toSubmit, minComplete, flags uint32, timeout time.Duration) (int, unix.Errno) {
 	var arg uintptr
 	var argSz uintptr
 	if timeout >= 0 && flags&enterGetEvents != 0 && minComplete > 0 {
 		r.ts = kernelTimespec{sec: int64(timeout / time.Second), nsec: int64(timeout % time.Second)}
 		// The kernel reads ts through this integer: ts is in r (heap,
-		// kept alive by the caller), so the address stays valid.
+		// kept alive below), so the address stays valid.
 		r.arg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.ts)))}
 		arg, argSz = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
 		flags |= enterExtArg
@@ -333,6 +348,10 @@ func (r *ring) enter(toSubmit, minComplete, flags uint32, timeout time.Duration)
 	} else {
 		n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSz)
 	}
+	// arg was converted to an integer before the call, outside the
+	// argument list that unsafe.Pointer rule 4 covers: keep r, which
+	// holds r.arg and r.ts, alive until the kernel has read them.
+	runtime.KeepAlive(r)
 	if errno != 0 {
 		return 0, errno
 	}

@@ -10,25 +10,6 @@ import (
 	"github.com/gomsgr/gomsgr/driver"
 )
 
-// Name is the name the driver is registered under.
-const Name = "uring"
-
-func init() {
-	driver.Register(Name, open)
-}
-
-// open is the registered constructor. On one locked thread it asks for
-// CoopTaskrun, and falls back to the default when the kernel (before 5.19)
-// refuses it.
-func open(cfg driver.Config) (driver.Driver, error) {
-	if cfg.OneThread {
-		if d, err := New(cfg, Options{CoopTaskrun: true}); err == nil {
-			return d, nil
-		}
-	}
-	return New(cfg, Options{})
-}
-
 // pollableDriver is a Driver whose ring fd wakes a goroutine parked on it.
 type pollableDriver struct{ *Driver }
 
@@ -127,6 +108,31 @@ func setupFailed(err error, flags uint32) error {
 		}
 	}
 	return fmt.Errorf("uring: %w", err)
+}
+
+// setupFlags returns the io_uring_setup flags that o asks for.
+func (o Options) setupFlags() uint32 {
+	var f uint32
+	if o.CoopTaskrun {
+		f |= setupCoopTaskrun | setupTaskrunFlag
+	}
+	if o.SingleIssuer || o.DeferTaskrun {
+		f |= setupSingleIssuer
+	}
+	if o.DeferTaskrun {
+		f |= setupDeferTaskrun
+	}
+	return f
+}
+
+// pow2 rounds n up to a power of two within [lo, hi].
+func pow2(n, lo, hi int) uint32 {
+	n = min(max(n, lo), hi)
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return uint32(p)
 }
 
 func unsupported(err error) error {
@@ -229,7 +235,7 @@ func (d *Driver) change(fd int, f *file, m driver.Mask) error {
 	if !f.armed {
 		return d.queueArm(fd, f)
 	}
-	s, err := d.sqe()
+	s, err := d.r.getSQE()
 	if err != nil {
 		return fmt.Errorf("uring: change fd %d to %v: %w", fd, m, err)
 	}
@@ -247,7 +253,7 @@ func (d *Driver) change(fd int, f *file, m driver.Mask) error {
 
 // queueArm queues a multishot POLL_ADD for fd's current registration.
 func (d *Driver) queueArm(fd int, f *file) error {
-	s, err := d.sqe()
+	s, err := d.r.getSQE()
 	if err != nil {
 		return fmt.Errorf("uring: arm fd %d: %w", fd, err)
 	}
@@ -262,7 +268,7 @@ func (d *Driver) queueArm(fd int, f *file) error {
 
 // queueRemove queues the end of fd's current poll.
 func (d *Driver) queueRemove(fd int, f *file) error {
-	s, err := d.sqe()
+	s, err := d.r.getSQE()
 	if err != nil {
 		return fmt.Errorf("uring: remove fd %d: %w", fd, err)
 	}
@@ -272,46 +278,6 @@ func (d *Driver) queueRemove(fd int, f *file) error {
 	s.userData = userData(kindRemove, f.gen, int32(fd))
 	f.armed = false
 	return nil
-}
-
-// sqe returns a free SQE, submitting what is queued when the SQ is full.
-func (d *Driver) sqe() (*sqe, error) {
-	if s := d.r.nextSQE(); s != nil {
-		return s, nil
-	}
-	if err := d.submit(); err != nil {
-		return nil, err
-	}
-	if s := d.r.nextSQE(); s != nil {
-		return s, nil
-	}
-	return nil, fmt.Errorf("submission queue full: %w", unix.EBUSY)
-}
-
-// submit hands every queued SQE to the kernel without waiting.
-func (d *Driver) submit() error {
-	for {
-		pending := d.r.publish()
-		if pending == 0 {
-			return nil
-		}
-		var flags uint32
-		if d.r.sqRingFlags()&sqCQOverflow != 0 {
-			flags |= enterGetEvents // flush the overflow list first
-		}
-		_, errno := d.r.enter(pending, 0, flags, -1)
-		switch errno {
-		case 0:
-			if d.r.publish() == pending {
-				return fmt.Errorf("io_uring_enter consumed no SQEs: %w", unix.EBUSY)
-			}
-			return nil
-		case unix.EINTR:
-			continue
-		default:
-			return os.NewSyscallError("io_uring_enter", errno)
-		}
-	}
 }
 
 // Close closes the ring; the kernel cancels the polls still armed.

@@ -11,34 +11,27 @@ import (
 )
 
 // Wait submits the queued interest changes and waits for events in one
-// io_uring_enter, then converts the completions. With a positive timeout it
-// returns no events only once the timeout has passed, even if interrupted.
+// io_uring_enter, then converts the completions. It returns no events only
+// once the timeout has passed: an interrupted wait, or one that brought
+// only internal or stale completions, waits again (queue_linux.go has the
+// policy for io_uring_enter's errors).
 func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error) {
 	if d.r == nil {
 		return 0, fmt.Errorf("uring: wait: %w", os.ErrClosed)
 	}
 	if len(events) == 0 {
 		// Nothing can be returned, so waiting could only spin: submit.
-		if err := d.submit(); err != nil {
-			return 0, fmt.Errorf("uring: %w", err)
-		}
-		return 0, nil
+		return 0, wrapErr(d.r.submit())
 	}
 	d.seq++
 	n, err := d.reap(events, 0)
 	if err != nil {
 		return n, err
 	}
-	r := d.r
 	if n > 0 || timeout == 0 {
-		// Poll: submit, and let the kernel run completion work and flush
-		// an overflow (GETEVENTS with min_complete 0 does not block).
-		pending := r.publish()
-		if pending == 0 && n > 0 && r.sqRingFlags()&(sqCQOverflow|sqTaskrun) == 0 {
-			return n, nil
-		}
-		if _, errno := r.enter(pending, 0, enterGetEvents, -1); errno != 0 && !retryable(errno) {
-			return n, fmt.Errorf("uring: %w", os.NewSyscallError("io_uring_enter", errno))
+		// Poll: submit, and let the kernel post what it owes.
+		if err := d.r.getEvents(n > 0); err != nil {
+			return n, wrapErr(err)
 		}
 		return d.reap(events, n)
 	}
@@ -53,32 +46,22 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 				return 0, nil
 			}
 		}
-		pending := r.publish()
-		_, errno := r.enter(pending, 1, enterGetEvents, left)
-		switch {
-		case errno == 0, errno == unix.ETIME, retryable(errno):
-		case errno == unix.EINTR:
-			// Task work and signals interrupt the wait. Without a timeout
-			// that ends Wait (0 events is allowed); with one, waiting
-			// goes on below until the deadline, so that Wait never
-			// returns early without events.
-			if timeout < 0 {
-				return d.reap(events, 0)
-			}
-		default:
-			return 0, fmt.Errorf("uring: %w", os.NewSyscallError("io_uring_enter", errno))
+		if err := d.r.submitAndWait(left); err != nil {
+			return 0, wrapErr(err)
 		}
 		if n, err = d.reap(events, 0); n > 0 || err != nil {
 			return n, err
 		}
-		// Only internal or stale completions came: wait again.
 	}
 }
 
-// retryable reports the io_uring_enter errors after which reaping the CQ
-// and entering again makes progress: EBUSY (overflowed completions could not
-// all be flushed into a full CQ) and EAGAIN (no memory for a request now).
-func retryable(errno unix.Errno) bool { return errno == unix.EBUSY || errno == unix.EAGAIN }
+// wrapErr adds the package prefix to a ring error.
+func wrapErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("uring: %w", err)
+	}
+	return nil
+}
 
 // reap converts the completions in the CQ into events[n:], stopping when
 // events is full, and returns the new count.

@@ -22,4 +22,7 @@
 // that want a mon; Close stops it and removes its directory.
 //
 // scripts/ceph-mon.sh does the same from a shell for trying things by hand.
+//
+// The package needs Linux. Elsewhere it builds, and starting a mon or taking
+// the install lock returns an error wrapping errors.ErrUnsupported.
 package cephtest

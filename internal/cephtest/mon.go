@@ -464,6 +464,10 @@ func (m *Mon) startLocked(ctx context.Context) error {
 // happens only when this whole process dies, so a crashed or killed test
 // binary leaves no mon behind.
 func (m *Mon) spawn() (*monProc, error) {
+	attr, err := monProcAttr()
+	if err != nil {
+		return nil, fmt.Errorf("cephtest: start %s: %w", m.bins.mon, err)
+	}
 	out, err := os.OpenFile(m.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cephtest: %w", err)
@@ -472,7 +476,7 @@ func (m *Mon) spawn() (*monProc, error) {
 	cmd.Dir = m.dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = attr
 	p := &monProc{cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {

@@ -206,3 +206,88 @@ func TestCompletionOptions(t *testing.T) {
 		t.Fatal("Buffers 3 accepted")
 	}
 }
+
+// TestCompletionSendPins sends a buffer that lived on the sender's stack
+// and is dropped as soon as Send returns, larger than the socket holds, so
+// that the kernel reads most of it long after Send returned. Without the
+// pin the stack is reused (clobber) and garbage reaches the peer.
+func TestCompletionSendPins(t *testing.T) {
+	c := newCompletion(t, CompletionOptions{})
+	a, b := socketPair(t)
+	if err := unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 0, pinnedSize)
+		for len(buf) < pinnedSize {
+			n, err := unix.Read(b, buf[len(buf):cap(buf)])
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil || n == 0 {
+				break
+			}
+			buf = buf[:len(buf)+n]
+		}
+		got <- buf
+	}()
+	sendFromStack(t, c, a)
+	if n := c.sends.inFlight(); n != 1 {
+		t.Fatalf("%d sends hold pins after Send, want 1", n)
+	}
+	for range 3 {
+		clobber(byte(len(t.Name())))
+		runtime.GC()
+	}
+	r := waitFor(t, c, 1)[0]
+	if r.Op != OpSend || r.Tag != 42 || r.Res != pinnedSize {
+		t.Fatalf("send completion %+v, want OpSend tag 42 res %d", r, pinnedSize)
+	}
+	if n := c.sends.inFlight(); n != 0 {
+		t.Fatalf("%d sends hold pins after the completion, want 0", n)
+	}
+	data := <-got
+	if len(data) != pinnedSize {
+		t.Fatalf("peer read %d bytes, want %d", len(data), pinnedSize)
+	}
+	for i, v := range data {
+		if v != pattern(i) {
+			t.Fatalf("byte %d is %#x, want %#x: the kernel read memory that was freed or reused", i, v, pattern(i))
+		}
+	}
+}
+
+// pinnedSize fits a stack frame (the compiler keeps explicit arrays up to
+// 128 KiB there) and is far more than a 4 KiB send buffer takes at once.
+const pinnedSize = 96 << 10
+
+func pattern(i int) byte { return byte(i*7 + i>>8 + 3) }
+
+// sendFromStack sends an array of its own frame and returns: only the pin
+// keeps the memory the kernel goes on reading.
+//
+//go:noinline
+func sendFromStack(t *testing.T, c *Completion, fd int) {
+	var buf [pinnedSize]byte
+	for i := range buf {
+		buf[i] = pattern(i)
+	}
+	if err := c.Send(fd, buf[:], 42); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(nil, 0); err != nil { // submit
+		t.Fatal(err)
+	}
+}
+
+// clobber overwrites the stack where sendFromStack's frame was.
+//
+//go:noinline
+func clobber(v byte) byte {
+	var junk [pinnedSize]byte
+	for i := range junk {
+		junk[i] = v ^ 0x5a
+	}
+	return junk[int(v)%len(junk)]
+}

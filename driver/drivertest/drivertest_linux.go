@@ -23,10 +23,6 @@ const (
 	defaultEvents = 64
 )
 
-// Factory constructs the driver under test from a Config. It has the type of
-// driver.NewFunc, so a driver's registered constructor can be passed as is.
-type Factory = driver.NewFunc
-
 type testCase struct {
 	name string
 	// leakCheck runs goleak after the case, for cases that start goroutines.

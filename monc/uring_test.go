@@ -1,0 +1,3 @@
+package monc_test
+
+import _ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring", which the tests select by name
