@@ -10,11 +10,12 @@ import (
 
 // faultLog is the messenger's slog handler: it forwards every record to the
 // user's handler and keeps the error of the last "connection closed" record,
-// which is the only place the messenger reports why a connection failed
-// (refused, ready timeout, a protocol error during the handshake). The
-// client has one connection at a time, so the last one is the one that a
-// reset or refused event is about: the messenger logs before it queues the
-// event.
+// which says why a connection failed (refused, ready timeout, a protocol
+// error during the handshake). It is the fallback for a connection that
+// cannot say so itself: sessionFailed prefers the connection's Err
+// (conn.Connection has one). The client has one connection at a time, so
+// the last record is the one that a reset or refused event is about: the
+// messenger logs before it queues the event.
 type faultLog struct {
 	next slog.Handler
 

@@ -7,8 +7,9 @@
 // frame tag used in crc mode, Ceph's encodings (entity_name_t,
 // entity_addr_t in its legacy and ADDR2 forms, entity_addrvec_t, utime_t,
 // strings, vectors, maps, ENCODE_START headers), ceph_msg_header2 and the
-// MESSAGE frame, and a few message payloads (MPing, MMonGetVersion,
-// MMonCommand and their replies) with a registry for more.
+// MESSAGE frame, and a few message payloads (MPing, MMonGetMap,
+// MMonGetVersion and MMonCommand, and the replies to the last two) with a
+// registry for more.
 //
 // The package holds no sockets, no goroutines and no state beyond what a
 // decoder needs. Decoders work on a byte slice that may hold several frames

@@ -12,13 +12,13 @@
 // it once per turn. Readers snapshot and aggregate across workers at any
 // time without stopping them.
 //
-// The clock reads that timings need cost more than the adds (about 30 ns on
-// our machine against 6). Package conn therefore times one message, ack,
-// handler run and fast dispatch in conn.Options.SampleEvery (64 by
-// default): averages and histograms are over the sampled ones, and a
-// sampled duration counts SampleEvery times in the running-time sums.
-// Message and byte counts stay exact. conn's BenchmarkCounting compares
-// counting on and off.
+// The clock reads that timings need cost several times the adds (the
+// measured figures are in bench/RESULTS.md, "Figures moved from doc
+// comments"). Package conn therefore times one message, ack, handler run
+// and fast dispatch in conn.Options.SampleEvery (64 by default): averages
+// and histograms are over the sampled ones, and a sampled duration counts
+// SampleEvery times in the running-time sums. Message and byte counts stay
+// exact. conn's BenchmarkCounting compares counting on and off.
 //
 //	set := perf.NewSet("client.admin")
 //	w := set.AddWorker()                       // one per worker goroutine

@@ -238,8 +238,8 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(b.String()), 0o644)
 }
 
-// targets checks DESIGN.md §6 / issue 8's targets for the event-loop echo
-// servers against std and the peers.
+// targets checks issue 8's targets (docs/ARCHITECTURE.md, "Tests and
+// targets") for the event-loop echo servers against std and the peers.
 func targets(t table) string {
 	var b strings.Builder
 	b.WriteString("## Targets (issue 8)\n\n")

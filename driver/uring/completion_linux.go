@@ -14,7 +14,7 @@ import (
 // from the completions, instead of being told that a socket is ready and
 // making the system calls itself. A multishot receive stays armed and fills
 // one provided buffer per completion; a multishot accept gives one new fd
-// per completion. This is the experimental first step of DESIGN's
+// per completion. It is the experimental first step of docs/ARCHITECTURE.md's
 // completion mode: a ring of its own, used directly (bench/echo's
 // CompletionServer), not yet a driver.Driver that center and conn use.
 

@@ -78,8 +78,6 @@ var (
 	// ErrMissingFeatures means one side lacks Ceph features the other
 	// requires.
 	ErrMissingFeatures = errors.New("session: missing required features")
-	// ErrUnsupported is a request the engine does not implement.
-	ErrUnsupported = errors.New("session: unsupported request")
 	// ErrWait means the peer answered WAIT: a connection race its own
 	// connection won. The client backs off for the maximum time.
 	ErrWait = errors.New("session: peer asked to wait (connection race)")
@@ -107,10 +105,10 @@ type Sink interface {
 	Acked(seq uint64)
 }
 
-// SessionSink is implemented by drivers that keep lossless sessions across
-// sockets. A Sink without it gets a new session on every CLIENT_IDENT and a
-// full SESSION_RESET on every SESSION_RECONNECT (the answers for a
-// messenger that has no existing session).
+// SessionSink is implemented by messengers that keep lossless sessions
+// across sockets. A Sink without it gets a new session on every
+// CLIENT_IDENT and a full SESSION_RESET on every SESSION_RECONNECT (the
+// answers for a messenger that has no existing session).
 type SessionSink interface {
 	// Existing decides an incoming session request (server side) against
 	// the session the messenger already has with the peer; see Decide.

@@ -8,9 +8,9 @@ import (
 )
 
 // Step names a point of the session where a test can inject a fault (the
-// step hooks of Ceph's test_msgr, DESIGN §3). Send steps come before a frame
-// is queued, receive steps after a frame was decoded and before it is acted
-// on.
+// step hooks of Ceph's test_msgr; see docs/ARCHITECTURE.md, "Fault
+// injection"). Send steps come before a frame is queued, receive steps after
+// a frame was decoded and before it is acted on.
 type Step uint8
 
 // The step points, in handshake order.
