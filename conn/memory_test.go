@@ -15,7 +15,7 @@ import (
 // BenchmarkIdleConnections measures the Go heap an idle session costs:
 // b.N sessions (both ends in this process) each exchange one 64-byte
 // message and then sit idle; heap-B/conn is the live heap they added,
-// divided by the 2·b.N connections. DESIGN's target is under 4 KiB per
+// divided by the 2·b.N connections. The target (docs/ARCHITECTURE.md, "Tests and targets") is under 4 KiB per
 // idle connection.
 //
 //	go test ./conn -run '^$' -bench IdleConnections -benchtime 2000x

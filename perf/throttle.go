@@ -7,8 +7,8 @@ import (
 
 // Throttle holds the perf counters of one throttle, Ceph's
 // "throttle-<name>" logger (src/common/Throttle.cc). The throttle itself
-// lives elsewhere (internal/msgrbase's Budget, wrapped by conn's and
-// simple's Throttle) and uses this Throttle's lock as its own:
+// lives elsewhere (internal/msgrbase's Throttle, which both messengers
+// use) and uses this Throttle's lock as its own:
 // it updates its amount and calls the Record methods in one critical
 // section, at the points where Ceph's Throttle updates its logger. The
 // counters are then plain fields, and a get or put costs one lock and
