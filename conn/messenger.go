@@ -11,10 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/framing"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
@@ -40,10 +39,9 @@ type Messenger struct {
 	proc     *Processor
 	bindAddr netip.AddrPort
 
-	iovs     map[int]*[iovMax]unix.Iovec // one per worker: writev runs on the worker
-	prefetch sync.Pool                   // *[]byte of PrefetchBytes
-	labels   map[int]*msgrbase.Labels    // per worker, for fast dispatch
-	inject   atomic.Pointer[testhooks.Inject]
+	iovs   map[int]*framing.Iovecs  // one per worker: writev runs on the worker
+	labels map[int]*msgrbase.Labels // per worker, for fast dispatch
+	inject atomic.Pointer[testhooks.Inject]
 }
 
 // messengerAPI is the shared gomsgr.Messenger methods, embedded unexported
@@ -94,12 +92,11 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		}
 		m.stack, m.ownsStack = s, true
 	}
-	m.prefetch.New = func() any { b := make([]byte, opts.PrefetchBytes); return &b }
-	m.iovs = map[int]*[iovMax]unix.Iovec{}
+	m.iovs = map[int]*framing.Iovecs{}
 	m.labels = map[int]*msgrbase.Labels{}
 	m.runBatches = map[int]*perf.Batch{}
 	for _, w := range m.stack.Workers() {
-		m.iovs[w.ID()] = new([iovMax]unix.Iovec)
+		m.iovs[w.ID()] = new(framing.Iovecs)
 		if !opts.NoCounters && m.batches == nil {
 			m.runBatches[w.ID()] = m.sh.Perf().Worker(w.ID()).NewBatch()
 		}

@@ -288,7 +288,7 @@ func (s *sink) ResetSession() {
 		d.m.Release()
 	}
 	c.delayed = nil
-	c.releaseSent()
+	c.wr.Sent.Release()
 	c.discardOutQueue()
 	c.msgr.sh.QueueEvent(&c.core, msgrbase.EvRemoteReset)
 }
@@ -301,7 +301,6 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	c.c.CancelTimer(&c.idleTimer)
 	c.c.CancelTimer(&c.throttleTmr)
 	c.readBlocked = false
-	c.frameHeld.Release()
 	if c.fd >= 0 {
 		// An error leaves an interest the close below ends anyway.
 		_ = c.c.DelFile(c.fd, driver.ReadWrite)
@@ -310,26 +309,8 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	}
 	c.wantWrite = false
 	c.hup = false
-	var msgs []*gomsgr.Message
-	for i := range c.parts {
-		p := &c.parts[i]
-		if p.f != nil {
-			framePool.Put(p.f)
-		}
-		if p.m != nil {
-			msgs = append(msgs, p.m)
-		}
-		*p = wpart{}
-	}
-	c.parts = c.parts[:0]
-	c.ctrl = c.ctrl[:0]
-	if c.rb != nil {
-		c.msgr.prefetch.Put(c.rb)
-		c.rb, c.buf = nil, nil
-	}
-	c.dropBig()
-	c.r, c.wpos = 0, 0
-	return msgs
+	c.rd.Reset() // the input, its buffers and its throttle budget go
+	return c.wr.Drop()
 }
 
 // requeue puts the unacknowledged messages (the sent list, then extra:
@@ -337,11 +318,7 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 // order, so that they go out first after a reconnect (Ceph's
 // requeue_sent).
 func (c *Connection) requeue(extra []*gomsgr.Message) {
-	all := make([]*gomsgr.Message, 0, len(c.sent)-c.sentHead+len(extra))
-	all = append(append(all, c.sent[c.sentHead:]...), extra...)
-	clear(c.sent)
-	c.sent, c.sentHead = c.sent[:0], 0
-	c.unacked.Store(0)
+	all := append(c.wr.Sent.Take(), extra...)
 	if len(all) == 0 {
 		return
 	}
@@ -511,7 +488,7 @@ func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
 	if n := len(c.delayed); n > 0 {
 		due = max(due, c.delayed[n-1].due)
 	}
-	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.frameHeld.Move(), due: due})
+	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.rd.Held.Move(), due: due})
 	if len(c.delayed) == 1 {
 		c.c.AddTimer(&c.delayTmr, max(0, due.Sub(center.Nanotime())))
 	}

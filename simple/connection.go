@@ -9,8 +9,8 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/clock"
+	"github.com/gomsgr/gomsgr/internal/framing"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
-	"github.com/gomsgr/gomsgr/internal/rxbuf"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -48,25 +48,15 @@ type Connection struct {
 	writerDone chan struct{}
 
 	// Reader-only.
-	rb         *rxbuf.Buf // prefetch buffer, held only while data streams in
-	buf        []byte     // current read buffer: small, rb.b or bigRB.b
-	onSmall    bool       // buf is small
-	lightReads int        // reads in a row that were small and drained the socket
-	small      [smallReadBytes]byte
-	big        bool       // buf is a frame-sized buffer that its message keeps
-	bigRB      *rxbuf.Buf // the frame-sized buffer until a message takes it
-	r, w       int
-	inbox      []inItem      // delivered by the engine during one Feed
-	hold       msgrbase.Held // budget taken for the MESSAGE frame at r
-	pastBanner bool          // the engine has parsed the banner: frames follow
-	wakeWriter bool          // a feed left output: signal the writer
-	rev        msgr2.Revision
-	maxSegment uint32
+	isClosed   func() bool    // c.closed, bound once (a method value per wait would allocate)
+	rd         framing.Reader // received bytes into frames (and its throttle budget)
+	inbox      []inItem       // delivered by the engine during one Feed
+	wakeWriter bool           // a feed left output: signal the writer
+	rev        msgr2.Revision // the engine's, as the last feed left it
 
 	// Writer-only.
+	wr    framing.Writer
 	batch []outMsg
-	ctrl  []byte
-	iov   [][]byte
 	bufs  net.Buffers
 }
 
@@ -92,6 +82,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 	c.api = msgrbase.NewAPI(&c.core)
 	c.core.Init(&m.sh, (*ops)(c), c, role, peerType, target)
 	c.cond.L = &c.core.Mu
+	c.isClosed = c.closed
 	c.core.PC = m.counters()
 	if role == session.Server {
 		c.core.St.Store(msgrbase.Handshake)
@@ -111,10 +102,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		cfg.NoRevision1, cfg.Step = h.NoRevision1, h.Step
 	}
 	c.eng = session.New(cfg, (*sink)(c))
-	c.maxSegment = m.opts.MaxSegmentBytes
-	if c.maxSegment == 0 {
-		c.maxSegment = msgr2.DefaultMaxSegmentBytes
-	}
+	c.rd.Init(framing.ReaderConfig{PrefetchBytes: m.opts.PrefetchBytes, MaxSegmentBytes: m.opts.MaxSegmentBytes, SmallIdle: true, Prefix: "simple"})
 	// The ready timer covers connect and handshake; it starts now, as
 	// Ceph's does when the connection is created.
 	c.readyTimer = time.AfterFunc(m.opts.ReadyTimeout, c.onReadyTimeout)

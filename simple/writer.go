@@ -3,7 +3,6 @@ package simple
 import (
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -20,26 +19,31 @@ import (
 // queue does not delay control frames (acks, keepalive acks) for long.
 const maxBatch = 128
 
-// outMsg is a message taken from the out-queue for the current write: its
-// header (seq and ack assigned under the lock) and its pooled frame.
+// outMsg is a message taken from the out-queue for the current write, with
+// its header (seq and ack assigned under the lock).
 type outMsg struct {
 	m *gomsgr.Message
 	h msgr2.MsgHeader2
-	f *msgr2.MessageFrame
 }
-
-var framePool = sync.Pool{New: func() any { return new(msgr2.MessageFrame) }}
 
 // writeLoop writes the engine's control frames and queued messages until
 // the connection closes.
 func (c *Connection) writeLoop(nc net.Conn) {
 	defer close(c.writerDone)
+	defer func() {
+		for _, m := range c.wr.Drop() { // unwritten: the connection closed
+			m.Release()
+		}
+	}()
 	for c.gather() {
 		start := clock.Now()
-		n, err := c.bufs.WriteTo(nc)
-		c.core.PC.AddTime(perf.RunningSendTime, time.Duration(clock.Now()-start))
+		c.bufs = c.wr.Buffers(c.bufs[:0])
+		bufs := c.bufs // WriteTo consumes its receiver
+		n, err := bufs.WriteTo(nc)
+		c.core.PC.AddTime(perf.RunningSendTime, clock.Since(start))
 		c.core.PC.Add(perf.SendBytes, uint64(n))
-		c.finishBatch()
+		c.wr.Advance(int(n), false) // lossy: written is done
+		clear(c.bufs)
 		c.core.Mu.Lock()
 		lingerErr, more := c.lingerErr, len(c.eng.Output()) > 0
 		c.core.Mu.Unlock()
@@ -78,12 +82,9 @@ func (c *Connection) gather() bool {
 		c.core.Mu.Unlock()
 		return false
 	}
-	c.ctrl = c.ctrl[:0]
-	c.iov = c.iov[:0]
 	if c.lingerErr != nil {
 		// Only the failed engine's last frames go out.
 		c.takeControl()
-		c.bufs = c.iov
 		c.core.Mu.Unlock()
 		return true
 	}
@@ -98,7 +99,9 @@ func (c *Connection) gather() bool {
 		for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
 			it := c.core.Out.PopHighest()
 			m := it.M
-			c.core.PC.AddTime(perf.SendMessagesQueueLat, time.Duration(now-it.Queued))
+			if !it.Queued.IsZero() { // a sampled message
+				c.core.PC.AddTime(perf.SendMessagesQueueLat, max(0, now.Sub(it.Queued)))
+			}
 			c.core.PC.Inc(perf.SendMessages)
 			c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
 			c.eng.PrepareMessage(&c.batch[len(c.batch)-1].h)
@@ -110,42 +113,18 @@ func (c *Connection) gather() bool {
 	}
 	rev := c.eng.Revision()
 	c.core.Mu.Unlock()
-	// Encode (crc the payloads) outside the lock: the reader keeps going.
+	// Encode outside the lock: the reader keeps going.
 	for i := range c.batch {
-		o := &c.batch[i]
-		o.f = framePool.Get().(*msgr2.MessageFrame)
-		o.f.Encode(rev, &o.h, o.m.Front, o.m.Middle, o.m.Data)
-		c.iov = o.f.Iovecs(c.iov)
+		c.wr.Message(c.batch[i].m, &c.batch[i].h, rev)
+		c.batch[i] = outMsg{}
 	}
-	c.bufs = c.iov
+	c.batch = c.batch[:0]
 	return true
 }
 
-// takeControl moves the engine's output into ctrl (the engine reuses its
-// buffer) and adds it to the write. Caller holds mu.
+// takeControl moves the engine's output to the writer. Caller holds mu.
 func (c *Connection) takeControl() {
 	out := c.eng.Output()
-	if len(out) == 0 {
-		return
-	}
-	start := len(c.ctrl)
-	c.ctrl = append(c.ctrl, out...)
+	c.wr.Control(out)
 	c.eng.Advance(len(out))
-	c.iov = append(c.iov, c.ctrl[start:len(c.ctrl):len(c.ctrl)])
-}
-
-// finishBatch releases the messages of the last write (lossy: written is
-// done; lossless sessions would keep them until acked, which needs session
-// reconnect first) and returns their frames to the pool.
-func (c *Connection) finishBatch() {
-	for i := range c.batch {
-		o := &c.batch[i]
-		if o.f != nil {
-			framePool.Put(o.f)
-		}
-		o.m.Release()
-		*o = outMsg{}
-	}
-	c.batch = c.batch[:0]
-	clear(c.iov) // drop the payload references; WriteTo consumed bufs, not iov
 }

@@ -1,0 +1,310 @@
+package framing
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
+	"github.com/gomsgr/gomsgr/internal/rxbuf"
+	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// smallBytes is the inline buffer a Reader with SmallIdle waits with while
+// traffic is light: ping-pong sized messages never need a prefetch buffer.
+const smallBytes = 512
+
+// lightReadsToShrink is how many reads in a row of at most smallBytes that
+// drained the socket send a SmallIdle reader back to its small buffer.
+const lightReadsToShrink = 8
+
+// ErrBlocked is what Process returns when the feeder refused a MESSAGE
+// frame's budget: the owner stops reading until it can try again.
+var ErrBlocked = errors.New("framing: receive throttle full")
+
+// ReaderConfig configures a Reader.
+type ReaderConfig struct {
+	// PrefetchBytes is the read buffer's size (ms_tcp_prefetch_max_size).
+	PrefetchBytes int
+	// MaxSegmentBytes bounds each segment a peer may announce.
+	MaxSegmentBytes uint32
+	// SmallIdle keeps a small inline buffer while traffic is light, for an
+	// owner that blocks in read (it must hold some buffer while it
+	// waits). Without it the Reader holds no buffer at all when idle.
+	SmallIdle bool
+	// Prefix starts error messages ("conn", "simple").
+	Prefix string
+}
+
+// Feeder is the session engine as a Reader feeds it: the connection wraps
+// its engine (and its lock, counters and dispatch) in one.
+type Feeder interface {
+	// Feed is session.Engine.Feed: it consumes n bytes of b (whole frames)
+	// and says how many bytes the next item needs in all when it cannot.
+	Feed(b []byte) (n, need int, err error)
+	// Open reports whether the session is open: MESSAGE frames are then
+	// fed one at a time, each with its budget.
+	Open() bool
+	// Revision is the session's framing revision (frame sizes depend on it).
+	Revision() msgr2.Revision
+	// Budget takes the receive-throttle budget of a MESSAGE frame whose
+	// payload (front, middle and data) is size bytes into h; false stops
+	// reading (ErrBlocked). (A size, not the preamble: a pointer passed
+	// through an interface escapes, and would cost an allocation a frame.)
+	Budget(size int64, h *msgrbase.Held) bool
+}
+
+// Reader is a connection's receive side. See the package comment.
+type Reader struct {
+	cfg   ReaderConfig
+	pb    *rxbuf.Buf // the prefetch buffer, when held
+	big   *rxbuf.Buf // buf is this frame-sized buffer, until a message takes it
+	buf   []byte     // the current buffer: small, pb.B or big.B
+	r, w  int        // unconsumed bytes are buf[r:w]
+	small *[smallBytes]byte
+	light int  // SmallIdle: light reads in a row
+	space int  // the length Space last returned
+	big0  bool // the frame-sized buffer was taken by a message
+	// Held is the budget taken for the MESSAGE frame at the front, until
+	// the message it becomes takes it (Move) or it is dropped.
+	Held msgrbase.Held
+}
+
+// NewReader returns a Reader.
+func NewReader(cfg ReaderConfig) *Reader {
+	r := &Reader{}
+	r.Init(cfg)
+	return r
+}
+
+// Init sets up r in place (for a Reader embedded in a connection).
+func (r *Reader) Init(cfg ReaderConfig) {
+	r.cfg = cfg
+	if r.cfg.MaxSegmentBytes == 0 {
+		r.cfg.MaxSegmentBytes = msgr2.DefaultMaxSegmentBytes
+	}
+	if cfg.SmallIdle {
+		r.small = new([smallBytes]byte)
+	}
+}
+
+// Buffered returns the number of bytes read and not yet consumed.
+func (r *Reader) Buffered() int { return r.w - r.r }
+
+// Space returns where the next read goes: the free end of the buffer,
+// taking a buffer or making room when there is none.
+func (r *Reader) Space() []byte {
+	if r.buf == nil {
+		if r.small != nil {
+			r.buf = r.small[:]
+		} else {
+			r.buf = r.prefetch()
+		}
+	}
+	if r.small != nil && r.onSmall() && r.r > 0 {
+		// Keep the small buffer's room whole: move the partial frame to
+		// its start.
+		r.w = copy(r.buf, r.buf[r.r:r.w])
+		r.r = 0
+	}
+	if r.w == len(r.buf) {
+		r.makeRoom(r.w - r.r + 1)
+	}
+	b := r.buf[r.w:]
+	r.space = len(b)
+	return b
+}
+
+// Filled records that n bytes were read into the slice Space returned.
+func (r *Reader) Filled(n int) {
+	r.w += n
+	if r.small == nil {
+		return
+	}
+	switch {
+	case n > smallBytes:
+		r.light = 0
+	case n < r.space:
+		r.light++
+	}
+	if r.onSmall() && n == r.space {
+		// Data is streaming in: read it in prefetch-sized bites.
+		r.makeRoom(r.cfg.PrefetchBytes)
+	}
+}
+
+func (r *Reader) onSmall() bool { return r.small != nil && len(r.buf) > 0 && &r.buf[0] == &r.small[0] }
+
+func (r *Reader) prefetch() []byte {
+	if r.pb == nil {
+		r.pb = rxbuf.Get(r.cfg.PrefetchBytes)
+	}
+	return r.pb.B
+}
+
+// Idle tells the Reader its owner drained the socket and will wait for
+// more: without SmallIdle an empty Reader gives its prefetch buffer back
+// (an idle connection holds no read buffer); with it, the Reader goes back
+// to its small buffer once traffic has been light for a while.
+func (r *Reader) Idle() {
+	if r.r != r.w || r.big != nil {
+		return
+	}
+	r.r, r.w = 0, 0
+	if r.small == nil {
+		r.dropPrefetch()
+		r.buf = nil
+		return
+	}
+	if !r.onSmall() && r.light >= lightReadsToShrink {
+		r.dropPrefetch()
+		r.buf = r.small[:]
+	}
+}
+
+func (r *Reader) dropPrefetch() {
+	if r.pb != nil {
+		r.pb.Put()
+		r.pb = nil
+	}
+}
+
+// TakeBig hands the frame-sized buffer the current frame was read into to
+// the message it becomes (nil when the frame is in the shared buffer and
+// must be copied out).
+func (r *Reader) TakeBig() *rxbuf.Buf {
+	b := r.big
+	if b != nil {
+		r.big, r.big0 = nil, true
+	}
+	return b
+}
+
+// Process feeds the buffered bytes to f, frame by frame once the session is
+// open, and makes room for the next item. It returns ErrBlocked when f
+// refused a MESSAGE frame's budget, or the feeder's error.
+//
+// Once the session is open, each MESSAGE frame's budget is taken when its
+// preamble is in the buffer, before the rest of it is read; the engine is
+// then fed that one frame. Before, a frame is limited to PrefetchBytes: an
+// unauthenticated peer does not get a frame buffer of up to 4 ×
+// MaxSegmentBytes.
+func (r *Reader) Process(f Feeder) error {
+	for r.r < r.w {
+		avail := r.buf[r.r:r.w]
+		truncated := false
+		open := f.Open()
+		if open && len(avail) >= msgr2.PreambleSize {
+			p, err := msgr2.ParsePreambleLimit(avail, r.cfg.MaxSegmentBytes)
+			if err == nil { // else: Feed reports the error
+				if p.Tag == msgr2.TagMessage && !r.Held.Taken() && !f.Budget(payloadSize(&p), &r.Held) {
+					return ErrBlocked
+				}
+				if fs := p.FrameSize(f.Revision()); fs < len(avail) {
+					avail, truncated = avail[:fs], true
+				}
+			}
+		}
+		n, need, err := f.Feed(avail)
+		r.r += n
+		if err != nil {
+			return err
+		}
+		if n > 0 && r.Held.Taken() {
+			// The frame was consumed without a delivery (a duplicate or
+			// an aborted frame): give its budget back.
+			r.Held.Release()
+		}
+		if r.r == r.w {
+			r.consumed()
+		}
+		if n == 0 || (!truncated && need > 0) {
+			if need > r.cfg.PrefetchBytes && !f.Open() {
+				return fmt.Errorf("%s: %w: %d-byte frame before the session is open (limit %d)",
+					r.cfg.Prefix, session.ErrProtocol, need, r.cfg.PrefetchBytes)
+			}
+			if need > 0 {
+				r.makeRoom(need)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// consumed resets an emptied buffer; a frame-sized one was taken by its
+// message or goes back to its pool.
+func (r *Reader) consumed() {
+	r.r, r.w = 0, 0
+	if r.big != nil || r.big0 {
+		r.dropBig()
+		r.big0 = false
+		switch {
+		case r.pb != nil:
+			r.buf = r.pb.B
+		case r.small != nil:
+			r.buf = r.small[:]
+		default:
+			r.buf = nil
+		}
+	}
+}
+
+func (r *Reader) dropBig() {
+	if r.big != nil {
+		r.big.Put()
+		r.big = nil
+	}
+}
+
+// makeRoom ensures the unconsumed bytes plus room for an item of need
+// bytes in all fit in the buffer, moving or growing it.
+func (r *Reader) makeRoom(need int) {
+	pending := r.w - r.r
+	if need <= len(r.buf)-r.r {
+		return
+	}
+	old := r.big
+	r.big = nil
+	switch {
+	case r.onSmall() && need <= smallBytes:
+		copy(r.small[:], r.buf[r.r:r.w])
+		r.buf = r.small[:]
+	case need <= r.cfg.PrefetchBytes:
+		pb := r.prefetch()
+		copy(pb, r.buf[r.r:r.w]) // may overlap (the same buffer): copy moves
+		r.buf = pb
+	default:
+		// A frame larger than the prefetch buffer: read it into a pooled
+		// buffer of its own, which its message keeps (no copy of the
+		// payload). need is bounded by MaxSegmentBytes per segment.
+		nb := rxbuf.Get(need)
+		copy(nb.B, r.buf[r.r:r.w])
+		r.buf, r.big = nb.B, nb
+	}
+	if old != nil {
+		old.Put()
+	}
+	r.r, r.w = 0, pending
+}
+
+// Reset forgets everything buffered (the socket is gone) and gives the
+// buffers and any held budget back.
+func (r *Reader) Reset() {
+	r.Held.Release()
+	r.dropBig()
+	r.big0 = false
+	r.dropPrefetch()
+	r.buf = nil
+	r.r, r.w, r.light = 0, 0, 0
+}
+
+// payloadSize returns the bytes of a MESSAGE frame's payload segments
+// (segment 0 is the header).
+func payloadSize(p *msgr2.Preamble) int64 {
+	var size int64
+	for i := 1; i < int(p.NumSegments); i++ {
+		size += int64(p.Segments[i].Len)
+	}
+	return size
+}
