@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ChildServe returns a ServeFunc that runs each target's server in a child
@@ -88,25 +86,4 @@ func RunChild(tg Target, stdin io.Reader, stdout io.Writer) error {
 	fmt.Fprintln(stdout, addr, drv)
 	io.Copy(io.Discard, stdin)
 	return stop()
-}
-
-// PinSelf restricts every thread of this process to cpu (new threads
-// inherit the mask from their creator).
-func PinSelf(cpu int) error {
-	var set unix.CPUSet
-	set.Set(cpu)
-	ents, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		tid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil {
-			return fmt.Errorf("echo: pin thread %d to cpu %d: %w", tid, cpu, err)
-		}
-	}
-	return nil
 }

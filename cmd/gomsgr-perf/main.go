@@ -23,6 +23,10 @@
 // (the default) each server runs in a child process pinned to CPU 1 with
 // GOMAXPROCS=1 and the client is pinned to CPU 0, so that client and server
 // do not compete for one scheduler; -split=false runs both in one process.
+//
+// The event loop needs Linux. Elsewhere the tool builds, -impl simple and
+// the standard library's echo target (local with an empty -drivers list)
+// run; the epoll and uring messengers and echo targets fail when started.
 package main
 
 import (
