@@ -153,7 +153,9 @@ func local(args []string) error {
 		return err
 	}
 	fmt.Println()
-	echo.WriteTable(os.Stdout, rs)
+	if err := echo.WriteTable(os.Stdout, rs); err != nil {
+		return err
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rs, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
