@@ -261,8 +261,7 @@ func (s *Server) drop(c *conn) {
 	}
 	c.closed = true
 	// Teardown of a connection that ended or failed: these errors have no
-	// one to go to, and closing the fd removes it from the driver even when
-	// DelFile failed.
+	// one to go to.
 	_ = c.w.Center().DelFile(c.fd, driver.ReadWrite)
 	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR) // FIN now, even while io_uring still holds the file
 	_ = unix.Close(c.fd)
