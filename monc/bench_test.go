@@ -21,7 +21,7 @@ func BenchmarkCommand(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer c.Close()
+			defer closeClient(b, c)
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -48,7 +48,7 @@ func BenchmarkGetVersion(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	defer closeClient(b, c)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

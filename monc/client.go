@@ -184,15 +184,12 @@ func New(opts Options) (*Client, error) {
 		Testing:      testing,
 	})
 	if err != nil {
-		stack.Stop(context.Background())
-		return nil, fmt.Errorf("monc: %w", err)
+		return nil, errors.Join(fmt.Errorf("monc: %w", err), stack.Stop(context.Background()))
 	}
 	m.SetDefaultPolicy(gomsgr.LossyClient(0))
 	m.AddDispatcher(dispatcher{c})
 	if err := m.Start(); err != nil {
-		m.Shutdown(context.Background())
-		stack.Stop(context.Background())
-		return nil, fmt.Errorf("monc: %w", err)
+		return nil, errors.Join(fmt.Errorf("monc: %w", err), m.Shutdown(context.Background()), stack.Stop(context.Background()))
 	}
 	c.msgr = m
 	if opts.KeepaliveInterval > 0 {
@@ -211,8 +208,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	if err := c.Connect(ctx); err != nil {
-		c.Close()
-		return nil, err
+		return nil, errors.Join(err, c.Close())
 	}
 	return c, nil
 }
@@ -496,7 +492,11 @@ func (c *Client) keepalive() {
 		ready := c.ready
 		c.mu.Unlock()
 		if cn != nil && ready {
-			cn.SendKeepalive()
+			// It fails only on a connection marked down; its reset event
+			// starts a new session.
+			if err := cn.SendKeepalive(); err != nil {
+				c.log.Debug("monc: keepalive", "mon", c.opts.Addr, "err", err)
+			}
 		}
 	}
 }

@@ -23,7 +23,11 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer func() {
+		if err := c.Close(); err != nil {
+			fmt.Println("close:", err)
+		}
+	}()
 
 	v, err := c.Version(ctx)
 	fmt.Println(strings.HasPrefix(v, "ceph version 16."), err)
@@ -34,7 +38,10 @@ func Example() {
 			Name string `json:"name"`
 		} `json:"quorum"`
 	}
-	json.Unmarshal(r.Output, &stat)
+	if err := json.Unmarshal(r.Output, &stat); err != nil {
+		fmt.Println("mon stat:", err)
+		return
+	}
 	fmt.Println(r.Rc, err, stat.Quorum[0].Name)
 
 	r, _ = c.Command(ctx, `{"prefix": "no such command"}`)

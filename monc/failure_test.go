@@ -129,7 +129,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer slow.Close()
+	defer closeClient(t, slow)
 	start := time.Now()
 	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -167,10 +167,12 @@ func fakeServer(t *testing.T, serve func(net.Conn)) netip.AddrPort {
 		}
 	})
 	t.Cleanup(func() {
-		ln.Close()
+		if err := ln.Close(); err != nil {
+			t.Error(err)
+		}
 		mu.Lock()
 		for _, nc := range conns {
-			nc.Close()
+			_ = nc.Close() // to end serve; serve may have closed it already
 		}
 		mu.Unlock()
 		wg.Wait()
@@ -218,34 +220,36 @@ func readBannerAndHello(nc net.Conn) error {
 // that says what went wrong, and leaves no goroutine and no fd behind.
 func TestBadServer(t *testing.T) {
 	rev1 := msgr2.AppendBanner(nil, msgr2.LocalBanner)
+	// The fake servers' errors are ignored: their writes and reads fail
+	// once the client gives up, and what the client says then is the test.
 	cases := []struct {
 		name  string
 		serve func(net.Conn) // nil: nothing listens
 		want  string
 	}{
 		{"nothing listening", nil, "connection refused"},
-		{"closes at once", func(nc net.Conn) { nc.Close() }, "session not established"},
+		{"closes at once", func(nc net.Conn) { _ = nc.Close() }, "session not established"},
 		{"closes mid-handshake", func(nc net.Conn) {
-			nc.Write(rev1)
-			readBannerAndHello(nc)
-			nc.Close()
+			_, _ = nc.Write(rev1)
+			_ = readBannerAndHello(nc)
+			_ = nc.Close()
 		}, "session not established"},
 		{"unexpected frame", func(nc net.Conn) {
 			out := append([]byte(nil), rev1...)
 			out = msgr2.AppendControl(out, msgr2.Rev1, &msgr2.AuthDone{GlobalID: 1, ConMode: msgr2.ConModeCRC})
-			nc.Write(out)
-			io.Copy(io.Discard, nc)
+			_, _ = nc.Write(out)
+			_, _ = io.Copy(io.Discard, nc)
 		}, "protocol violation"},
 		{"not msgr2", func(nc net.Conn) {
-			nc.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-			io.Copy(io.Discard, nc)
+			_, _ = nc.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			_, _ = io.Copy(io.Discard, nc)
 		}, "banner"},
-		{"silent", func(nc net.Conn) { io.Copy(io.Discard, nc) }, "ready timeout"},
+		{"silent", func(nc net.Conn) { _, _ = io.Copy(io.Discard, nc) }, "ready timeout"},
 		{"hello from an osd", func(nc net.Conn) {
 			out := append([]byte(nil), rev1...)
 			out = msgr2.AppendControl(out, msgr2.Rev1, &msgr2.Hello{EntityType: msgr2.EntityOSD})
-			nc.Write(out)
-			io.Copy(io.Discard, nc)
+			_, _ = nc.Write(out)
+			_, _ = io.Copy(io.Discard, nc)
 		}, "wrong peer entity type"},
 	}
 	for _, tc := range cases {
@@ -258,7 +262,9 @@ func TestBadServer(t *testing.T) {
 					t.Fatal(err)
 				}
 				addr = netip.MustParseAddrPort(ln.Addr().String())
-				ln.Close()
+				if err := ln.Close(); err != nil {
+					t.Fatal(err)
+				}
 			} else {
 				addr = fakeServer(t, tc.serve)
 			}
@@ -267,8 +273,7 @@ func TestBadServer(t *testing.T) {
 			c, err := monc.Dial(testCtx(t, 20*time.Second), monc.Options{Addr: addr, ReadyTimeout: ready})
 			d := time.Since(start)
 			if err == nil {
-				c.Close()
-				t.Fatal("Dial succeeded")
+				t.Fatalf("Dial succeeded (Close: %v)", c.Close())
 			}
 			t.Logf("after %v: %v", d.Round(time.Millisecond), err)
 			if !errors.Is(err, monc.ErrNoSession) || !strings.Contains(err.Error(), tc.want) {

@@ -83,3 +83,12 @@ func dialUnchecked(t *testing.T, mon *cephtest.Mon, o monc.Options) *monc.Client
 	})
 	return c
 }
+
+// closeClient closes c at the end of a test or benchmark and fails it if
+// Close fails.
+func closeClient(tb testing.TB, c *monc.Client) {
+	tb.Helper()
+	if err := c.Close(); err != nil {
+		tb.Errorf("Close: %v", err)
+	}
+}

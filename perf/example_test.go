@@ -39,7 +39,9 @@ func Example() {
 func ExampleSet_WriteJSON() {
 	set := perf.NewSet("osd.0")
 	set.AddThrottle("msgr_dispatch_throttler-client", 100<<20).RecordGet(512, 512)
-	set.WriteJSON(os.Stdout)
+	if err := set.WriteJSON(os.Stdout); err != nil {
+		fmt.Println(err)
+	}
 	// Output:
 	// {
 	//     "throttle-msgr_dispatch_throttler-client": {

@@ -34,7 +34,7 @@ func BenchmarkPingPong(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer s.Close()
+		defer closeOK(b, s.Close)
 		run(b, s.Addr())
 	})
 	b.Run("uring-completion", func(b *testing.B) {
@@ -42,7 +42,7 @@ func BenchmarkPingPong(b *testing.B) {
 		if err != nil {
 			b.Skip(err) // no completion mode in this kernel
 		}
-		defer s.Close(context.Background())
+		defer closeOK(b, func() error { return s.Close(context.Background()) })
 		run(b, s.Addr())
 	})
 	for _, cfg := range configs() {
@@ -51,7 +51,7 @@ func BenchmarkPingPong(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close(context.Background())
+			defer closeOK(b, func() error { return s.Close(context.Background()) })
 			run(b, s.Addr())
 		})
 	}
@@ -66,28 +66,28 @@ func BenchmarkPingPong(b *testing.B) {
 func BenchmarkPipelined(b *testing.B) {
 	servers := []struct {
 		name  string
-		start func() (addr string, stop func(), err error)
+		start func() (addr string, stop func() error, err error)
 	}{
-		{"epoll-thread", func() (string, func(), error) {
+		{"epoll-thread", func() (string, func() error, error) {
 			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-bench", Workers: 1, Center: center.Config{Driver: "epoll", Wait: center.WaitThread}})
 			if err != nil {
 				return "", nil, err
 			}
-			return s.Addr(), func() { s.Close(context.Background()) }, nil
+			return s.Addr(), func() error { return s.Close(context.Background()) }, nil
 		}},
-		{"uring-thread", func() (string, func(), error) {
+		{"uring-thread", func() (string, func() error, error) {
 			s, err := NewServer("127.0.0.1:0", center.StackConfig{Name: "echo-bench", Workers: 1, Center: center.Config{Driver: "uring", Wait: center.WaitThread}})
 			if err != nil {
 				return "", nil, err
 			}
-			return s.Addr(), func() { s.Close(context.Background()) }, nil
+			return s.Addr(), func() error { return s.Close(context.Background()) }, nil
 		}},
-		{"uring-completion", func() (string, func(), error) {
+		{"uring-completion", func() (string, func() error, error) {
 			s, err := NewCompletionServer("127.0.0.1:0", CompletionOptions{Buffers: 4096})
 			if err != nil {
 				return "", nil, err
 			}
-			return s.Addr(), func() { s.Close(context.Background()) }, nil
+			return s.Addr(), func() error { return s.Close(context.Background()) }, nil
 		}},
 	}
 	for _, size := range []int{64, 64 << 10} {
@@ -97,7 +97,7 @@ func BenchmarkPipelined(b *testing.B) {
 				if err != nil {
 					b.Skip(err)
 				}
-				defer stop()
+				defer closeOK(b, stop)
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 				defer cancel()
 				b.SetBytes(int64(size))
@@ -107,5 +107,13 @@ func BenchmarkPipelined(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// closeOK runs a server's close at the end of a benchmark and fails the
+// benchmark if it fails.
+func closeOK(b *testing.B, close func() error) {
+	if err := close(); err != nil {
+		b.Errorf("close server: %v", err)
 	}
 }

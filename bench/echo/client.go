@@ -3,6 +3,7 @@ package echo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,15 +15,17 @@ import (
 // PingPong sends len(rtts) messages of size bytes over one new connection to
 // addr, each after the previous echo came back, and stores each round trip
 // in rtts. The echoed bytes are checked. ctx bounds the whole run.
-func PingPong(ctx context.Context, addr string, size int, rtts []time.Duration) error {
+func PingPong(ctx context.Context, addr string, size int, rtts []time.Duration) (err error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp4", addr)
 	if err != nil {
 		return fmt.Errorf("echo: dial: %w", err)
 	}
-	defer c.Close()
+	defer func() { err = errors.Join(err, c.Close()) }()
 	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
+		if err := c.SetDeadline(dl); err != nil {
+			return fmt.Errorf("echo: set deadline: %w", err)
+		}
 	}
 	msg := make([]byte, size)
 	for i := range msg {
@@ -76,7 +79,7 @@ func Pipeline(ctx context.Context, addr string, conns, inflight, size, n int) er
 			first = err
 			close(stop)
 			for _, c := range cs {
-				c.Close()
+				_ = c.Close() // only to unblock its reader and writer: first is the error
 			}
 		})
 	}
@@ -85,7 +88,7 @@ func Pipeline(ctx context.Context, addr string, conns, inflight, size, n int) er
 		c, err := d.DialContext(ctx, "tcp4", addr)
 		if err != nil {
 			for _, c := range cs {
-				c.Close()
+				err = errors.Join(err, c.Close())
 			}
 			return err
 		}
@@ -93,7 +96,7 @@ func Pipeline(ctx context.Context, addr string, conns, inflight, size, n int) er
 	}
 	defer func() {
 		for _, c := range cs {
-			c.Close()
+			_ = c.Close() // fail may have closed it already: the error would be "use of closed connection"
 		}
 	}()
 	go func() {

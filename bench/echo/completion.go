@@ -2,6 +2,7 @@ package echo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -48,7 +49,5 @@ func (s *CompletionServer) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("echo: completion server: %w", ctx.Err())
 	}
-	s.lf.Close()
-	s.ln.Close()
-	return err
+	return errors.Join(err, s.lf.Close(), s.ln.Close())
 }

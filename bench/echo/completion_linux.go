@@ -1,6 +1,8 @@
 package echo
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"time"
@@ -37,16 +39,13 @@ func NewCompletionServer(addr string, opts CompletionOptions) (*CompletionServer
 	}
 	lf, err := ln.(*net.TCPListener).File() // a dup: its own blocking fd
 	if err != nil {
-		ln.Close()
-		return nil, err
+		return nil, errors.Join(err, ln.Close())
 	}
 	s := &CompletionServer{ln: ln.(*net.TCPListener), lf: lf, addr: ln.Addr().String(), done: make(chan error, 1)}
 	ready := make(chan error, 1)
 	go s.loop(opts, ready)
 	if err := <-ready; err != nil {
-		lf.Close()
-		ln.Close()
-		return nil, err
+		return nil, errors.Join(err, lf.Close(), ln.Close())
 	}
 	return s, nil
 }
@@ -64,7 +63,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 	}
 	const listenTag = 1<<56 - 1
 	if err := c.Accept(int(s.lf.Fd()), listenTag); err != nil {
-		c.Close()
+		_ = c.Close() // its accept was the completion; nothing was sent
 		ready <- err
 		return
 	}
@@ -86,8 +85,19 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 		}
 		cc.queue = nil
 		conns[cc.fd] = nil
-		unix.Shutdown(cc.fd, unix.SHUT_RDWR)
-		unix.Close(cc.fd)
+		// The connection ended or failed: these errors have no one to go to.
+		_ = unix.Shutdown(cc.fd, unix.SHUT_RDWR)
+		_ = unix.Close(cc.fd)
+	}
+	// recv arms cc's multishot receive; a connection that cannot receive
+	// can only end.
+	recv := func(cc *cconn) {
+		if err := c.Recv(cc.fd, tag(cc)); err != nil {
+			cc.eof = true
+			if cc.sending == 0 {
+				closeConn(cc)
+			}
+		}
 	}
 	// sendNext sends everything queued (up to 64 buffers) with one
 	// sendmsg: one send in flight per connection keeps the bytes in order.
@@ -111,7 +121,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 	out := make([]uring.Completed, 256)
 	var loopErr error
 	var spinUntil time.Time
-	for !s.stop.Load() {
+	for loopErr == nil && !s.stop.Load() {
 		// Poll for 50 µs after the last completion before blocking, as
 		// center's workers spin: on few cores a thread wake-up costs more
 		// than a message.
@@ -132,20 +142,24 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 			switch r.Op {
 			case uring.OpAccept:
 				if !r.More && !s.stop.Load() {
-					c.Accept(int(s.lf.Fd()), listenTag)
+					if err := c.Accept(int(s.lf.Fd()), listenTag); err != nil {
+						loopErr = fmt.Errorf("echo: completion server: accept again: %w", err) // ends the loop
+					}
 				}
 				if r.Res < 0 {
 					continue
 				}
 				fd := int(r.Res)
-				unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+				// Latency only: the echo is correct without it, and a fresh
+				// TCP socket does not refuse it.
+				_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 				for fd >= len(conns) {
 					conns = append(conns, nil)
 				}
 				gen++
 				cc := &cconn{fd: fd, gen: gen}
 				conns[fd] = cc
-				c.Recv(fd, tag(cc))
+				recv(cc)
 			case uring.OpRecv:
 				cc := lookup(r.Tag)
 				if cc == nil {
@@ -158,7 +172,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 					cc.queue = append(cc.queue, pendingSend{bid: bid, data: r.Data})
 					sendNext(cc)
 					if !r.More {
-						c.Recv(cc.fd, tag(cc))
+						recv(cc)
 					}
 				case r.Res == -int32(unix.ENOBUFS):
 					cc.starved = true
@@ -195,14 +209,15 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 		for _, cc := range starved {
 			if cc.starved && conns[cc.fd] == cc {
 				cc.starved = false
-				c.Recv(cc.fd, tag(cc))
+				recv(cc)
 			}
 		}
 		starved = starved[:0]
 	}
 	// End the multishot accept (accept fails on a shut-down listener) and
 	// close what it still accepted; the ring's teardown would leak them.
-	unix.Shutdown(int(s.lf.Fd()), unix.SHUT_RDWR)
+	// Should the shutdown fail, the drain below ends at its deadline.
+	_ = unix.Shutdown(int(s.lf.Fd()), unix.SHUT_RDWR)
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
 		n, err := c.Wait(out, 10*time.Millisecond)
 		if err != nil {
@@ -213,7 +228,7 @@ func (s *CompletionServer) loop(opts CompletionOptions, ready chan<- error) {
 			r := &out[i]
 			switch {
 			case r.Op == uring.OpAccept && r.Res >= 0:
-				unix.Close(int(r.Res))
+				_ = unix.Close(int(r.Res)) // accepted while stopping, never served
 			case r.Op == uring.OpRecv:
 				c.Release(r)
 			}

@@ -2,6 +2,7 @@ package echo
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,14 +44,12 @@ func ChildServe(exe string, cpu, procs int) ServeFunc {
 		}
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			killWait(cmd)
 			return "", "", nil, fmt.Errorf("echo: server process gave no address: %w", err)
 		}
 		f := strings.Fields(line) // "ADDR DRIVER"
 		if len(f) < 1 {
-			cmd.Process.Kill()
-			cmd.Wait()
+			killWait(cmd)
 			return "", "", nil, fmt.Errorf("echo: server process printed %q", line)
 		}
 		drv := ""
@@ -58,19 +57,33 @@ func ChildServe(exe string, cpu, procs int) ServeFunc {
 			drv = f[1]
 		}
 		stop := func() error {
-			stdin.Close()
+			cerr := stdin.Close() // the child's signal to stop
 			done := make(chan error, 1)
-			go func() { io.Copy(io.Discard, stdout); done <- cmd.Wait() }()
+			go func() {
+				// Drain until the child exits: Wait tells how it ended.
+				_, _ = io.Copy(io.Discard, stdout)
+				done <- cmd.Wait()
+			}()
 			select {
 			case err := <-done:
-				return err
+				return errors.Join(cerr, err)
 			case <-time.After(10 * time.Second):
-				cmd.Process.Kill()
-				return <-done
+				// Kill fails only if the child has just exited; Wait
+				// (in done) reports either way.
+				_ = cmd.Process.Kill()
+				return errors.Join(cerr, <-done)
 			}
 		}
 		return f[0], drv, stop, nil
 	}
+}
+
+// killWait ends a child that did not start serving and reaps it. Its
+// errors say only that the child was killed, or had exited already: the
+// caller reports why it gave up instead.
+func killWait(cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }
 
 // RunChild is the body of `echo-server`: serve tg, print "ADDR DRIVER",
@@ -83,7 +96,10 @@ func RunChild(tg Target, stdin io.Reader, stdout io.Writer) error {
 	if drv == "" {
 		drv = "std"
 	}
-	fmt.Fprintln(stdout, addr, drv)
-	io.Copy(io.Discard, stdin)
+	if _, err := fmt.Fprintln(stdout, addr, drv); err != nil {
+		return errors.Join(fmt.Errorf("echo: announce address: %w", err), stop())
+	}
+	// Serve until stdin ends: EOF or a read error, either is the signal.
+	_, _ = io.Copy(io.Discard, stdin)
 	return stop()
 }

@@ -152,12 +152,11 @@ func runTarget(ctx context.Context, tg Target, size int, d time.Duration, serve 
 func pingPongFor(ctx context.Context, addr string, size int, d time.Duration) ([]time.Duration, time.Duration, error) {
 	const batch = 2000
 	rtts := make([]time.Duration, 0, 1<<16)
-	start := time.Now()
 	warm := make([]time.Duration, 200)
 	if err := PingPong(ctx, addr, size, warm); err != nil {
 		return nil, 0, err
 	}
-	start = time.Now()
+	start := time.Now()
 	buf := make([]time.Duration, batch)
 	for time.Since(start) < d {
 		if err := ctx.Err(); err != nil {
@@ -172,8 +171,8 @@ func pingPongFor(ctx context.Context, addr string, size int, d time.Duration) ([
 }
 
 // WriteTable prints results as an aligned table with each target's p50 and
-// p99 as a ratio to the "std" target's.
-func WriteTable(w io.Writer, rs []Result) {
+// p99 as a ratio to the "std" target's. It returns w's first write error.
+func WriteTable(w io.Writer, rs []Result) error {
 	var base *Result
 	for i := range rs {
 		if rs[i].Target == "std" {
@@ -191,7 +190,7 @@ func WriteTable(w io.Writer, rs []Result) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%v\t%v\t%v\t%v\t%v\t%s\t%s\t\n", r.Target, r.OpsPerS,
 			us(r.P50), us(r.P90), us(r.P99), us(r.P999), us(r.Max), ratio50, ratio99)
 	}
-	tw.Flush()
+	return tw.Flush() // the tabwriter holds every line until here, and reports w's error
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }

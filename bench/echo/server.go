@@ -110,7 +110,7 @@ func (s *StdServer) serve() {
 					break
 				}
 			}
-			c.Close()
+			_ = c.Close() // the peer left, or Close closed it first: nothing to report
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -124,7 +124,7 @@ func (s *StdServer) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
 	for c := range s.conns {
-		c.Close()
+		_ = c.Close() // only to unblock its goroutine, which may have closed it already
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -37,8 +37,7 @@ func NewServerWith(addr string, cfg center.StackConfig, opts ServerOptions) (*Se
 	}
 	stack, err := center.NewStack(cfg)
 	if err != nil {
-		unix.Close(lfd)
-		return nil, fmt.Errorf("echo: %w", err)
+		return nil, errors.Join(fmt.Errorf("echo: %w", err), unix.Close(lfd))
 	}
 	s := &Server{stack: stack, lfd: lfd, addr: bound, conns: map[*conn]struct{}{}}
 	s.lw = stack.Workers()[0]
@@ -52,8 +51,7 @@ func NewServerWith(addr string, cfg center.StackConfig, opts ServerOptions) (*Se
 		err = s.lw.Center().AddFile(lfd, driver.Readable, s.accept)
 	})
 	if err != nil {
-		s.Close(context.Background())
-		return nil, err
+		return nil, errors.Join(err, s.Close(context.Background()))
 	}
 	return s, nil
 }
@@ -63,20 +61,19 @@ func listen(ap netip.AddrPort, backlog int) (int, netip.AddrPort, error) {
 	if err != nil {
 		return -1, ap, fmt.Errorf("echo: socket: %w", err)
 	}
-	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return -1, ap, errors.Join(fmt.Errorf("echo: setsockopt SO_REUSEADDR: %w", err), unix.Close(fd))
+	}
 	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
 	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, ap, fmt.Errorf("echo: bind %s: %w", ap, err)
+		return -1, ap, errors.Join(fmt.Errorf("echo: bind %s: %w", ap, err), unix.Close(fd))
 	}
 	if err := unix.Listen(fd, backlog); err != nil {
-		unix.Close(fd)
-		return -1, ap, fmt.Errorf("echo: listen: %w", err)
+		return -1, ap, errors.Join(fmt.Errorf("echo: listen: %w", err), unix.Close(fd))
 	}
 	got, err := unix.Getsockname(fd)
 	if err != nil {
-		unix.Close(fd)
-		return -1, ap, fmt.Errorf("echo: getsockname: %w", err)
+		return -1, ap, errors.Join(fmt.Errorf("echo: getsockname: %w", err), unix.Close(fd))
 	}
 	in := got.(*unix.SockaddrInet4)
 	return fd, netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port)), nil
@@ -93,7 +90,9 @@ func (s *Server) accept(fd int, _ driver.Mask) {
 			}
 			return // EAGAIN, or EMFILE and friends: wait for the next edge
 		}
-		unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		// Latency only: the echo is correct without it, and a fresh TCP
+		// socket does not refuse it.
+		_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		w := s.stack.Pick()
 		c := &conn{fd: nfd, w: w}
 		if buf, ok := s.shared[w]; ok {
@@ -104,14 +103,28 @@ func (s *Server) accept(fd int, _ driver.Mask) {
 		s.mu.Lock()
 		s.conns[c] = struct{}{}
 		s.mu.Unlock()
-		w.Center().Submit(func() {
+		err = w.Center().Submit(func() {
 			if err := w.Center().AddFile(nfd, driver.Readable, func(_ int, m driver.Mask) { s.handle(c, m) }); err != nil {
 				s.drop(c)
 				return
 			}
 			s.handle(c, driver.Readable) // data may have arrived before the add
 		})
+		if err != nil {
+			s.abandon(c) // the worker is closed: Close is under way
+		}
 	}
+}
+
+// abandon closes a connection that never reached its worker (no file
+// event was added for it), on the accepting goroutine.
+func (s *Server) abandon(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.closed = true
+	_ = unix.Close(c.fd) // never served: there is no one to tell
+	c.w.Release()
 }
 
 // handle serves one readiness event of c on its worker.
@@ -171,7 +184,10 @@ func (s *Server) flush(c *conn, b []byte) bool {
 			}
 			c.pending = b
 			if c.w.Center().FileMask(c.fd)&driver.Writable == 0 {
-				c.w.Center().AddFile(c.fd, driver.Writable, func(_ int, m driver.Mask) { s.handle(c, m) })
+				if err := c.w.Center().AddFile(c.fd, driver.Writable, func(_ int, m driver.Mask) { s.handle(c, m) }); err != nil {
+					s.drop(c) // no WRITABLE event would ever send the rest
+					return false
+				}
 			}
 			return true
 		}
@@ -180,7 +196,10 @@ func (s *Server) flush(c *conn, b []byte) bool {
 	}
 	c.pending = nil
 	if c.w.Center().FileMask(c.fd)&driver.Writable != 0 {
-		c.w.Center().DelFile(c.fd, driver.Writable)
+		if err := c.w.Center().DelFile(c.fd, driver.Writable); err != nil {
+			s.drop(c) // the driver failed on this fd: treat it as a failed connection
+			return false
+		}
 	}
 	return true
 }
@@ -190,9 +209,11 @@ func (s *Server) drop(c *conn) {
 		return
 	}
 	c.closed = true
-	c.w.Center().DelFile(c.fd, driver.ReadWrite)
-	unix.Shutdown(c.fd, unix.SHUT_RDWR) // FIN now, even while io_uring still holds the file
-	unix.Close(c.fd)
+	// Teardown of a connection that ended or failed: these errors have no
+	// one to go to.
+	_ = c.w.Center().DelFile(c.fd, driver.ReadWrite)
+	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR) // FIN now, even while io_uring still holds the file
+	_ = unix.Close(c.fd)
 	c.w.Release()
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -204,10 +225,10 @@ func (s *Server) Close(ctx context.Context) error {
 	var errs []error
 	for _, w := range s.stack.Workers() {
 		w := w
+		var lerr error // the listener's; read only once fn has run
 		err := w.Center().SubmitWait(ctx, func() {
 			if w == s.lw {
-				w.Center().DelFile(s.lfd, driver.Readable)
-				unix.Close(s.lfd)
+				lerr = errors.Join(w.Center().DelFile(s.lfd, driver.Readable), unix.Close(s.lfd))
 			}
 			s.mu.Lock()
 			var mine []*conn
@@ -221,6 +242,9 @@ func (s *Server) Close(ctx context.Context) error {
 				s.drop(c)
 			}
 		})
+		if err == nil {
+			err = lerr
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}

@@ -30,7 +30,7 @@ type Meta struct {
 }
 
 // busySeconds returns the machine's busy CPU time (all but idle and
-// iowait) from /proc/stat.
+// iowait) from /proc/stat, or 0 when it cannot be read.
 func busySeconds() float64 {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -44,17 +44,24 @@ func busySeconds() float64 {
 			continue
 		}
 		var n float64
-		fmt.Sscan(v, &n)
+		if _, err := fmt.Sscan(v, &n); err != nil {
+			return 0
+		}
 		busy += n
 	}
 	return busy / 100 // USER_HZ
 }
 
-// ownSeconds is the CPU time of this process and its waited-for children.
+// ownSeconds is the CPU time of this process and its waited-for children,
+// or 0 when it cannot be read (as busySeconds).
 func ownSeconds() float64 {
 	var self, kids unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &self)
-	unix.Getrusage(unix.RUSAGE_CHILDREN, &kids)
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &self); err != nil {
+		return 0
+	}
+	if err := unix.Getrusage(unix.RUSAGE_CHILDREN, &kids); err != nil {
+		return 0
+	}
 	tv := func(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
 }

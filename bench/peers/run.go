@@ -165,7 +165,7 @@ func (r *Result) finish(cs Case) {
 		r.P50, r.P90, r.P99 = pct(r.RTTs, 50), pct(r.RTTs, 90), pct(r.RTTs, 99)
 		r.P999, r.Max = pct(r.RTTs, 99.9), pct(r.RTTs, 100)
 	}
-	if !(cs.Kind == PingPong && cs.Conns == 1) {
+	if cs.Kind != PingPong || cs.Conns != 1 {
 		r.RTTs = nil
 	}
 }
@@ -205,17 +205,18 @@ func runCase(o Options, proto, impl string, cs Case) Result {
 		// Killing the server breaks every connection, which ends the
 		// load generator's goroutines.
 		if c := srv.Load(); c != nil {
-			c.cmd.Process.Kill()
+			_ = c.cmd.Process.Kill() // fails only if it exited already, which ends the case too
 		}
+		var derr error // what the load generator saw after the kill
 		select {
-		case <-done:
+		case derr = <-done:
 		case <-time.After(15 * time.Second):
 			// Still stuck: give up on it (its goroutines leak) and
 			// report a copy, not r, which it may still write.
 			return Result{Proto: proto, Impl: impl, Case: cs.Name, Kind: cs.Kind, Size: cs.Size,
 				Err: fmt.Sprintf("did not finish in %v", timeout)}
 		}
-		err = fmt.Errorf("did not finish in %v; server killed", timeout)
+		err = errors.Join(fmt.Errorf("did not finish in %v; server killed", timeout), derr)
 	}
 	if err != nil {
 		r.Err = err.Error()
@@ -223,18 +224,18 @@ func runCase(o Options, proto, impl string, cs Case) Result {
 	return r
 }
 
-func measure(o Options, proto, impl string, cs Case, r *Result, cur *atomic.Pointer[child]) error {
+func measure(o Options, proto, impl string, cs Case, r *Result, cur *atomic.Pointer[child]) (err error) {
 	srv, err := startChild(o.Exe, impl, proto, o.ServerCPU)
 	if err != nil {
 		return err
 	}
 	cur.Store(srv)
-	defer srv.stop()
+	defer func() { err = errors.Join(err, srv.stop()) }()
 	cl, err := newClient(proto, srv.addr)
 	if err != nil {
 		return err
 	}
-	defer cl.close()
+	defer func() { err = errors.Join(err, cl.close()) }()
 	links, _, err := openLinks(cl, cs.Conns, cs.Size, cs.InFlight, 0)
 	if err != nil {
 		return err
@@ -328,8 +329,9 @@ func startChild(exe, impl, proto string, cpu int) (*child, error) {
 	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
 	line, err := c.out.ReadString('\n')
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// Its exit status would only say it was killed (or had exited).
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		return nil, fmt.Errorf("server %s/%s gave no address: %w", proto, impl, err)
 	}
 	c.addr = strings.TrimSpace(line)
@@ -353,22 +355,28 @@ func (c *child) rss() (int64, error) {
 }
 
 func (c *child) stop() error {
-	c.stdin.Close()
+	cerr := c.stdin.Close() // the child's signal to stop
 	done := make(chan error, 1)
-	go func() { io.Copy(io.Discard, c.out); done <- c.cmd.Wait() }()
+	go func() {
+		// Drain until the child exits: Wait tells how it ended.
+		_, _ = io.Copy(io.Discard, c.out)
+		done <- c.cmd.Wait()
+	}()
 	select {
 	case err := <-done:
-		return err
+		return errors.Join(cerr, err)
 	case <-time.After(5 * time.Second):
-		c.cmd.Process.Kill()
-		return <-done
+		_ = c.cmd.Process.Kill() // fails only if it has just exited; Wait (in done) reports either way
+		return errors.Join(cerr, <-done)
 	}
 }
 
 // ServeChild is the body of `peerbench server`: serve, print the address,
 // answer "rss" lines with "rss BYTES", and exit when stdin closes.
 func ServeChild(impl, proto, addr string, stdin io.Reader, stdout io.Writer) error {
-	RaiseNoFile()
+	if _, err := RaiseNoFile(); err != nil {
+		return err
+	}
 	s, err := Serve(impl, proto, addr)
 	if err != nil {
 		return err
@@ -386,10 +394,15 @@ func ServeChild(impl, proto, addr string, stdin io.Reader, stdout io.Writer) err
 	}
 	// The process exits next; a server that does not stop at once is not
 	// waited for.
-	done := make(chan struct{})
-	go func() { s.Stop(); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- s.Stop() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil {
+			// Said, not fatal: the figures are taken, and an exit status
+			// would turn them into a failed case.
+			fmt.Fprintf(os.Stderr, "peerbench server %s/%s: stop: %v\n", proto, impl, err)
+		}
 	case <-time.After(2 * time.Second):
 	}
 	return nil

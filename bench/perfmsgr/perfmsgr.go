@@ -99,7 +99,9 @@ func (e *echo) reply(m *gomsgr.Message) {
 	r.SetReleaser(gomsgr.ReleaseToPool, nil)
 	c := m.Conn
 	m.Release()
-	c.SendMessage(r)
+	// It fails only on a connection marked down or a messenger shutting
+	// down: the client then counts the reply as missing.
+	_ = c.SendMessage(r)
 }
 
 // Server is a running perf server.
@@ -162,15 +164,15 @@ type Result struct {
 
 // client is one job: a messenger and its in-flight requests.
 type client struct {
-	m      gomsgr.Messenger
-	c      gomsgr.Connection
-	sent   []int64 // send stamp per slot (tid % concurrency)
-	hist   *hdrhistogram.Histogram
-	mu     sync.Mutex
-	data   []byte
-	load   *Load
-	run    *run
-	nextID uint64
+	m    gomsgr.Messenger
+	c    gomsgr.Connection
+	sent []int64 // send stamp per slot (tid % concurrency)
+	mu   sync.Mutex
+	hist *hdrhistogram.Histogram // guarded by mu
+	err  error                   // guarded by mu: the first latency hist could not record
+	data []byte
+	load *Load
+	run  *run
 }
 
 type run struct {
@@ -206,7 +208,9 @@ func (cl *client) FastDispatch(m *gomsgr.Message) {
 	}
 	lat := int64(time.Since(cl.run.start)) - cl.sent[slot]
 	cl.mu.Lock()
-	cl.hist.RecordValue(lat)
+	if err := cl.hist.RecordValue(lat); err != nil && cl.err == nil {
+		cl.err = fmt.Errorf("perfmsgr: latency %v: %w", time.Duration(lat), err)
+	}
 	cl.mu.Unlock()
 	if n := cl.run.done.Add(1); n == cl.run.target {
 		cl.run.finish()
@@ -223,7 +227,7 @@ func (cl *client) Dispatch(m *gomsgr.Message) bool      { cl.FastDispatch(m); re
 // Run drives load against addr with cfg's implementation and returns the
 // figures. progress, if not nil, is called about every 100ms with the
 // requests completed so far.
-func Run(ctx context.Context, cfg Config, addr gomsgr.EntityAddr, load Load, progress func(done int64)) (Result, error) {
+func Run(ctx context.Context, cfg Config, addr gomsgr.EntityAddr, load Load, progress func(done int64)) (_ Result, err error) {
 	if load.Jobs <= 0 || load.Concurrency <= 0 {
 		return Result{}, errors.New("perfmsgr: jobs and concurrency must be positive")
 	}
@@ -242,7 +246,7 @@ func Run(ctx context.Context, cfg Config, addr gomsgr.EntityAddr, load Load, pro
 		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		for _, cl := range clients {
-			cl.m.Shutdown(sctx)
+			err = errors.Join(err, cl.m.Shutdown(sctx))
 		}
 	}()
 	for j := 0; j < load.Jobs; j++ {
@@ -267,7 +271,9 @@ func Run(ctx context.Context, cfg Config, addr gomsgr.EntityAddr, load Load, pro
 	// Handshakes first, so that they are not timed.
 	for _, cl := range clients {
 		for !cl.c.IsConnected() {
-			cl.c.SendKeepalive()
+			if err := cl.c.SendKeepalive(); err != nil {
+				return Result{}, fmt.Errorf("perfmsgr: handshake: %w", err)
+			}
 			select {
 			case <-ctx.Done():
 				return Result{}, ctx.Err()
@@ -308,7 +314,11 @@ wait:
 	for _, cl := range clients {
 		cl.mu.Lock()
 		total.Merge(cl.hist)
+		err := cl.err
 		cl.mu.Unlock()
+		if err != nil {
+			return Result{}, err
+		}
 	}
 	n := total.TotalCount()
 	res := Result{Impl: cfg.Impl, Jobs: load.Jobs, Concurrency: load.Concurrency, Size: load.Size,

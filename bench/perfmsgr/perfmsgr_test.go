@@ -22,7 +22,7 @@ func TestRun(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			defer srv.Shutdown(ctx)
+			defer shutdown(t, srv, ctx)
 			var last int64
 			res, err := Run(ctx, cfg, srv.Addr(), Load{Jobs: 2, Concurrency: 4, Size: 512, Ops: 2000}, func(n int64) { last = n })
 			if err != nil {
@@ -49,7 +49,7 @@ func TestDurationAndThink(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	defer srv.Shutdown(ctx)
+	defer shutdown(t, srv, ctx)
 	res, err := Run(ctx, cfg, srv.Addr(), Load{Jobs: 1, Concurrency: 1, Size: 64, Duration: 300 * time.Millisecond, Think: time.Millisecond}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,5 +57,13 @@ func TestDurationAndThink(t *testing.T) {
 	// Each round trip takes at least 2ms (server think): at most 150 in 300ms.
 	if res.Ops == 0 || res.Ops > 150 || res.P50 < 2*time.Millisecond {
 		t.Fatalf("with 2ms server think time: %v", res)
+	}
+}
+
+// shutdown stops srv at the end of a test and fails the test if it fails.
+func shutdown(t *testing.T, srv *Server, ctx context.Context) {
+	t.Helper()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Errorf("server shutdown: %v", err)
 	}
 }

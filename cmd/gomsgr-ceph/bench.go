@@ -82,12 +82,12 @@ func benchCmd(ctx context.Context, g *globals, args []string, stdout io.Writer) 
 }
 
 // benchGomsgr runs b.cmd from n goroutines over one monc session.
-func benchGomsgr(ctx context.Context, g *globals, n int, b *benchFlags) (result, error) {
+func benchGomsgr(ctx context.Context, g *globals, n int, b *benchFlags) (_ result, err error) {
 	c, err := g.dial(ctx)
 	if err != nil {
 		return result{}, err
 	}
-	defer c.Close()
+	defer func() { err = errors.Join(err, c.Close()) }()
 	res := result{Client: "gomsgr " + c.Driver(), Concurrency: n} // the driver really in use
 	if g.rev0 {
 		res.Client += " msgr2.0"
@@ -161,12 +161,12 @@ func python() string {
 // benchLibrados runs the same load through librados (Ceph's own C++
 // messenger and MonClient) with python3-rados: n threads calling
 // Rados.mon_command on one connected handle.
-func benchLibrados(ctx context.Context, g *globals, n int, b *benchFlags) (result, error) {
+func benchLibrados(ctx context.Context, g *globals, n int, b *benchFlags) (_ result, err error) {
 	dir, err := os.MkdirTemp("", "gomsgr-ceph-")
 	if err != nil {
 		return result{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 	script := filepath.Join(dir, "librados_bench.py")
 	if err := os.WriteFile(script, libradosScript, 0o600); err != nil {
 		return result{}, err

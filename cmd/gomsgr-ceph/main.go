@@ -71,7 +71,7 @@ type globals struct {
 }
 
 // run is main without the process: it returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
 	var g globals
 	fs := flag.NewFlagSet("gomsgr-ceph", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -106,7 +106,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "gomsgr-ceph:", err)
 			return 1
 		}
-		defer mon.Close()
+		defer func() {
+			if err := mon.Close(); err != nil {
+				fmt.Fprintln(stderr, "gomsgr-ceph: stop the throwaway mon:", err)
+				code = max(code, 1)
+			}
+		}()
 		g.mon = mon.V2Addr()
 		fmt.Fprintf(stderr, "gomsgr-ceph: throwaway mon.a at v2:%s (fsid %s, conf %s)\n", mon.V2Addr(), mon.FSID(), mon.ConfPath())
 	}
@@ -154,7 +159,7 @@ func (g *globals) dial(ctx context.Context) (*monc.Client, error) {
 	return monc.Dial(dctx, o)
 }
 
-func subcommand(ctx context.Context, g *globals, name string, args []string, stdout, stderr io.Writer) error {
+func subcommand(ctx context.Context, g *globals, name string, args []string, stdout, stderr io.Writer) (err error) {
 	switch name {
 	case "bench":
 		return benchCmd(ctx, g, args, stdout)
@@ -180,7 +185,7 @@ func subcommand(ctx context.Context, g *globals, name string, args []string, std
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer func() { err = errors.Join(err, c.Close()) }()
 	if g.verbose {
 		fsid, epoch := c.FSID()
 		fmt.Fprintf(stderr, "session with mon at %s (driver %s), fsid %v, monmap epoch %d\n", g.mon, c.Driver(), fsid, epoch)
@@ -236,7 +241,9 @@ func commandCmd(ctx context.Context, c *monc.Client, args []string, stdout, stde
 	if err := r.Err(); err != nil {
 		return err
 	}
-	stdout.Write(r.Output)
+	if _, err := stdout.Write(r.Output); err != nil {
+		return err
+	}
 	if len(r.Output) > 0 && r.Output[len(r.Output)-1] != '\n' {
 		fmt.Fprintln(stdout)
 	}

@@ -77,7 +77,9 @@ func TestCLI(t *testing.T) {
 
 			// -i: the value of config-key set comes from a file.
 			in := filepath.Join(t.TempDir(), "value")
-			os.WriteFile(in, []byte("from a file "+driver), 0o600)
+			if err := os.WriteFile(in, []byte("from a file "+driver), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			code, _, errs = gomsgrCeph(t, "-m", m, "-driver", driver, "command", `{"prefix": "config-key set", "key": "gomsgr-ceph/`+driver+`"}`, "-i", in)
 			if got := cli(t, mon, "config-key", "get", "gomsgr-ceph/"+driver); code != 0 || got != "from a file "+driver {
 				t.Errorf("command -i: exit %d (stderr %q), ceph config-key get = %q", code, errs, got)

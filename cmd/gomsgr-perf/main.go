@@ -91,7 +91,9 @@ func allTargets() []echo.Target {
 func echoServer(args []string) error {
 	fs := flag.NewFlagSet("echo-server", flag.ExitOnError)
 	name := fs.String("target", "std", "server configuration (a target name printed by local)")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	for _, tg := range allTargets() {
 		if tg.Name == *name {
 			return echo.RunChild(tg, os.Stdin, os.Stdout)
@@ -109,7 +111,9 @@ func local(args []string) error {
 	spins := fs.String("spins", "0,50µs", "spin budgets before blocking, comma separated (0 = none)")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	splitProc := fs.Bool("split", true, "run each server in a child process on its own CPU")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 
 	var wm []center.WaitMode
 	for _, w := range split(*waits) {
@@ -158,7 +162,9 @@ func local(args []string) error {
 		return err
 	}
 	fmt.Println()
-	echo.WriteTable(os.Stdout, rs)
+	if err := echo.WriteTable(os.Stdout, rs); err != nil {
+		return err
+	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(rs, "", "  ")
 		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {

@@ -58,8 +58,8 @@ func (f *msgrFlags) config() (perfmsgr.Config, error) {
 }
 
 // profiling starts what the flags ask for and returns the function that
-// finishes it.
-func (f *msgrFlags) profiling() (func(), error) {
+// finishes it and reports whether the profiles were written.
+func (f *msgrFlags) profiling() (func() error, error) {
 	if f.pprofAddr != "" {
 		go func() {
 			if err := http.ListenAndServe(f.pprofAddr, nil); err != nil {
@@ -67,43 +67,53 @@ func (f *msgrFlags) profiling() (func(), error) {
 			}
 		}()
 	}
-	stop := func() {}
+	stop := func() error { return nil }
 	if f.cpuProfile != "" {
 		out, err := os.Create(f.cpuProfile)
 		if err != nil {
 			return nil, err
 		}
 		if err := pprof.StartCPUProfile(out); err != nil {
-			return nil, err
+			return nil, errors.Join(err, out.Close())
 		}
-		stop = func() { pprof.StopCPUProfile(); out.Close() }
+		stop = func() error { pprof.StopCPUProfile(); return out.Close() }
 	}
-	return func() {
-		stop()
+	return func() error {
+		err := stop()
 		if f.memProfile != "" {
-			if out, err := os.Create(f.memProfile); err == nil {
-				runtime.GC()
-				pprof.WriteHeapProfile(out)
-				out.Close()
-			}
+			err = errors.Join(err, writeHeapProfile(f.memProfile))
 		}
+		return err
 	}, nil
 }
 
-func dumpPerf(m gomsgr.Messenger) {
-	if p, ok := m.(interface{ Perf() *perf.Set }); ok {
-		p.Perf().WriteJSON(os.Stdout)
+func writeHeapProfile(path string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
 	}
+	runtime.GC()
+	return errors.Join(pprof.WriteHeapProfile(out), out.Close())
+}
+
+// dumpPerf writes m's perf counters to stdout, if m has any.
+func dumpPerf(m gomsgr.Messenger) error {
+	if p, ok := m.(interface{ Perf() *perf.Set }); ok {
+		return p.Perf().WriteJSON(os.Stdout)
+	}
+	return nil
 }
 
 // server: gomsgr-perf server -addr 127.0.0.1:6800 [-think 0]
-func msgrServer(args []string) error {
+func msgrServer(args []string) (err error) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	var f msgrFlags
 	f.register(fs)
 	addr := fs.String("addr", "127.0.0.1:0", "address to bind (port 0 scans 6800..7568)")
 	think := fs.Duration("think", 0, "server think time per request (slow dispatch)")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -116,7 +126,7 @@ func msgrServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer finish()
+	defer func() { err = errors.Join(err, finish()) }()
 	srv, err := perfmsgr.StartServer(cfg, ap, *think)
 	if err != nil {
 		return err
@@ -126,11 +136,11 @@ func msgrServer(args []string) error {
 	defer cancel()
 	<-ctx.Done()
 	if f.perfDump {
-		dumpPerf(srv.Messenger())
+		err = dumpPerf(srv.Messenger())
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
-	return srv.Shutdown(sctx)
+	return errors.Join(err, srv.Shutdown(sctx))
 }
 
 func loadFlags(fs *flag.FlagSet) *perfmsgr.Load {
@@ -151,7 +161,9 @@ func msgrClient(args []string) error {
 	f.register(fs)
 	addr := fs.String("addr", "", "the server's address (required)")
 	load := loadFlags(fs)
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -167,13 +179,15 @@ func msgrClient(args []string) error {
 }
 
 // localMsgr runs server and client messengers in this process.
-func localMsgr(args []string) error {
+func localMsgr(args []string) (err error) {
 	fs := flag.NewFlagSet("local -mode msgr", flag.ExitOnError)
 	var f msgrFlags
 	f.register(fs)
 	think := fs.Duration("server-think", 0, "server think time per request")
 	load := loadFlags(fs)
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	cfg, err := f.config()
 	if err != nil {
 		return err
@@ -185,7 +199,7 @@ func localMsgr(args []string) error {
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
+		err = errors.Join(err, srv.Shutdown(ctx))
 	}()
 	return runLoad(&f, cfg, srv.Addr(), *load, srv.Messenger())
 }
@@ -209,14 +223,13 @@ func runLoad(f *msgrFlags, cfg perfmsgr.Config, addr gomsgr.EntityAddr, load per
 	}
 	res, err := perfmsgr.Run(ctx, cfg, addr, load, func(n int64) {
 		if bar != nil {
-			bar.Set64(n)
+			_ = bar.Set64(n) // a progress display: a failed terminal write is not worth ending the run
 		}
 	})
 	if bar != nil {
-		bar.Finish()
+		_ = bar.Finish() // as above
 	}
-	finish()
-	if err != nil {
+	if err := errors.Join(err, finish()); err != nil {
 		return err
 	}
 	fmt.Println(res)
@@ -227,7 +240,7 @@ func runLoad(f *msgrFlags, cfg perfmsgr.Config, addr gomsgr.EntityAddr, load per
 		}
 	}
 	if f.perfDump && server != nil {
-		dumpPerf(server)
+		return dumpPerf(server)
 	}
 	return nil
 }

@@ -20,7 +20,8 @@ const (
 	pacificRequired  = 1 << 59
 )
 
-// recConn records what it reads and writes.
+// recConn records what it reads and writes. A failed record is an error
+// of the read or write: a capture with a hole in it is no golden file.
 type recConn struct {
 	net.Conn
 	rx, tx io.Writer
@@ -28,21 +29,29 @@ type recConn struct {
 
 func (c *recConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	c.rx.Write(b[:n])
+	if _, werr := c.rx.Write(b[:n]); werr != nil && err == nil {
+		err = fmt.Errorf("record received bytes: %w", werr)
+	}
 	return n, err
 }
 
 func (c *recConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
-	c.tx.Write(b[:n])
+	if _, werr := c.tx.Write(b[:n]); werr != nil && err == nil {
+		err = fmt.Errorf("record sent bytes: %w", werr)
+	}
 	return n, err
 }
+
+// closeJoin closes c and joins its error to *err, for a defer: a capture
+// file whose Close fails may have lost its last bytes.
+func closeJoin(err *error, c io.Closer) { *err = errors.Join(*err, c.Close()) }
 
 // runClient speaks msgr2 to a mon with this repository's encoder: the
 // handshake, a KEEPALIVE2, MMonGetVersion, MPing and MMonCommand, and
 // records both directions to <dir>/own[-rev0]-c2s.bin and own[-rev0]-s2c.bin;
 // with rev0 it offers no REVISION_1, so the session uses msgr2.0 framing.
-func runClient(target, advertised, fsid, dir string, rev0 bool) error {
+func runClient(target, advertised, fsid, dir string, rev0 bool) (err error) {
 	var id msgr2.UUID
 	if fsid != "" {
 		var err error
@@ -58,8 +67,10 @@ func runClient(target, advertised, fsid, dir string, rev0 bool) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	defer closeJoin(&err, nc)
+	if err := nc.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
 	prefix := "own"
 	local := msgr2.LocalBanner
 	if rev0 {
@@ -70,12 +81,12 @@ func runClient(target, advertised, fsid, dir string, rev0 bool) error {
 	if err != nil {
 		return err
 	}
-	defer c2s.Close()
+	defer closeJoin(&err, c2s)
 	s2c, err := os.Create(filepath.Join(dir, prefix+"-s2c.bin"))
 	if err != nil {
 		return err
 	}
-	defer s2c.Close()
+	defer closeJoin(&err, s2c)
 	c := &recConn{Conn: nc, rx: s2c, tx: c2s}
 
 	if _, err := c.Write(msgr2.AppendBanner(nil, local)); err != nil {
@@ -197,7 +208,7 @@ func runClient(target, advertised, fsid, dir string, rev0 bool) error {
 		return err
 	}
 	var gotVersion, gotAck, gotKeepalive bool
-	for !(gotVersion && gotAck && gotKeepalive) {
+	for !gotVersion || !gotAck || !gotKeepalive {
 		f, err := next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {

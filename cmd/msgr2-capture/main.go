@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,34 +61,35 @@ func main() {
 	wg.Wait()
 }
 
-func proxy(n int, c net.Conn, target, dir string) error {
-	defer c.Close()
+func proxy(n int, c net.Conn, target, dir string) (err error) {
+	defer closeJoin(&err, c)
 	s, err := net.Dial("tcp", target)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer closeJoin(&err, s)
 	c2s, err := os.Create(filepath.Join(dir, fmt.Sprintf("conn%d-c2s.bin", n)))
 	if err != nil {
 		return err
 	}
-	defer c2s.Close()
+	defer closeJoin(&err, c2s)
 	s2c, err := os.Create(filepath.Join(dir, fmt.Sprintf("conn%d-s2c.bin", n)))
 	if err != nil {
 		return err
 	}
-	defer s2c.Close()
-	done := make(chan struct{}, 2)
+	defer closeJoin(&err, s2c)
+	done := make(chan error, 2)
+	// pipe copies one direction until its source ends, then passes the
+	// end on (a half close); the copy's error says whether the capture
+	// is whole.
 	pipe := func(dst net.Conn, src net.Conn, rec io.Writer) {
-		io.Copy(io.MultiWriter(dst, rec), src)
+		_, err := io.Copy(io.MultiWriter(dst, rec), src)
 		if tc, ok := dst.(*net.TCPConn); ok {
-			tc.CloseWrite()
+			err = errors.Join(err, tc.CloseWrite())
 		}
-		done <- struct{}{}
+		done <- err
 	}
 	go pipe(s, c, c2s)
 	go pipe(c, s, s2c)
-	<-done
-	<-done
-	return nil
+	return errors.Join(<-done, <-done)
 }

@@ -3,6 +3,7 @@ package cephtest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -153,12 +154,13 @@ func lockInstall() (unlock func(), err error) {
 		return nil, fmt.Errorf("cephtest: install lock: %w", err)
 	}
 	if err := lockFile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cephtest: install lock %s: %w", path, err)
+		return nil, errors.Join(fmt.Errorf("cephtest: install lock %s: %w", path, err), f.Close())
 	}
 	return func() {
-		unlockFile(f)
-		f.Close()
+		// Closing the file's only descriptor releases the lock too, and
+		// the lock file holds no data: neither error leaves anything to do.
+		_ = unlockFile(f)
+		_ = f.Close()
 	}, nil
 }
 

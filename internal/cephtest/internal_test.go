@@ -101,7 +101,11 @@ func TestBindClash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	taken := l.Addr().(*net.TCPAddr).Port
 	calls := 0
 	pick := func(c *config) {
@@ -121,7 +125,11 @@ func TestBindClash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Stop()
+	defer func() {
+		if err := m.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
 	t.Logf("started after a clash in %v", time.Since(start))
 	if m.attempts != 2 || calls != 2 {
 		t.Errorf("attempts %d, port picks %d; want 2", m.attempts, calls)

@@ -103,7 +103,11 @@ func StartMon(tb testing.TB, opts ...Option) *Mon {
 		if err != nil {
 			tb.Fatalf("cephtest: %v", err)
 		}
-		tb.Cleanup(func() { os.RemoveAll(dir) })
+		tb.Cleanup(func() {
+			if err := os.RemoveAll(dir); err != nil {
+				tb.Errorf("cephtest: %v", err)
+			}
+		})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), maxAttempts*ReadyTimeout)
 	defer cancel()
@@ -134,8 +138,7 @@ func Launch(ctx context.Context, opts ...Option) (*Mon, error) {
 	}
 	m, err := launchIn(ctx, dir, bins, opts)
 	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
+		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
 	m.ownDir = true
 	return m, nil
@@ -307,7 +310,7 @@ func (m *Mon) RestartContext(ctx context.Context) error {
 	defer m.mu.Unlock()
 	if p := m.proc; p != nil {
 		m.proc = nil
-		p.stop(StopTimeout) // an error here only says how it stopped
+		_ = p.stop(StopTimeout) // an error here only says how it stopped
 	}
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
@@ -446,7 +449,7 @@ func (m *Mon) startLocked(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
 	defer cancel()
 	if err := m.waitReady(rctx, p); err != nil {
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill() // fails only if it exited already: done is closed either way
 		<-p.done
 		log := m.LogTail(30)
 		if strings.Contains(log, "unable to bind") || strings.Contains(log, "Address already in use") {
@@ -483,7 +486,7 @@ func (m *Mon) spawn() (*monProc, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		err := cmd.Start()
-		out.Close() // the child has its own copy
+		_ = out.Close() // the child has its own copy; nothing was written through ours
 		if err != nil {
 			started <- err
 			return
@@ -516,7 +519,7 @@ func (m *Mon) waitReady(ctx context.Context, p *monProc) error {
 		if err != nil {
 			lastErr = err
 		} else {
-			c.Close()
+			_ = c.Close() // a probe: connecting was all it had to do
 			if lastErr = m.cephUnlessExited(ctx, p, "mon", "stat"); lastErr == nil {
 				return nil
 			}
@@ -561,7 +564,7 @@ func (p *monProc) stop(grace time.Duration) error {
 	default:
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill() // as below: done tells when it is gone
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
@@ -569,7 +572,7 @@ func (p *monProc) stop(grace time.Duration) error {
 	case <-p.done:
 		return nil
 	case <-t.C:
-		p.cmd.Process.Kill()
+		_ = p.cmd.Process.Kill() // fails only if it exited meanwhile: done is closed either way
 		<-p.done
 		return fmt.Errorf("cephtest: mon.%s (pid %d) did not exit within %v of SIGTERM; killed it", monID, p.pid, grace)
 	}

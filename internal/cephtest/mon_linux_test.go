@@ -220,7 +220,9 @@ func TestStop(t *testing.T) {
 			t.Errorf("port of stopped mon still taken: %v", err)
 			continue
 		}
-		l.Close()
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 	if err := mon.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
@@ -281,22 +283,31 @@ func TestNoMonLeftAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() {
+		if err := r.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestNoMonLeftAfterCrash$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), "CEPHTEST_CRASH_HELPER=1")
 	cmd.Stdout = w
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		w.Close()
+		t.Fatal(errors.Join(err, w.Close()))
+	}
+	if err := w.Close(); err != nil { // the helper's copy is the only writer left
 		t.Fatal(err)
 	}
-	w.Close()
 	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		// A safety net for a failure before the kill below: the helper
+		// may be gone already, and its exit status is "killed" anyway.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 	}()
-	r.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := r.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	var pid int
 	var dir, conf string
 	sc := bufio.NewScanner(r)
@@ -310,16 +321,22 @@ func TestNoMonLeftAfterCrash(t *testing.T) {
 	}
 	defer func() {
 		// The killed helper could not remove its temp dir.
-		os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
 		if parent := filepath.Dir(dir); strings.HasPrefix(filepath.Base(parent), "TestNoMonLeftAfterCrash") {
-			os.RemoveAll(parent)
+			if err := os.RemoveAll(parent); err != nil {
+				t.Error(err)
+			}
 		}
 	}()
 	if err := syscall.Kill(pid, 0); err != nil {
 		t.Fatalf("mon pid %d not running in the helper: %v", pid, err)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill the helper: %v", err)
+	}
+	_ = cmd.Wait() // reaps it; the status is "signal: killed"
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// Gone, or a zombie (cmdline empty) waiting for init to reap it.
@@ -328,7 +345,7 @@ func TestNoMonLeftAfterCrash(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			syscall.Kill(pid, syscall.SIGKILL) // ours: do not leave it
+			_ = syscall.Kill(pid, syscall.SIGKILL) // ours: do not leave it (the test fails either way)
 			t.Fatalf("mon pid %d still runs 10 s after its test binary was killed", pid)
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -1,6 +1,7 @@
 package cephtest
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -30,7 +31,7 @@ func freePorts() (p2, p1 int, err error) {
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
-			l.Close()
+			err = errors.Join(err, l.Close())
 		}
 	}()
 	var got []int

@@ -29,7 +29,9 @@ func TestDetectsFdLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.finish()
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if len(r.errs) != 1 {
 		t.Fatalf("leaked fd: got %d errors, want 1", len(r.errs))
 	}
@@ -50,8 +52,13 @@ func TestDetectsGoroutineLeak(t *testing.T) {
 func TestCleanPasses(t *testing.T) {
 	r := &recorder{TB: t}
 	Check(r)
-	f, _ := os.Open("/dev/null")
-	f.Close()
+	f, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 	r.finish()
 	if len(r.errs) != 0 {
 		t.Fatalf("clean test reported %v", r.errs)

@@ -23,7 +23,9 @@ func (e *echoServer) FastDispatch(m *gomsgr.Message) {
 	r.SetReleaser(gomsgr.ReleaseToPool, nil)
 	c := m.Conn
 	m.Release()
-	c.SendMessage(r)
+	// It fails only on a connection marked down or a messenger shutting
+	// down: the benchmark then times out waiting for the reply and says so.
+	_ = c.SendMessage(r)
 }
 
 // replies is a fast dispatcher that hands each reply's tid to a callback.
@@ -121,6 +123,7 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 	clients := make([]gomsgr.Messenger, conns)
 	cs := make([]gomsgr.Connection, conns)
 	data := make([]byte, size)
+	failed := make(chan error, 1) // the first send error
 	send := func(c gomsgr.Connection) {
 		if toSend.Add(-1) < 0 {
 			return
@@ -128,7 +131,12 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 		m := gomsgr.GetMessage()
 		m.Type, m.Data = MsgTest, data
 		m.SetReleaser(gomsgr.ReleaseToPool, nil)
-		c.SendMessage(m)
+		if err := c.SendMessage(m); err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+		}
 	}
 	for i := range clients {
 		cli := newMsgr(b, Config{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(6000 + i)}})
@@ -154,7 +162,9 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 	for _, c := range cs {
 		deadline := time.Now().Add(10 * time.Second)
 		for !c.IsConnected() && time.Now().Before(deadline) {
-			c.SendKeepalive()
+			if err := c.SendKeepalive(); err != nil {
+				b.Fatal(err)
+			}
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -169,6 +179,8 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 	}
 	select {
 	case <-finished:
+	case err := <-failed:
+		b.Fatalf("pipelined run: send: %v", err)
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("pipelined run did not finish in 2 minutes: %d of %d replies missing", toRecv.Load(), b.N)
 	}

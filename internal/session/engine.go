@@ -207,7 +207,6 @@ type Engine struct {
 	ackedOut uint64 // last inSeq we told the peer about
 
 	keepaliveStamp msgr2.UTime // last KEEPALIVE2_ACK received
-	lastKeepalive  time.Time
 
 	// payload scratch, reused so that steady-state frames decode without
 	// allocating
@@ -260,7 +259,7 @@ func (e *Engine) Start() {
 		e.gseq = e.nextGlobalSeq(0)
 	}
 	if err := e.step(StepSendBanner); err != nil {
-		e.fail(err)
+		e.closeWith(err)
 		return
 	}
 	if e.stopped {
@@ -371,12 +370,19 @@ func (e *Engine) OutSeq() uint64 { return e.outSeq }
 // LastKeepaliveAck returns the stamp of the last KEEPALIVE2_ACK received.
 func (e *Engine) LastKeepaliveAck() msgr2.UTime { return e.keepaliveStamp }
 
-// fail closes the session with err and returns it.
-func (e *Engine) fail(err error) error {
+// closeWith closes the session with err; a session closed already keeps
+// its first error.
+func (e *Engine) closeWith(err error) {
 	if e.state != StateClosed {
 		e.state = StateClosed
 		e.err = err
 	}
+}
+
+// fail closes the session with err and returns the session's error: err,
+// or the first one if it was closed already.
+func (e *Engine) fail(err error) error {
+	e.closeWith(err)
 	return e.err
 }
 
@@ -385,7 +391,7 @@ func (e *Engine) Close(err error) {
 	if err == nil {
 		err = gomsgr.ErrClosed
 	}
-	e.fail(err)
+	e.closeWith(err)
 }
 
 // Feed processes as much of b as forms complete items (the banner, then

@@ -17,11 +17,15 @@ func clientTranscript(tb testing.TB) []byte {
 		out := c.Output()
 		sent = append(sent, out...)
 		if len(out) > 0 {
-			s.Feed(out)
+			if _, _, err := s.Feed(out); err != nil {
+				tb.Fatalf("server Feed: %v", err)
+			}
 			c.Advance(len(out))
 		}
 		if o := s.Output(); len(o) > 0 {
-			c.Feed(o)
+			if _, _, err := c.Feed(o); err != nil {
+				tb.Fatalf("client Feed: %v", err)
+			}
 			s.Advance(len(o))
 		}
 		if c.State() == StateReady && len(c.Output()) == 0 {
@@ -109,12 +113,16 @@ func serverReconnectTranscript(t *testing.T) []byte {
 	var sent []byte
 	for i := 0; i < 100 && (c.State() != StateReady || len(s.Output()) > 0); i++ {
 		if out := c.Output(); len(out) > 0 {
-			s.Feed(out)
+			if _, _, err := s.Feed(out); err != nil {
+				t.Fatalf("server Feed: %v", err)
+			}
 			c.Advance(len(out))
 		}
 		if out := s.Output(); len(out) > 0 {
 			sent = append(sent, out...)
-			c.Feed(out)
+			if _, _, err := c.Feed(out); err != nil {
+				t.Fatalf("client Feed: %v", err)
+			}
 			s.Advance(len(out))
 		}
 	}

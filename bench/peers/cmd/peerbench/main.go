@@ -54,7 +54,9 @@ func server(args []string) error {
 	impl := fs.String("impl", "std", "server implementation")
 	proto := fs.String("proto", "echo", "echo or msgr2")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	return peers.ServeChild(*impl, *proto, *addr, os.Stdin, os.Stdout)
 }
 
@@ -79,7 +81,9 @@ func run(args []string) error {
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	rev := fs.String("rev", gitRev(), "the gomsgr tree measured, for the report (default: git describe of ../..)")
 	split := fs.Bool("split", true, "pin the load generator to CPU 0 and the servers to CPU 1")
-	fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 
 	exe, err := os.Executable()
 	if err != nil {
