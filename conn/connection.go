@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
@@ -37,11 +35,11 @@ type Connection struct {
 	sess    session.Existing // under core.Mu: published for other connections' decisions
 
 	// Worker-only.
-	fd           int
+	sock         socket // the current socket (noSocket: none)
 	eng          *session.Engine
-	rd           framing.Reader  // received bytes into frames (and its throttle budget)
-	wr           framing.Writer  // frames into vectored writes (and the sent list)
-	iovs         *framing.Iovecs // the worker's: writev runs on the worker
+	rd           framing.Reader // received bytes into frames (and its throttle budget)
+	wr           framing.Writer // frames into vectored writes (and the sent list)
+	iovs         *iovecs        // the worker's: writev runs on the worker
 	wantWrite    bool
 	hup          bool // the socket reported a hang-up: read until EOF
 	readyTimer   center.Timer
@@ -89,7 +87,7 @@ type (
 )
 
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
-	c := &Connection{msgr: m, w: w, c: w.Center(), fd: -1}
+	c := &Connection{msgr: m, w: w, c: w.Center(), sock: noSocket}
 	c.api = msgrbase.NewAPI(&c.core)
 	c.core.Init(&m.sh, (*ops)(c), c, role, peerType, target)
 	if !m.opts.NoCounters {
@@ -174,7 +172,7 @@ func (c *Connection) Worker() int { return c.w.ID() }
 func (c *Connection) connect() {
 	c.core.PC.Inc(perf.CreatedConnections)
 	c.core.PC.Inc(perf.ActiveConnections)
-	if c.core.St.Load() != msgrbase.Connecting || c.fd >= 0 || c.wasReady || c.reconnectTmr.Armed() {
+	if c.core.St.Load() != msgrbase.Connecting || c.sock.open() || c.wasReady || c.reconnectTmr.Armed() {
 		// Closed, or a socket from the peer took the connection over
 		// before this queued connect ran (and may have faulted since).
 		return
@@ -182,27 +180,18 @@ func (c *Connection) connect() {
 	c.dial()
 }
 
-// dial opens the socket and starts a non-blocking connect to c.core.Target.
+// dial opens the socket and starts a non-blocking connect to the target.
 func (c *Connection) dial() {
 	ap := c.core.Target.Addr
-	family := unix.AF_INET
-	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	s, err := dialSocket(ap)
 	if err != nil {
-		c.fault(fmt.Errorf("conn: socket: %w", err))
+		c.fault(err)
 		return
 	}
-	c.fd = fd
-	c.tuneSocket()
+	c.sock = s
+	tuneSocket(s.fd, !c.msgr.opts.DisableTCPNoDelay, c.msgr.opts.RcvBufBytes)
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
-	err = unix.Connect(fd, sockaddr(ap))
-	if err != nil && err != unix.EINPROGRESS && err != unix.EINTR {
-		c.fault(fmt.Errorf("conn: connect %v: %w", ap, err))
-		return
-	}
-	if err := c.c.AddFile(fd, driver.ReadWrite, c.handleEvent); err != nil {
+	if err := c.c.AddFile(s.fd, driver.ReadWrite, c.handleEvent); err != nil {
 		c.fault(err)
 		return
 	}
@@ -210,30 +199,20 @@ func (c *Connection) dial() {
 }
 
 // accepted starts the server side on an accepted socket. Runs on the worker.
-func (c *Connection) accepted(fd int) {
+func (c *Connection) accepted(s socket) {
 	c.core.PC.Inc(perf.CreatedConnections)
 	c.core.PC.Inc(perf.ActiveConnections)
-	c.fd = fd
+	c.sock = s
 	c.halfAccepted = true
-	c.tuneSocket()
+	tuneSocket(s.fd, !c.msgr.opts.DisableTCPNoDelay, c.msgr.opts.RcvBufBytes)
 	c.core.St.Store(msgrbase.Handshake)
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
-	if err := c.c.AddFile(fd, driver.Readable, c.handleEvent); err != nil {
+	if err := c.c.AddFile(s.fd, driver.Readable, c.handleEvent); err != nil {
 		c.close(err, true)
 		return
 	}
 	c.startSession()
 	c.handleRead() // bytes may have arrived before the add
-}
-
-func (c *Connection) tuneSocket() {
-	if !c.msgr.opts.DisableTCPNoDelay {
-		// Best effort, as Ceph's set_nodelay: a socket without it still works.
-		_ = unix.SetsockoptInt(c.fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	}
-	if n := c.msgr.opts.RcvBufBytes; n > 0 {
-		_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, n) // best effort, as Ceph's
-	}
 }
 
 func (c *Connection) startSession() {
@@ -245,18 +224,14 @@ func (c *Connection) startSession() {
 
 // handleEvent is the socket's readiness handler.
 func (c *Connection) handleEvent(fd int, fired driver.Mask) {
-	if fd != c.fd {
+	if fd != c.sock.fd {
 		return // a socket this connection gave up
 	}
 	if fired&driver.Hangup != 0 {
 		c.hup = true
 	}
 	if c.core.St.Load() == msgrbase.Connecting {
-		errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-		if err == nil && errno != 0 {
-			err = unix.Errno(errno)
-		}
-		if err != nil {
+		if err := connectError(fd); err != nil {
 			c.fault(fmt.Errorf("conn: connect %v: %w", c.core.Target.Addr, err))
 			return
 		}
@@ -277,7 +252,7 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 	}
 	// A fault in handleWrite may have dropped fd (and dialled anew): the
 	// fired mask is then stale.
-	if st := c.core.St.Load(); fired&driver.Readable != 0 && fd == c.fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
+	if st := c.core.St.Load(); fired&driver.Readable != 0 && fd == c.sock.fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
 		c.handleRead()
 	}
 }

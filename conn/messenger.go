@@ -13,7 +13,6 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
-	"github.com/gomsgr/gomsgr/internal/framing"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
@@ -39,7 +38,7 @@ type Messenger struct {
 	proc     *Processor
 	bindAddr netip.AddrPort
 
-	iovs   map[int]*framing.Iovecs  // one per worker: writev runs on the worker
+	iovs   map[int]*iovecs          // one per worker: writev runs on the worker
 	labels map[int]*msgrbase.Labels // per worker, for fast dispatch
 	inject atomic.Pointer[testhooks.Inject]
 }
@@ -92,11 +91,11 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		}
 		m.stack, m.ownsStack = s, true
 	}
-	m.iovs = map[int]*framing.Iovecs{}
+	m.iovs = map[int]*iovecs{}
 	m.labels = map[int]*msgrbase.Labels{}
 	m.runBatches = map[int]*perf.Batch{}
 	for _, w := range m.stack.Workers() {
-		m.iovs[w.ID()] = new(framing.Iovecs)
+		m.iovs[w.ID()] = new(iovecs)
 		if !opts.NoCounters && m.batches == nil {
 			m.runBatches[w.ID()] = m.sh.Perf().Worker(w.ID()).NewBatch()
 		}

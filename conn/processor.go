@@ -9,16 +9,11 @@ import (
 
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/session"
 )
-
-// errRefused is what a refused connect fails with (errors.Is matches it).
-var errRefused = unix.ECONNREFUSED
 
 // maxAcceptBackoff bounds how long accepting pauses after the process ran
 // out of file descriptors.
@@ -29,7 +24,7 @@ const maxAcceptBackoff = 2 * time.Second
 // until EAGAIN, giving each accepted socket to the least-loaded worker.
 type Processor struct {
 	m       *Messenger
-	fd      int
+	sock    socket
 	addr    gomsgr.EntityAddr
 	w       *center.Worker
 	backoff time.Duration
@@ -42,49 +37,20 @@ type Processor struct {
 
 func newProcessor(ctx context.Context, m *Messenger, addr netip.AddrPort, avoid []uint16) (*Processor, error) {
 	type bound struct {
-		fd int
+		s  socket
 		ap netip.AddrPort
 	}
 	l, err := msgrbase.Bind(ctx, m.opts.bind(), addr, avoid, func(ap netip.AddrPort) (bound, error) {
-		fd, got, err := listenOn(ap, m.opts.ListenBacklog)
-		return bound{fd, got}, err
+		s, got, err := listenSocket(ap, m.opts.ListenBacklog)
+		return bound{s, got}, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	p := &Processor{m: m, fd: l.fd, addr: gomsgr.Msgr2Addr(l.ap)}
+	p := &Processor{m: m, sock: l.s, addr: gomsgr.Msgr2Addr(l.ap)}
 	p.addr.Nonce = m.sh.Nonce()
 	p.timer.Init(p.resume)
 	return p, nil
-}
-
-func listenOn(ap netip.AddrPort, backlog int) (int, netip.AddrPort, error) {
-	family := unix.AF_INET
-	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
-		family = unix.AF_INET6
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, ap, fmt.Errorf("conn: socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		_ = unix.Close(fd)
-		return -1, ap, fmt.Errorf("conn: SO_REUSEADDR: %w", err)
-	}
-	if err := unix.Bind(fd, sockaddr(ap)); err != nil {
-		_ = unix.Close(fd)
-		return -1, ap, fmt.Errorf("conn: bind %v: %w", ap, err)
-	}
-	if err := unix.Listen(fd, backlog); err != nil {
-		_ = unix.Close(fd)
-		return -1, ap, fmt.Errorf("conn: listen %v: %w", ap, err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		_ = unix.Close(fd)
-		return -1, ap, fmt.Errorf("conn: getsockname: %w", err)
-	}
-	return fd, addrPort(sa), nil
 }
 
 // Addr returns the bound address.
@@ -94,9 +60,9 @@ func (p *Processor) start() error {
 	p.w = p.m.stack.Pick()
 	var err error
 	if serr := p.w.Center().Submit(func() {
-		err = p.w.Center().AddFile(p.fd, driver.Readable, p.accept)
+		err = p.w.Center().AddFile(p.sock.fd, driver.Readable, p.accept)
 		if err == nil {
-			p.accept(p.fd, driver.Readable)
+			p.accept(p.sock.fd, driver.Readable)
 		}
 	}); serr != nil {
 		return serr
@@ -114,39 +80,39 @@ func (p *Processor) start() error {
 // accept runs on the processor's worker.
 func (p *Processor) accept(fd int, _ driver.Mask) {
 	for !p.paused {
-		nfd, sa, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		ns, peerAP, res, err := acceptSocket(fd)
 		if err != nil {
-			switch err {
-			case unix.EINTR, unix.ECONNABORTED:
+			switch res {
+			case acceptRetry:
 				continue
-			case unix.EAGAIN:
+			case acceptDrained:
 				p.backoff = 0
 				return
-			}
-			p.acceptErrors.Add(1)
-			if err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM {
+			case acceptStarved:
 				// Out of resources: stop reading the listen queue for a
 				// while instead of spinning on it.
+				p.acceptErrors.Add(1)
 				p.backoff = min(max(2*p.backoff, 10*time.Millisecond), maxAcceptBackoff)
 				p.m.sh.Logger().Warn("conn: accept failed, pausing", "err", err, "pause", p.backoff)
 				p.paused = true
 				p.w.Center().AddTimer(&p.timer, p.backoff)
 				return
 			}
+			p.acceptErrors.Add(1)
 			p.m.sh.Logger().Warn("conn: accept failed", "err", err)
 			return
 		}
 		p.accepted.Add(1)
-		peer := gomsgr.Msgr2Addr(addrPort(sa))
+		peer := gomsgr.Msgr2Addr(peerAP)
 		w := p.m.stack.Pick()
 		c := newConnection(p.m, w, session.Server, 0, peer, p.m.Addrs())
 		if !p.m.sh.AddAccepted(&c.core) {
 			w.Release()
-			_ = unix.Close(nfd)
+			ns.Close()
 			continue
 		}
-		if err := w.Center().Submit(func() { c.accepted(nfd) }); err != nil {
-			_ = unix.Close(nfd)
+		if err := w.Center().Submit(func() { c.accepted(ns) }); err != nil {
+			ns.Close()
 			p.m.sh.Unregister(&c.core)
 			w.Release()
 		}
@@ -155,20 +121,21 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 
 func (p *Processor) resume() {
 	p.paused = false
-	p.accept(p.fd, driver.Readable)
+	p.accept(p.sock.fd, driver.Readable)
 }
 
 func (p *Processor) stop(ctx context.Context) error {
 	if p.w == nil {
-		return unix.Close(p.fd)
+		p.sock.Close()
+		return nil
 	}
 	err := p.w.Center().SubmitWait(ctx, func() {
 		p.w.Center().CancelTimer(&p.timer)
-		_ = p.w.Center().DelFile(p.fd, driver.Readable) // the close ends it anyway
+		_ = p.w.Center().DelFile(p.sock.fd, driver.Readable) // the close ends it anyway
 		// Stop listening now: with io_uring a pending poll request keeps
 		// the file open until its removal is processed, and connects
 		// would still be accepted by the kernel meanwhile.
-		closeSocket(p.fd)
+		p.sock.Close()
 		p.paused = true
 	})
 	p.w.Release()

@@ -3,12 +3,8 @@ package conn
 import (
 	"errors"
 	"fmt"
-	"io"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr/center"
-	"github.com/gomsgr/gomsgr/fdio"
 	"github.com/gomsgr/gomsgr/internal/framing"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -22,7 +18,7 @@ import (
 
 // handleRead reads until EAGAIN (or a short read), feeding the engine.
 func (c *Connection) handleRead() {
-	if c.readBlocked || c.fd < 0 {
+	if c.readBlocked || !c.sock.open() {
 		return // a throttle timer will resume
 	}
 	// lastRead takes the loop's clock as this turn read it: no reading of
@@ -76,7 +72,7 @@ func (c *Connection) readLoop(now center.Instant) {
 		if c.msgr.inject.Load() != nil {
 			c.injectSocketFailure()
 		}
-		n, err := fdio.Read(c.fd, b)
+		n, err := readSocket(c.sock.fd, b)
 		if n > 0 {
 			c.rd.Filled(n)
 			c.lastRead = now
@@ -88,14 +84,8 @@ func (c *Connection) readLoop(now center.Instant) {
 			}
 			continue
 		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err == unix.EAGAIN {
+		if err == errWouldBlock {
 			break
-		}
-		if err == nil {
-			err = io.EOF
 		}
 		c.fault(fmt.Errorf("conn: read: %w", err))
 		return
@@ -172,9 +162,9 @@ func (c *Connection) onThrottleRetry() {
 // why, as Ceph does. Whatever the socket does not take at once is dropped.
 func (c *Connection) lastWords() {
 	out := c.eng.Output()
-	if len(out) == 0 || c.fd < 0 || c.wr.Pending() {
+	if len(out) == 0 || !c.sock.open() || c.wr.Pending() {
 		return // nothing to say, or a partial write would interleave
 	}
-	_, _ = unix.Write(c.fd, out) // best effort: the connection fails either way
+	writeNow(c.sock.fd, out) // best effort: the connection fails either way
 	c.eng.Advance(len(out))
 }

@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
@@ -39,12 +37,12 @@ func (m *Messenger) SetInject(i testhooks.Inject) {
 // or write); the I/O then fails and the fault path runs.
 func (c *Connection) injectSocketFailure() {
 	inj := c.msgr.inject.Load()
-	if inj == nil || inj.SocketFailures <= 0 || c.fd < 0 {
+	if inj == nil || inj.SocketFailures <= 0 || !c.sock.open() {
 		return
 	}
 	if rand.IntN(inj.SocketFailures) == 0 {
 		c.msgr.sh.SC.InjSocket.Add(1)
-		_ = unix.Shutdown(c.fd, unix.SHUT_RDWR) // the next read or write fails: the fault path runs
+		shutdownFD(c.sock.fd) // the next read or write fails: the fault path runs
 	}
 }
 
@@ -164,29 +162,29 @@ func (c *Connection) handOver() {
 	ex := c.replaceWith
 	c.replaceWith = nil
 	req, v := c.eng.Replacement()
-	fd := c.fd
-	if err := c.c.DelFile(fd, driver.ReadWrite); err != nil {
-		// The driver may still report fd to c: it cannot move safely.
+	if err := c.c.DelFile(c.sock.fd, driver.ReadWrite); err != nil {
+		// The driver may still report the socket to c: it cannot move
+		// safely.
 		c.fault(err)
 		return
 	}
-	c.fd = -1 // close must not close the socket: it moves
+	s := socket{fd: c.sock.Release()} // it moves: close must not close it
 	c.close(session.ErrReplaced, false)
 	c.msgr.injectDelay()
 	c.msgr.sh.SC.Replacements.Add(1)
 	eng := c.eng
-	if err := ex.c.Submit(func() { ex.takeOver(fd, eng, req, v) }); err != nil {
+	if err := ex.c.Submit(func() { ex.takeOver(s, eng, req, v) }); err != nil {
 		ex.core.Mu.Lock()
 		ex.sess.Replacing = false
 		ex.core.Mu.Unlock()
-		closeSocket(fd)
+		s.Close()
 	}
 }
 
 // takeOver continues c's session on the socket fd of a replaced
 // connection whose engine got as far as the session request. Runs on c's
 // worker.
-func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request, v session.Verdict) {
+func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Request, v session.Verdict) {
 	clearReplacing := func() {
 		c.core.Mu.Lock()
 		c.sess.Replacing = false
@@ -194,7 +192,7 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 	}
 	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() {
 		clearReplacing()
-		closeSocket(fd)
+		s.Close()
 		return
 	}
 	c.msgr.injectDelay()
@@ -205,13 +203,13 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 	if again := c.redecide(req); again.Kind != session.VerdictReplace {
 		clearReplacing()
 		c.msgr.opts.Logger.Debug("conn: replacement no longer holds", "peer", c.core.Target.String(), "verdict", again.Kind.String())
-		closeSocket(fd)
+		s.Close()
 		return
 	}
 	extra := c.dropSocket()
 	c.requeue(extra)
 	c.c.CancelTimer(&c.reconnectTmr)
-	c.fd = fd
+	c.sock = s
 	c.halfAccepted = false
 	c.core.Mu.Lock()
 	c.core.Role = session.Server
@@ -220,7 +218,7 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 	c.iovs = c.msgr.iovs[c.w.ID()]
 	c.lastRead = c.c.Now()
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
-	if err := c.c.AddFile(fd, driver.Readable, c.handleEvent); err != nil {
+	if err := c.c.AddFile(s.fd, driver.Readable, c.handleEvent); err != nil {
 		clearReplacing()
 		c.fault(err)
 		return
@@ -234,7 +232,7 @@ func (c *Connection) takeOver(fd int, from *session.Engine, req *session.Request
 		return
 	}
 	c.handleWrite()
-	if st := c.core.St.Load(); c.fd == fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
+	if st := c.core.St.Load(); c.sock.fd == s.fd && (st == msgrbase.Handshake || st == msgrbase.Ready) {
 		c.handleRead()
 	}
 }
@@ -301,11 +299,10 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	c.c.CancelTimer(&c.idleTimer)
 	c.c.CancelTimer(&c.throttleTmr)
 	c.readBlocked = false
-	if c.fd >= 0 {
+	if c.sock.open() {
 		// An error leaves an interest the close below ends anyway.
-		_ = c.c.DelFile(c.fd, driver.ReadWrite)
-		closeSocket(c.fd)
-		c.fd = -1
+		_ = c.c.DelFile(c.sock.fd, driver.ReadWrite)
+		c.sock.Close()
 	}
 	c.wantWrite = false
 	c.hup = false
@@ -521,14 +518,4 @@ func (c *Connection) flushDelayed() {
 		c.msgr.sh.Deliver(&c.core, d.m, d.h)
 	}
 	c.delayed = nil
-}
-
-// closeSocket shuts fd down and closes it. Shut down first: with io_uring
-// the driver's poll request holds a reference to the file until its removal
-// is processed, and the last reference may be dropped late on another
-// thread; shutdown sends the FIN now regardless. Errors are of a socket
-// being given up (already reset by the peer): nothing to do about them.
-func closeSocket(fd int) {
-	_ = unix.Shutdown(fd, unix.SHUT_RDWR)
-	_ = unix.Close(fd)
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/framing"
@@ -21,7 +19,7 @@ import (
 // connecting, not closed.
 func (c *Connection) writable() bool {
 	st := c.core.St.Load()
-	return c.fd >= 0 && st != msgrbase.Connecting && st != msgrbase.Closed
+	return c.sock.open() && st != msgrbase.Connecting && st != msgrbase.Closed
 }
 
 // handleWrite writes pending output until done or EAGAIN.
@@ -74,12 +72,12 @@ func (c *Connection) writeLoop() {
 				return
 			}
 		}
-		n, err := c.wr.Writev(c.fd, c.iovs)
-		if err == unix.EAGAIN {
+		n, err := writeSocket(c.sock.fd, &c.wr, c.iovs)
+		if err == errWouldBlock {
 			if !c.wantWrite {
 				// Without the writable interest no edge would ever come
 				// and the output would wait forever: fail instead.
-				if err := c.c.AddFile(c.fd, driver.Writable, c.handleEvent); err != nil {
+				if err := c.c.AddFile(c.sock.fd, driver.Writable, c.handleEvent); err != nil {
 					c.fault(fmt.Errorf("conn: write: %w", err))
 					return
 				}
@@ -97,7 +95,7 @@ func (c *Connection) writeLoop() {
 	}
 	if c.wantWrite {
 		c.wantWrite = false
-		if err := c.c.DelFile(c.fd, driver.Writable); err != nil {
+		if err := c.c.DelFile(c.sock.fd, driver.Writable); err != nil {
 			c.fault(fmt.Errorf("conn: write: %w", err))
 		}
 	}
