@@ -57,10 +57,7 @@ func (c *Connection) writeTimed(start center.Instant) {
 }
 
 func (c *Connection) writeLoop() {
-	for {
-		if !c.wr.Pending() && !c.gather() {
-			break
-		}
+	for c.wr.Pending() || c.gather() {
 		if c.msgr.inject.Load() != nil {
 			c.injectSocketFailure()
 			if c.injectCongestion() {

@@ -1,0 +1,118 @@
+package conn
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/internal/msgrbase"
+	"github.com/gomsgr/gomsgr/testhooks"
+)
+
+// Fault injection (Options.Testing's testhooks.Inject; Ceph's ms_inject_*
+// options): socket failures, congestion, delays at race points and held
+// back deliveries.
+
+// SetInject changes the fault injection while the messenger runs.
+func (m *Messenger) SetInject(i testhooks.Inject) {
+	if i == (testhooks.Inject{}) {
+		m.inject.Store(nil)
+		return
+	}
+	m.inject.Store(&i)
+}
+
+// injectSocketFailure shuts the socket down one time in N (before a read
+// or write); the I/O then fails and the fault path runs.
+func (c *Connection) injectSocketFailure() {
+	inj := c.msgr.inject.Load()
+	if inj == nil || inj.SocketFailures <= 0 || !c.sock.open() {
+		return
+	}
+	if rand.IntN(inj.SocketFailures) == 0 {
+		c.msgr.sh.SC.InjSocket.Add(1)
+		shutdownFD(c.sock.fd) // the next read or write fails: the fault path runs
+	}
+}
+
+// injectCongestion reports whether this write attempt is refused.
+func (c *Connection) injectCongestion() bool {
+	inj := c.msgr.inject.Load()
+	if inj == nil || inj.Congestion <= 0 || rand.IntN(inj.Congestion) == 0 {
+		return false
+	}
+	c.msgr.sh.SC.InjCongestion.Add(1)
+	return true
+}
+
+// injectDelay sleeps at a race point (ms_inject_internal_delays).
+func (m *Messenger) injectDelay() {
+	inj := m.inject.Load()
+	if inj == nil || inj.InternalDelay <= 0 {
+		return
+	}
+	if inj.SocketFailures > 0 && rand.IntN(inj.SocketFailures) != 0 {
+		return
+	}
+	m.sh.SC.InjDelays.Add(1)
+	time.Sleep(inj.InternalDelay)
+}
+
+// delayedMsg is a received message held back by an injected delay.
+type delayedMsg struct {
+	m   *gomsgr.Message
+	h   msgrbase.Held
+	due center.Instant
+}
+
+// maybeDelay holds m back when receive delays are injected for the peer's
+// type (or earlier messages are still held: order is kept). Worker only.
+func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
+	inj := c.msgr.inject.Load()
+	var d time.Duration
+	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.core.PeerT && rand.Float64() < inj.DelayProbability {
+		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
+		c.msgr.sh.SC.InjRecvDelays.Add(1)
+	}
+	if d == 0 && len(c.delayed) == 0 {
+		return false
+	}
+	due := center.Nanotime().Add(d)
+	if n := len(c.delayed); n > 0 {
+		due = max(due, c.delayed[n-1].due)
+	}
+	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.rd.Held.Move(), due: due})
+	if len(c.delayed) == 1 {
+		c.c.AddTimer(&c.delayTmr, max(0, due.Sub(center.Nanotime())))
+	}
+	return true
+}
+
+// onDelayTimer delivers the held messages that are due, in order.
+func (c *Connection) onDelayTimer() {
+	now := center.Nanotime()
+	i := 0
+	for ; i < len(c.delayed) && c.delayed[i].due <= now; i++ {
+		d := c.delayed[i]
+		c.delayed[i] = delayedMsg{}
+		c.msgr.sh.Deliver(&c.core, d.m, d.h)
+	}
+	c.delayed = append(c.delayed[:0], c.delayed[i:]...)
+	if len(c.delayed) > 0 {
+		c.c.AddTimer(&c.delayTmr, max(0, c.delayed[0].due.Sub(center.Nanotime())))
+	} else {
+		c.delayed = nil
+	}
+}
+
+// flushDelayed delivers every held message now (the connection is
+// closing: they were received and acknowledged).
+func (c *Connection) flushDelayed() {
+	c.c.CancelTimer(&c.delayTmr)
+	for i, d := range c.delayed {
+		c.delayed[i] = delayedMsg{}
+		c.msgr.sh.Deliver(&c.core, d.m, d.h)
+	}
+	c.delayed = nil
+}
