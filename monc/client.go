@@ -117,7 +117,6 @@ type Client struct {
 	stack  *center.Stack
 	msgr   *conn.Messenger
 	target gomsgr.EntityAddr
-	faults *faultLog
 	log    *slog.Logger
 	stopKA chan struct{}
 	kaDone chan struct{}
@@ -159,7 +158,6 @@ func New(opts Options) (*Client, error) {
 	if opts.FSID != (msgr2.UUID{}) {
 		c.fsid, c.haveFSID = opts.FSID, true
 	}
-	c.faults = newFaultLog(opts.Logger.Handler())
 	// The client owns the stack (rather than the messenger) so that it can
 	// tell which driver runs after a fallback.
 	stack, err := center.NewStack(center.StackConfig{
@@ -180,7 +178,7 @@ func New(opts Options) (*Client, error) {
 		Stack:        stack,
 		ReadyTimeout: opts.ReadyTimeout,
 		IdleTimeout:  opts.IdleTimeout,
-		Logger:       slog.New(c.faults),
+		Logger:       opts.Logger,
 		Testing:      testing,
 	})
 	if err != nil {
@@ -318,7 +316,7 @@ func (c *Client) ensureSessionLocked() {
 		return
 	}
 	c.cur = cn
-	c.faults.reset()
+	go c.awaitSession(cn)
 	if !c.haveFSID || c.monEpoch == 0 {
 		// The monmap tells the fsid (and the epoch); Ceph's MonClient asks
 		// for it first on every new session too.
@@ -413,6 +411,17 @@ func (c *Client) stopTimersLocked() {
 	}
 }
 
+// awaitSession waits for cn's handshake: the session opens, or the
+// connection tells why it did not (refused, ready timeout, a protocol error
+// from the mon). Closing the client marks cn down, which ends the wait.
+func (c *Client) awaitSession(cn gomsgr.Connection) {
+	if err := cn.WaitReady(context.Background()); err != nil {
+		c.sessionFailed(cn, err)
+		return
+	}
+	c.sessionReady(cn)
+}
+
 // sessionReady runs when cn completed its handshake.
 func (c *Client) sessionReady(cn gomsgr.Connection) {
 	c.mu.Lock()
@@ -437,8 +446,10 @@ func (c *Client) maybeReadyLocked() {
 	}
 }
 
-// sessionFailed runs when cn was reset or refused.
-func (c *Client) sessionFailed(cn gomsgr.Connection, what string) {
+// sessionFailed runs when cn failed (err, its cause): during the handshake
+// (awaitSession), or once open (a reset event). A second report for the
+// same connection finds it no longer current and does nothing.
+func (c *Client) sessionFailed(cn gomsgr.Connection, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cn != c.cur {
@@ -451,14 +462,8 @@ func (c *Client) sessionFailed(cn gomsgr.Connection, what string) {
 		c.readyCh = make(chan struct{})
 	default:
 	}
-	err := c.faults.take()
-	if e, ok := cn.(interface{ Err() error }); ok && e.Err() != nil {
-		// The connection's own record of why it closed (conn.Connection)
-		// is exact; the log record is the fallback for other messengers.
-		err = e.Err()
-	}
 	if err == nil {
-		err = errors.New(what)
+		err = errors.New("connection reset")
 	}
 	if !wasReady {
 		err = fmt.Errorf("session not established: %w", err)
@@ -522,14 +527,13 @@ func (d dispatcher) Dispatch(m *gomsgr.Message) bool {
 	return true
 }
 
-func (d dispatcher) HandleConnect(cn gomsgr.Connection)     { d.c.sessionReady(cn) }
+// The handshake's outcome comes from Connection.WaitReady (awaitSession);
+// of the events only a reset matters: an open session was lost.
+func (d dispatcher) HandleConnect(gomsgr.Connection)        {}
 func (d dispatcher) HandleAccept(gomsgr.Connection)         {}
 func (d dispatcher) HandleRemoteReset(cn gomsgr.Connection) {}
 func (d dispatcher) HandleReset(cn gomsgr.Connection) bool {
-	d.c.sessionFailed(cn, "connection reset")
+	d.c.sessionFailed(cn, cn.Err())
 	return true
 }
-func (d dispatcher) HandleRefused(cn gomsgr.Connection) bool {
-	d.c.sessionFailed(cn, "connection refused")
-	return true
-}
+func (d dispatcher) HandleRefused(gomsgr.Connection) bool { return true }
