@@ -75,8 +75,8 @@ func New(cfg Config) (*Center, error) {
 	}
 	c := &Center{cfg: cfg, efd: efd}
 	// A locked thread lets the driver use thread-bound kernel features:
-	// with io_uring, CoopTaskrun doubled pipelined echo throughput in
-	// bench/peers (see driver.Config.OneThread).
+	// with io_uring, CoopTaskrun (see driver.Config.OneThread; its gain is
+	// in bench/RESULTS.md).
 	dcfg := driver.Config{Events: cfg.Events, OneThread: cfg.Wait == WaitThread}
 	drv, err := driver.Open(cfg.Driver, dcfg)
 	var unsup *driver.UnsupportedError

@@ -10,10 +10,11 @@ type WaitMode int
 
 const (
 	// WaitAuto, the zero value, picks the faster mode for the driver in
-	// bench/peers: WaitThread for io_uring (on a locked thread the ring
-	// uses COOP_TASKRUN: 1-connection p50 34.9 µs against 79.8 µs when
-	// parked in the poller, pipelined 64 B 2.2× the messages/s) and
-	// WaitPoller for epoll (level with WaitThread, and no thread held).
+	// bench/peers (figures in bench/RESULTS.md, "Figures moved from doc
+	// comments"): WaitThread for io_uring, because on a locked thread the
+	// ring uses COOP_TASKRUN and completions no longer interrupt the
+	// worker, and WaitPoller for epoll (level with WaitThread, and no
+	// thread held).
 	WaitAuto WaitMode = iota
 	// WaitPoller parks the worker goroutine in the Go runtime poller on the
 	// driver's fd; no OS thread stays blocked, and the runtime wakes the

@@ -9,10 +9,8 @@
 // thread to use it; when the call returns, the worker has to wait for a P
 // again. A 64 KiB write on a loopback socket runs the receiver's TCP input in
 // the writer's call and often takes longer than that, so an event-loop worker
-// doing nothing but such calls paid two thread switches per call. In
-// bench/peers (16 connections × 32 in flight, GOMAXPROCS=1) switching the
-// echo worker to this package moved 4 KiB echo from 1626 to 2372 MB/s and
-// 64 KiB from 916 to 1026 MB/s in the same run.
+// doing nothing but such calls paid two thread switches per call (the gain
+// measured in bench/peers is in bench/RESULTS.md).
 //
 // The price is that the calling thread keeps its P for the whole call: no
 // other goroutine runs on it and a stop-the-world waits until the call

@@ -124,7 +124,26 @@ func (t table) get(proto, impl, cs string) *Result {
 	return r
 }
 
-// WriteReport writes dir/RESULTS.md and the plots.
+// keptHeading starts the part of RESULTS.md a run does not write and keeps:
+// measured figures moved there from doc comments (which keep the reason),
+// the before/after tables of changes, written by hand.
+const keptHeading = "\n## Figures moved from doc comments"
+
+// keptSections returns the hand-written tail of the report at path (from
+// keptHeading on), or "".
+func keptSections(path string) string {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if i := strings.Index(string(old), keptHeading); i >= 0 {
+		return string(old[i:])
+	}
+	return ""
+}
+
+// WriteReport writes dir/RESULTS.md and the plots; the hand-written
+// sections at the end of an existing RESULTS.md (keptHeading) are kept.
 func WriteReport(dir string, rs []Result, m *Meta) error {
 	var b strings.Builder
 	t := index(rs)
@@ -242,7 +261,9 @@ func WriteReport(dir string, rs []Result, m *Meta) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", r.Proto, r.Impl, r.Case, r.Msgs, r.MsgsPerS, r.MBPerS,
 			lat(r.P50), lat(r.P90), lat(r.P99), lat(r.P999), lat(r.Max), kib(r.RSSBefore), kib(r.RSSAfter))
 	}
-	return os.WriteFile(filepath.Join(dir, "RESULTS.md"), []byte(b.String()), 0o644)
+	path := filepath.Join(dir, "RESULTS.md")
+	b.WriteString(keptSections(path))
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // targets checks issue 8's targets (docs/ARCHITECTURE.md, "Tests and

@@ -21,8 +21,9 @@ type Options struct {
 	// otherwise a completion waits until that thread, now running other
 	// goroutines, next makes a system call or takes a timer tick. The
 	// registered driver sets it when driver.Config.OneThread promises
-	// such a thread (center's WaitThread). On loopback echo in bench/peers
-	// it doubled pipelined throughput and halved ping-pong latency.
+	// such a thread (center's WaitThread). It removes the completion IPIs
+	// that otherwise interrupt the worker; what that gained on loopback
+	// echo is in bench/RESULTS.md.
 	CoopTaskrun bool
 	// SingleIssuer sets IORING_SETUP_SINGLE_ISSUER. The kernel then refuses
 	// submissions from any thread but the one that created the ring, so the
