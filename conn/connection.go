@@ -2,7 +2,6 @@ package conn
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
@@ -23,7 +22,10 @@ type api = msgrbase.API
 
 // Connection is one msgr2 session with a peer, pinned to a worker (Ceph's
 // AsyncConnection). It implements gomsgr.Connection; its methods may be
-// called from any goroutine.
+// called from any goroutine. Besides the ones listed here it has the
+// interface's SendKeepalive, MarkDown, IsConnected, WaitReady, Err,
+// PeerName, PeerType, PeerAddr, Features and Messenger, and QueueLen (the
+// messages waiting to be written), shared with package simple.
 type Connection struct {
 	api
 	core msgrbase.Conn // identity, state, out-queue, peer: shared with senders
@@ -45,35 +47,13 @@ type Connection struct {
 	readyTimer   center.Timer
 	idleTimer    center.Timer
 	lastRead     center.Instant // the loop's clock when a handler run last read bytes
-	faultErr     error
-	wasReady     bool
-	halfAccepted bool // accepted, not yet ready (Ceph's accept states)
+	halfAccepted bool           // accepted, not yet ready (Ceph's accept states)
+	readBlocked  bool           // a throttle refused: stop reading until throttleTmr
+	throttleTmr  center.Timer
 
-	// Reconnects (worker-only).
-	backoff      time.Duration
-	reconnectTmr center.Timer
-	replaceWith  *Connection // the existing connection a VerdictReplace chose
-
-	// Injected receive delays (worker-only): messages wait here in order.
-	delayed  []delayedMsg
-	delayTmr center.Timer
-
-	// Lossless sessions (worker-only) keep written messages in wr.Sent
-	// until the peer acknowledges them.
-	lossless bool
-
-	// Counting (worker-only): message and byte counts gather in cb, the
-	// worker's batch, published once per loop turn (or per handler run,
-	// on a stack that is not the messenger's: flushEach); ticks pick the
-	// sampled timings (Options.SampleEvery).
-	cb        *perf.Batch
-	flushEach bool
-	ackTick   uint32
-	runTick   uint32 // handler runs, for timedRun
-
-	// Receive throttling (worker-only).
-	readBlocked bool // a throttle refused: stop reading until the timer
-	throttleTmr center.Timer
+	rs  recovery // faults, reconnects, replacement (lossless.go)
+	inj delays   // injected receive delays (inject.go)
+	cnt counting // counts and sampled timings (counting.go)
 }
 
 var _ gomsgr.Connection = (*Connection)(nil)
@@ -93,9 +73,9 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	if !m.opts.NoCounters {
 		c.core.PC = m.sh.Perf().Worker(w.ID())
 		if id := w.ID(); id < len(m.batches) {
-			c.cb = m.batches[id]
+			c.cnt.cb = m.batches[id]
 		} else {
-			c.cb, c.flushEach = m.runBatches[id], true
+			c.cnt.cb, c.cnt.flushEach = m.runBatches[id], true
 		}
 	}
 	c.core.Labels = m.labels[w.ID()]
@@ -104,8 +84,8 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
 	c.throttleTmr.Init(c.onThrottleRetry)
-	c.reconnectTmr.Init(c.onReconnectTimer)
-	c.delayTmr.Init(c.onDelayTimer)
+	c.rs.reconnectTm.Init(c.onReconnectTimer)
+	c.inj.delayTmr.Init(c.onDelayTimer)
 	c.sess.PeerAddr = target
 	h := m.opts.Testing
 	cfg := session.Config{
@@ -172,7 +152,7 @@ func (c *Connection) Worker() int { return c.w.ID() }
 func (c *Connection) connect() {
 	c.core.PC.Inc(perf.CreatedConnections)
 	c.core.PC.Inc(perf.ActiveConnections)
-	if c.core.St.Load() != msgrbase.Connecting || c.sock.open() || c.wasReady || c.reconnectTmr.Armed() {
+	if c.core.St.Load() != msgrbase.Connecting || c.sock.open() || c.rs.wasReady || c.rs.reconnectTm.Armed() {
 		// Closed, or a socket from the peer took the connection over
 		// before this queued connect ran (and may have faulted since).
 		return
@@ -261,15 +241,15 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 func (s *sink) Ready(e *session.Engine) {
 	c := (*Connection)(s)
 	c.halfAccepted = false
-	if !c.wasReady {
+	if !c.rs.wasReady {
 		// Once per connection: a session keeps its peer type, and the
 		// budget a message holds names its throttles.
 		c.core.Thr = c.msgr.sh.Pols.Throttles(e.PeerType())
 	}
-	c.lossless = !e.Policy().Lossy
+	c.rs.lossless = !e.Policy().Lossy
 	c.core.SetReady(e) // Ready, and WaitReady returns
-	c.wasReady = true
-	c.backoff = 0
+	c.rs.wasReady = true
+	c.rs.backoff = 0
 	c.publish()
 	c.c.CancelTimer(&c.readyTimer)
 	c.c.AddTimer(&c.idleTimer, c.msgr.opts.IdleTimeout)
@@ -284,9 +264,9 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 	m.Src = c.core.PeerName
 	m.Conn = c
 	m.RecvStamp = c.lastRead.Time()
-	c.cb.Inc(perf.RecvMessages)
-	c.cb.Add(perf.RecvBytes, uint64(m.DispatchBytes))
-	if c.delayed != nil || c.msgr.inject.Load() != nil {
+	c.cnt.cb.Inc(perf.RecvMessages)
+	c.cnt.cb.Add(perf.RecvBytes, uint64(m.DispatchBytes))
+	if c.inj.delayed != nil || c.msgr.inject.Load() != nil {
 		if c.maybeDelay(m) {
 			return nil
 		}
@@ -302,8 +282,8 @@ func (s *sink) Acked(seq uint64) {
 	if c.wr.Sent.Len() == 0 {
 		return
 	}
-	tick := c.ackTick
-	c.ackTick++
+	tick := c.cnt.ackTick
+	c.cnt.ackTick++
 	if c.core.PC == nil || !c.msgr.sh.Sampled(tick) {
 		c.wr.Sent.Ack(seq)
 		return
@@ -348,9 +328,8 @@ func (c *Connection) close(err error, notify bool) {
 	if c.core.MarkedDown.Load() {
 		notify = false // a mark-down delivers no event, even racing a fault
 	}
-	c.faultErr = err
 	c.eng.Close(err)
-	c.c.CancelTimer(&c.reconnectTmr)
+	c.c.CancelTimer(&c.rs.reconnectTm)
 	c.flushDelayed()
 	for _, m := range c.dropSocket() {
 		m.Release()

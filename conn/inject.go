@@ -59,6 +59,13 @@ func (m *Messenger) injectDelay() {
 	time.Sleep(inj.InternalDelay)
 }
 
+// delays holds the received messages an injected delay holds back, in
+// order (worker-only).
+type delays struct {
+	delayed  []delayedMsg
+	delayTmr center.Timer
+}
+
 // delayedMsg is a received message held back by an injected delay.
 type delayedMsg struct {
 	m   *gomsgr.Message
@@ -75,16 +82,16 @@ func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
 		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
 		c.msgr.sh.SC.InjRecvDelays.Add(1)
 	}
-	if d == 0 && len(c.delayed) == 0 {
+	if d == 0 && len(c.inj.delayed) == 0 {
 		return false
 	}
 	due := center.Nanotime().Add(d)
-	if n := len(c.delayed); n > 0 {
-		due = max(due, c.delayed[n-1].due)
+	if n := len(c.inj.delayed); n > 0 {
+		due = max(due, c.inj.delayed[n-1].due)
 	}
-	c.delayed = append(c.delayed, delayedMsg{m: m, h: c.rd.Held.Move(), due: due})
-	if len(c.delayed) == 1 {
-		c.c.AddTimer(&c.delayTmr, max(0, due.Sub(center.Nanotime())))
+	c.inj.delayed = append(c.inj.delayed, delayedMsg{m: m, h: c.rd.Held.Move(), due: due})
+	if len(c.inj.delayed) == 1 {
+		c.c.AddTimer(&c.inj.delayTmr, max(0, due.Sub(center.Nanotime())))
 	}
 	return true
 }
@@ -93,26 +100,26 @@ func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
 func (c *Connection) onDelayTimer() {
 	now := center.Nanotime()
 	i := 0
-	for ; i < len(c.delayed) && c.delayed[i].due <= now; i++ {
-		d := c.delayed[i]
-		c.delayed[i] = delayedMsg{}
+	for ; i < len(c.inj.delayed) && c.inj.delayed[i].due <= now; i++ {
+		d := c.inj.delayed[i]
+		c.inj.delayed[i] = delayedMsg{}
 		c.msgr.sh.Deliver(&c.core, d.m, d.h)
 	}
-	c.delayed = append(c.delayed[:0], c.delayed[i:]...)
-	if len(c.delayed) > 0 {
-		c.c.AddTimer(&c.delayTmr, max(0, c.delayed[0].due.Sub(center.Nanotime())))
+	c.inj.delayed = append(c.inj.delayed[:0], c.inj.delayed[i:]...)
+	if len(c.inj.delayed) > 0 {
+		c.c.AddTimer(&c.inj.delayTmr, max(0, c.inj.delayed[0].due.Sub(center.Nanotime())))
 	} else {
-		c.delayed = nil
+		c.inj.delayed = nil
 	}
 }
 
 // flushDelayed delivers every held message now (the connection is
 // closing: they were received and acknowledged).
 func (c *Connection) flushDelayed() {
-	c.c.CancelTimer(&c.delayTmr)
-	for i, d := range c.delayed {
-		c.delayed[i] = delayedMsg{}
+	c.c.CancelTimer(&c.inj.delayTmr)
+	for i, d := range c.inj.delayed {
+		c.inj.delayed[i] = delayedMsg{}
 		c.msgr.sh.Deliver(&c.core, d.m, d.h)
 	}
-	c.delayed = nil
+	c.inj.delayed = nil
 }

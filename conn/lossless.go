@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
@@ -16,6 +18,17 @@ import (
 // connection by a newer socket from the same peer (docs/ARCHITECTURE.md,
 // "The lossless state machine"; Ceph's ProtocolV2 _fault,
 // handle_existing_connection and reuse_connection).
+
+// recovery is a connection's lossless state across sockets (worker-only):
+// what the fault path, reconnects and the replacement of its socket by a
+// newer one from the same peer need.
+type recovery struct {
+	lossless    bool          // keep written messages (wr.Sent) until acked
+	wasReady    bool          // the session was open once: a fault reconnects it
+	backoff     time.Duration // before the next dial, when connecting failed
+	reconnectTm center.Timer
+	replaceWith *Connection // the existing connection a VerdictReplace chose
+}
 
 // SessionStats returns the messenger's session counters.
 func (m *Messenger) SessionStats() gomsgr.SessionStats { return m.messengerAPI.SessionStats() }
@@ -78,7 +91,7 @@ func (s *sink) Existing(req *session.Request) session.Verdict {
 			v = session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
 			if v.Kind == session.VerdictReplace {
 				ex.sess.Replacing = true
-				c.replaceWith = ex
+				c.rs.replaceWith = ex
 			}
 			ex.core.Mu.Unlock()
 			if v.StopExisting {
@@ -110,8 +123,8 @@ func (c *Connection) closeAsync(err error) {
 // connection the decision chose, and ends this connection (Ceph's
 // reuse_connection). Runs on c's worker after Feed returned ErrReplaced.
 func (c *Connection) handOver() {
-	ex := c.replaceWith
-	c.replaceWith = nil
+	ex := c.rs.replaceWith
+	c.rs.replaceWith = nil
 	req, v := c.eng.Replacement()
 	if err := c.c.DelFile(c.sock.fd, driver.ReadWrite); err != nil {
 		// The driver may still report the socket to c: it cannot move
@@ -159,7 +172,7 @@ func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Reque
 	}
 	extra := c.dropSocket()
 	c.requeue(extra)
-	c.c.CancelTimer(&c.reconnectTmr)
+	c.c.CancelTimer(&c.rs.reconnectTm)
 	c.sock = s
 	c.halfAccepted = false
 	c.core.Mu.Lock()
@@ -230,13 +243,13 @@ func (s *sink) ResetSession() {
 	// Messages of the old session still waiting for the dispatcher go
 	// too: the application must not see them after the reset event.
 	c.msgr.sh.DiscardQueued(&c.core)
-	c.c.CancelTimer(&c.delayTmr)
-	for i, d := range c.delayed { // held by an injected delay: old session's
-		c.delayed[i] = delayedMsg{}
+	c.c.CancelTimer(&c.inj.delayTmr)
+	for i, d := range c.inj.delayed { // held by an injected delay: old session's
+		c.inj.delayed[i] = delayedMsg{}
 		d.h.Release()
 		d.m.Release()
 	}
-	c.delayed = nil
+	c.inj.delayed = nil
 	c.wr.Sent.Release()
 	c.discardOutQueue()
 	c.msgr.sh.QueueEvent(&c.core, msgrbase.EvRemoteReset)
@@ -310,7 +323,6 @@ func (c *Connection) fault(err error) {
 	if c.core.Role == session.Client && errors.Is(err, errRefused) {
 		m.sh.QueueEvent(&c.core, msgrbase.EvRefused)
 	}
-	c.faultErr = err
 	c.requeue(c.dropSocket())
 	queued := c.queued()
 	waited := errors.Is(err, session.ErrWait)
@@ -325,23 +337,23 @@ func (c *Connection) fault(err error) {
 		return
 	}
 	if prev == msgrbase.Ready && !waited {
-		c.backoff = 0
+		c.rs.backoff = 0
 		c.eng.Faulted()
 		c.reconnect()
 		return
 	}
 	switch {
 	case waited:
-		c.backoff = m.opts.MaxBackoff
-	case c.backoff == 0:
-		c.backoff = m.opts.InitialBackoff
+		c.rs.backoff = m.opts.MaxBackoff
+	case c.rs.backoff == 0:
+		c.rs.backoff = m.opts.InitialBackoff
 	default:
-		c.backoff = min(2*c.backoff, m.opts.MaxBackoff)
+		c.rs.backoff = min(2*c.rs.backoff, m.opts.MaxBackoff)
 	}
 	c.eng.Faulted()
 	c.core.St.Store(msgrbase.Connecting)
 	c.publish()
-	c.c.AddTimer(&c.reconnectTmr, c.backoff)
+	c.c.AddTimer(&c.rs.reconnectTm, c.rs.backoff)
 }
 
 func (m *Messenger) isStopping() bool { return m.sh.Stopping() }

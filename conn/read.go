@@ -37,28 +37,6 @@ func (c *Connection) handleRead() {
 	c.writeTimed(mid) // replies, acks; flushes the counts
 }
 
-// timedRun reports whether this handler run is one that counting times:
-// one in Options.SampleEvery, each standing for SampleEvery runs in
-// msgr_running_recv_time and msgr_running_send_time. The clock reads of a
-// timed run then cost a fraction of a read per run.
-func (c *Connection) timedRun() bool {
-	if c.core.PC == nil {
-		return false
-	}
-	t := c.runTick
-	c.runTick++
-	return c.msgr.sh.Sampled(t)
-}
-
-// flushCounts publishes the message and byte counts gathered in this
-// handler run when no loop-turn hook does (flushEach): a few atomic adds per
-// run instead of several per message.
-func (c *Connection) flushCounts() {
-	if c.flushEach {
-		c.cb.Flush()
-	}
-}
-
 // readLoop reads and processes until the socket is drained. now is the
 // loop's clock for this handler run; it stamps lastRead. An idle
 // connection holds no read buffer: the reader gives it back when drained.

@@ -86,9 +86,9 @@ func (c *Connection) writeLoop() {
 			c.fault(fmt.Errorf("conn: write: %w", err))
 			return
 		}
-		c.cb.Add(perf.SendBytes, uint64(n))
+		c.cnt.cb.Add(perf.SendBytes, uint64(n))
 		// Lossless: written messages wait for the peer's ack.
-		c.wr.Advance(n, c.lossless && c.core.St.Load() == msgrbase.Ready)
+		c.wr.Advance(n, c.rs.lossless && c.core.St.Load() == msgrbase.Ready)
 	}
 	if c.wantWrite {
 		c.wantWrite = false
@@ -132,7 +132,7 @@ func (c *Connection) gather() bool {
 		c.eng.PrepareMessage(&h)
 		it.M.Seq = h.Seq // the sent list is trimmed by seq
 		c.wr.Message(it.M, &h, c.eng.Revision())
-		c.cb.Inc(perf.SendMessages)
+		c.cnt.cb.Inc(perf.SendMessages)
 		sent = true
 		c.core.Mu.Lock()
 	}
