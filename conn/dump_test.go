@@ -29,7 +29,7 @@ func TestDumpAndCounters(t *testing.T) {
 	defer cancel()
 	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 	for i := 0; i < 3; i++ {
-		c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 100)})
+		must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 100)}))
 	}
 	for i := 0; i < 3; i++ {
 		select {
@@ -100,7 +100,7 @@ func TestCounterSampling(t *testing.T) {
 			gomsgr.Policy{})
 		c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 		for i := 0; i < 40; i++ {
-			c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 10)})
+			must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Data: make([]byte, 10)}))
 		}
 		for i := 0; i < 40; i++ {
 			select {

@@ -3,6 +3,7 @@ package conn_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/netip"
 	"time"
 
@@ -24,22 +25,30 @@ func (g *Greeting) DecodeFront(_ *msgr2.MsgHeader2, b []byte) error {
 	return d.Err()
 }
 
+// Applications register their message types once, at init time (an
+// example may run more than once: go test -count).
+func init() {
+	check(msgr2.DefaultRegistry.Register(0x4000, "greeting", func() msgr2.Message { return new(Greeting) }))
+}
+
 func Example() {
-	msgr2.DefaultRegistry.Register(0x4000, "greeting", func() msgr2.Message { return new(Greeting) })
+	// Greeting is in msgr2.DefaultRegistry: registered at init time.
 	got := make(chan string)
-	srv, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}})
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1}})
+	check(err)
+	check(srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
 		p, _ := m.Decode(nil)
 		got <- p.(*Greeting).Text + " from " + m.Src.String()
-	}))
-	srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
-	srv.Start()
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}})
-	cli.Start()
-	cli.SendTo(gomsgr.Encode(&Greeting{Text: "hello"}), gomsgr.EntityOSD, srv.Addrs()[0])
+	})))
+	check(srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")))
+	check(srv.Start())
+	cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}})
+	check(err)
+	check(cli.Start())
+	check(cli.SendTo(gomsgr.Encode(&Greeting{Text: "hello"}), gomsgr.EntityOSD, srv.Addrs()[0]))
 	fmt.Println(<-got)
-	cli.Shutdown(context.Background())
-	srv.Shutdown(context.Background())
+	check(cli.Shutdown(context.Background()))
+	check(srv.Shutdown(context.Background()))
 	// Output: hello from client.7
 }
 
@@ -50,25 +59,36 @@ func Example() {
 func ExampleInject() {
 	inj := testhooks.Inject{SocketFailures: 10}
 	got := make(chan uint64, 100)
-	srv, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Testing: &testhooks.Config{Inject: inj}})
-	srv.SetDefaultPolicy(gomsgr.StatefulServer(0))
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m.Tid; m.Release() }))
-	srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
-	srv.Start()
-	cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Testing: &testhooks.Config{Inject: inj},
+	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 2}, Testing: &testhooks.Config{Inject: inj}})
+	check(err)
+	check(srv.SetDefaultPolicy(gomsgr.StatefulServer(0)))
+	check(srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m.Tid; m.Release() })))
+	check(srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")))
+	check(srv.Start())
+	cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 8}, Testing: &testhooks.Config{Inject: inj},
 		InitialBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
-	cli.SetDefaultPolicy(gomsgr.LosslessClient(0))
-	cli.Start()
-	c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	check(err)
+	check(cli.SetDefaultPolicy(gomsgr.LosslessClient(0)))
+	check(cli.Start())
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	check(err)
 	for tid := uint64(1); tid <= 20; tid++ {
-		c.SendMessage(&gomsgr.Message{Type: 0x4001, Tid: tid})
+		check(c.SendMessage(&gomsgr.Message{Type: 0x4001, Tid: tid}))
 	}
 	inOrder := true
 	for want := uint64(1); want <= 20; want++ {
 		inOrder = inOrder && <-got == want
 	}
 	fmt.Println("20 messages in order:", inOrder)
-	cli.Shutdown(context.Background())
-	srv.Shutdown(context.Background())
+	check(cli.Shutdown(context.Background()))
+	check(srv.Shutdown(context.Background()))
 	// Output: 20 messages in order: true
+}
+
+// check ends the example on an error: every call in it is expected to
+// succeed.
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
 }

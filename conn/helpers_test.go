@@ -1,6 +1,7 @@
 package conn_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/gomsgr/gomsgr/center"
@@ -27,4 +28,23 @@ func dthrCur(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
 func dthrMax(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
 	_, x := m.DispatchThrottleBytes()
 	return x
+}
+
+// must fails t at once if err is not nil: for a step the rest of the test
+// depends on. Call it on the test goroutine only; in a dispatcher or
+// another goroutine, report with t.Error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shutdown shuts m down with ctx, failing t on an error without stopping
+// it: it is deferred, and may run while the test is already failing.
+func shutdown(ctx context.Context, t testing.TB, m *conn.Messenger) {
+	t.Helper()
+	if err := m.Shutdown(ctx); err != nil {
+		t.Errorf("%s: Shutdown: %v", m.Name(), err)
+	}
 }

@@ -31,7 +31,9 @@ func TestManyConnections(t *testing.T) {
 		var rl unix.Rlimit
 		if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(2*n+500) {
 			rl.Cur = min(rl.Max, uint64(2*n+500))
-			unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+			if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+				t.Fatalf("raising RLIMIT_NOFILE to %d: %v", rl.Cur, err)
+			}
 			n = min(n, int(rl.Cur-500)/2)
 		}
 	}
@@ -42,28 +44,29 @@ func TestManyConnections(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-			srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
-				m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
-			}))
-			srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0"))
-			srv.Start()
+			must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
+			must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+				// The echo may meet a connection that closes as the test ends.
+				_ = m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
+			})))
+			must(t, srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")))
+			must(t, srv.Start())
 			var got atomic.Int64
 			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}, Workers: 2, Center: centerCfg(d)})
-			cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-			cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got.Add(1) }))
-			cli.Start()
+			must(t, cli.SetDefaultPolicy(gomsgr.LossyClient(0)))
+			must(t, cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got.Add(1) })))
+			must(t, cli.Start())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			defer srv.Shutdown(ctx)
-			defer cli.Shutdown(ctx)
+			defer shutdown(ctx, t, srv)
+			defer shutdown(ctx, t, cli)
 			var cs []*conn.Connection
 			for i := 0; i < n; i++ {
 				c, err := cli.ConnectAnon(gomsgr.EntityOSD, srv.Addrs()[0])
 				if err != nil {
 					t.Fatal(err)
 				}
-				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)})
+				must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)}))
 				cs = append(cs, c)
 			}
 			for got.Load() < int64(n) {

@@ -24,26 +24,27 @@ func BenchmarkIdleConnections(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
-		m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid, Data: m.Data})
-	}))
+	must(b, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
+	must(b, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) {
+		// The echo may meet a connection that closes as the benchmark ends.
+		_ = m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid, Data: m.Data})
+	})))
 	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		b.Fatal(err)
 	}
-	srv.Start()
+	must(b, srv.Start())
 	var got atomic.Int64
 	cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 1}, Workers: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
-	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got.Add(1); m.Release() }))
-	cli.Start()
+	must(b, cli.SetDefaultPolicy(gomsgr.LossyClient(0)))
+	must(b, cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got.Add(1); m.Release() })))
+	must(b, cli.Start())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	defer srv.Shutdown(ctx)
-	defer cli.Shutdown(ctx)
+	defer shutdown(ctx, b, srv)
+	defer shutdown(ctx, b, cli)
 
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -55,7 +56,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 64)})
+		must(b, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 64)}))
 		cs = append(cs, c)
 	}
 	for got.Load() < int64(b.N) {

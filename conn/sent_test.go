@@ -49,7 +49,7 @@ func (p *peer) pump(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("peer: condition not reached in 10s")
 		}
-		p.nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		must(t, p.nc.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
 		n, _ := p.nc.Read(tmp)
 		p.buf = append(p.buf, tmp[:n]...)
 		k, _, err := p.eng.Feed(p.buf)
@@ -76,24 +76,24 @@ func TestLosslessKeepsUntilAcked(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ln.Close()
+			defer func() { _ = ln.Close() }() // cleanup: a failed close changes no result
 			cli, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 3}, Workers: 1})
 			pol := gomsgr.LossyClient(0)
 			if lossless {
 				pol = gomsgr.LosslessClient(0)
 			}
-			cli.SetDefaultPolicy(pol)
-			cli.Start()
+			must(t, cli.SetDefaultPolicy(pol))
+			must(t, cli.Start())
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			defer cli.Shutdown(ctx)
+			defer shutdown(ctx, t, cli)
 			ap := netip.MustParseAddrPort(ln.Addr().String())
 			c, _ := cli.ConnectTo(gomsgr.EntityOSD, gomsgr.EntityAddr{Type: msgr2.AddrMsgr2, Addr: ap})
 			nc, err := ln.Accept()
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer nc.Close()
+			defer func() { _ = nc.Close() }() // cleanup: a failed close changes no result
 			p := &peer{nc: nc}
 			p.eng = session.New(session.Config{Role: session.Server, Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 1},
 				Addrs: gomsgr.AddrVec{{Type: msgr2.AddrMsgr2, Addr: ap}}, Policy: func(gomsgr.EntityType) gomsgr.Policy { return gomsgr.StatefulServer(0) }}, p)
@@ -103,7 +103,7 @@ func TestLosslessKeepsUntilAcked(t *testing.T) {
 			for i := 0; i < 50; i++ {
 				m := &gomsgr.Message{Type: 0x7001, Data: make([]byte, 100)}
 				m.SetReleaser(func(*gomsgr.Message, any) { released.Add(1) }, nil)
-				c.SendMessage(m)
+				must(t, c.SendMessage(m))
 			}
 			p.pump(t, func() bool { return p.got.Load() == 50 })
 			cc := c.(*conn.Connection)
@@ -121,7 +121,9 @@ func TestLosslessKeepsUntilAcked(t *testing.T) {
 			}
 			// Acknowledge up to 30.
 			ack := msgr2.AppendControl(nil, p.eng.Revision(), &msgr2.Ack{Seq: 30})
-			nc.Write(ack)
+			if _, err := nc.Write(ack); err != nil {
+				t.Fatalf("writing ACK 30: %v", err)
+			}
 			waitFor(t, 10*time.Second, "30 released after ACK 30", func() bool { return released.Load() == 30 })
 			if cc.Unacked() != 20 {
 				t.Fatalf("after ACK 30: %d unacked, want 20", cc.Unacked())

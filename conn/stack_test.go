@@ -31,23 +31,23 @@ func TestSharedStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
+	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
 	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)
 	}
-	srv.Start()
+	must(t, srv.Start())
 	cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 3}, Stack: stack})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli.Start()
+	must(t, cli.Start())
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	const n = 50
 	for i := 0; i < n; i++ {
-		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 32)})
+		must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 32)}))
 	}
 	for i := 0; i < n; i++ {
 		select {

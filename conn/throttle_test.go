@@ -46,7 +46,7 @@ func TestDispatchThrottle(t *testing.T) {
 			c, _ := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
 			const n = 100
 			for i := 0; i < n; i++ {
-				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)})
+				must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)}))
 			}
 			// While the dispatcher is stuck, watch what the server holds.
 			deadline := time.Now().Add(500 * time.Millisecond)
