@@ -30,7 +30,7 @@ func TestSendOnStoppedWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 4}})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
 	if err := srv.Bind(ctx, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestReleasedMessageSendPanicsUnderRace(t *testing.T) {
 		t.Skip("the poison check is on in race builds only")
 	}
 	srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 5}})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
+	must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
 	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +103,8 @@ func TestIdleTimeoutAfterReplacement(t *testing.T) {
 		defer cancel()
 		srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 6}, Workers: 1,
 			Center: centerCfg(drv), IdleTimeout: 500 * time.Millisecond})
-		srv.SetDefaultPolicy(gomsgr.StatefulServer(0))
-		srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { m.Release() }))
+		must(t, srv.SetDefaultPolicy(gomsgr.StatefulServer(0)))
+		must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { m.Release() })))
 		if err := srv.Bind(ctx, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestIdleTimeoutAfterReplacement(t *testing.T) {
 		}
 		cli := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 6}, Workers: 1,
 			Center: centerCfg(drv), InitialBackoff: 10 * time.Millisecond})
-		cli.SetDefaultPolicy(gomsgr.LosslessClient(0))
+		must(t, cli.SetDefaultPolicy(gomsgr.LosslessClient(0)))
 		if err := cli.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -190,8 +190,8 @@ func TestWriteInterestFailureFaults(t *testing.T) {
 	release := make(chan struct{})
 	srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 7}, Workers: 1,
 		DispatchThrottleBytes: 64 << 10, RcvBufBytes: 4096})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { <-release; m.Release() }))
+	must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
+	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { <-release; m.Release() })))
 	defer close(release)
 	if err := srv.Bind(ctx, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func TestWriteInterestFailureFaults(t *testing.T) {
 	}
 	cli := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}, Workers: 1,
 		Center: center.Config{Driver: "test-refuse-writable", Wait: center.WaitThread}})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	must(t, cli.SetDefaultPolicy(gomsgr.LossyClient(0)))
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}
