@@ -49,3 +49,21 @@ func TestMsgr2Addr(t *testing.T) {
 		t.Fatalf("Msgr2Addr = %+v", a)
 	}
 }
+
+// FuzzParseAddr: ParseAddr never panics, and what it accepts prints back
+// to an address it parses to the same value.
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:6789", "v2:10.0.0.1:3300/0", "[::1]:3300", "v1:1.2.3.4:6789/0", "x", "1.2.3.4:99999", "v2:[fe80::1%eth0]:1/4294967295"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := gomsgr.ParseAddr(s)
+		if err != nil {
+			return
+		}
+		b, err := gomsgr.ParseAddr(a.Addr.String())
+		if err != nil || b.Addr != a.Addr {
+			t.Fatalf("ParseAddr(%q) = %v, whose address %q parses to %v, %v", s, a, a.Addr.String(), b, err)
+		}
+	})
+}
