@@ -20,8 +20,9 @@ import (
 const maxAcceptBackoff = 2 * time.Second
 
 // Processor owns a messenger's listening socket (Ceph's Processor): it binds
-// (scanning a port range and retrying), listens, and accepts on a worker
-// until EAGAIN, giving each accepted socket to the least-loaded worker.
+// (a kernel port for port 0, or Ceph's port-range scan with retries),
+// listens, and accepts on a worker until EAGAIN, giving each accepted
+// socket to the least-loaded worker.
 type Processor struct {
 	m       *Messenger
 	sock    socket

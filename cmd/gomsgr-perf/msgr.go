@@ -109,7 +109,7 @@ func msgrServer(args []string) (err error) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	var f msgrFlags
 	f.register(fs)
-	addr := fs.String("addr", "127.0.0.1:0", "address to bind (port 0 scans 6800..7568)")
+	addr := fs.String("addr", "127.0.0.1:0", "address to bind (port 0: a port the kernel chooses, printed)")
 	think := fs.Duration("think", 0, "server think time per request (slow dispatch)")
 	if err := fs.Parse(args); err != nil {
 		return err

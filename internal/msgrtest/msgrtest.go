@@ -444,9 +444,8 @@ func testIdleTimeout(t *testing.T, newMsgr Factory) {
 
 func testRefused(t *testing.T, newMsgr Factory) {
 	cli, cr := client(t, newMsgr, Config{}, gomsgr.LossyClient(0))
-	// A port nobody listens on: the kernel's pick from the ephemeral range
-	// (outside the 6800..7568 range that messengers in other test packages
-	// scan, so none of them takes it meanwhile), closed again.
+	// A port nobody listens on: the kernel's pick from the ephemeral range,
+	// closed again.
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
