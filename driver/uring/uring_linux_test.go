@@ -120,6 +120,24 @@ func TestSetupFailedUnsupported(t *testing.T) {
 	}
 }
 
+// TestWithCleanup: a failed setup's cleanup error joins the failure, and
+// an unsupported failure keeps the type New and NewCompletion document.
+func TestWithCleanup(t *testing.T) {
+	cerr := errors.New("close failed")
+	if err := withCleanup(unsupported(unix.ENOSYS), nil); err.Error() != unsupported(unix.ENOSYS).Error() {
+		t.Errorf("no cleanup error: %v, want the failure alone", err)
+	}
+	err := withCleanup(unsupported(unix.ENOSYS), cerr)
+	if _, ok := err.(*driver.UnsupportedError); !ok || !errors.Is(err, unix.ENOSYS) || !errors.Is(err, cerr) {
+		t.Errorf("unsupported failure and a cleanup error: %T %v, want a *driver.UnsupportedError wrapping both", err, err)
+	}
+	err = withCleanup(unix.ENOMEM, cerr)
+	var u *driver.UnsupportedError
+	if errors.As(err, &u) || !errors.Is(err, unix.ENOMEM) || !errors.Is(err, cerr) {
+		t.Errorf("other failure and a cleanup error: %v, want both joined, not unsupported", err)
+	}
+}
+
 // TestOpenOneThread checks that the registered driver turns CoopTaskrun
 // on only when Config.OneThread promises a locked thread.
 func TestOpenOneThread(t *testing.T) {
