@@ -42,25 +42,31 @@ func BenchmarkWake(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				done := make(chan struct{})
-				go func() { c.Run(); close(done) }()
+				done := make(chan error, 1)
+				go func() { done <- c.Run() }()
 				resp := make(chan struct{}, 1)
 				ev := NewEvent(func() { resp <- struct{}{} })
 				// Let the worker settle into its wait.
-				c.Post(ev)
+				if err := c.Post(ev); err != nil {
+					b.Fatal(err)
+				}
 				<-resp
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					c.Post(ev)
+					if err := c.Post(ev); err != nil {
+						b.Fatal(err)
+					}
 					<-resp
 				}
 				b.StopTimer()
 				st := c.Stats()
 				b.ReportMetric(float64(st.Sleeps)/float64(b.N), "sleeps/op")
 				c.Stop()
-				<-done
-				c.Close()
+				if err := <-done; err != nil {
+					b.Errorf("Run: %v", err)
+				}
+				closeCenter(b, c)
 			})
 		}
 	}
@@ -72,7 +78,7 @@ func BenchmarkTimerAddCancel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	defer closeCenter(b, c)
 	timers := make([]Timer, 1024)
 	for i := range timers {
 		timers[i].Init(func() {})

@@ -58,7 +58,6 @@ type Center struct {
 	stop    atomic.Bool
 	stopEv  Event
 	running sync.Mutex // held by Run
-	once    sync.Once
 
 	park parker
 	st   stats
@@ -87,8 +86,7 @@ func New(cfg Config) (*Center, error) {
 		drv, err = driver.Open("epoll", dcfg)
 	}
 	if err != nil {
-		c.closeFds()
-		return nil, fmt.Errorf("center %d: %w", cfg.ID, err)
+		return nil, errors.Join(fmt.Errorf("center %d: %w", cfg.ID, err), c.closeFds())
 	}
 	c.drv = drv
 	c.events = make([]driver.Event, cfg.Events)
@@ -97,13 +95,11 @@ func New(cfg Config) (*Center, error) {
 	c.ext.init(cfg.QueueSize)
 	c.stopEv.Init(func() {})
 	if err := c.AddFile(efd, driver.Readable, c.drainWake); err != nil {
-		c.closeFds()
-		return nil, err
+		return nil, errors.Join(err, c.closeFds())
 	}
 	if cfg.Wait == WaitPoller {
 		if err := c.park.init(c); err != nil {
-			c.closeFds()
-			return nil, err
+			return nil, errors.Join(err, c.closeFds())
 		}
 	}
 	return c, nil
@@ -455,9 +451,9 @@ func (p *parker) init(c *Center) error {
 	p.f = os.NewFile(uintptr(fd), fmt.Sprintf("center-%d-%s", c.cfg.ID, c.drv.Name()))
 	p.rc, err = p.f.SyscallConn()
 	if err != nil {
-		p.f.Close()
+		cerr := p.f.Close()
 		p.f = nil
-		return fmt.Errorf("center %d: %w", c.cfg.ID, err)
+		return errors.Join(fmt.Errorf("center %d: %w", c.cfg.ID, err), cerr)
 	}
 	p.c = c
 	p.fn = p.check
@@ -477,17 +473,34 @@ func (p *parker) check(uintptr) bool {
 
 func (p *parker) wait(timeout time.Duration) int {
 	p.n = 0
-	switch {
-	case timeout > 0:
-		p.f.SetReadDeadline(time.Now().Add(timeout))
-		p.dl = true
-	case p.dl:
-		p.f.SetReadDeadline(time.Time{})
-		p.dl = false
+	if err := p.setDeadline(timeout); err != nil {
+		// Parked without the deadline the owner could oversleep a timer;
+		// with a stale one it would return before polling. Block in the
+		// driver for this turn instead: the eventfd is one of its files,
+		// so a post still wakes it.
+		p.c.st.waitErrors.Add(1)
+		p.c.cfg.Logger.Error("center: park deadline failed", "center", p.c.cfg.ID, "err", err)
+		return p.c.poll(timeout)
 	}
 	if err := p.rc.Read(p.fn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		p.c.st.waitErrors.Add(1)
 		p.c.cfg.Logger.Error("center: park failed", "center", p.c.cfg.ID, "err", err)
 	}
 	return p.n
+}
+
+// setDeadline arms the park's read deadline for timeout, or clears the one
+// left by an earlier park; dl stays set until a clear succeeds.
+func (p *parker) setDeadline(timeout time.Duration) error {
+	switch {
+	case timeout > 0:
+		p.dl = true
+		return p.f.SetReadDeadline(time.Now().Add(timeout))
+	case p.dl:
+		if err := p.f.SetReadDeadline(time.Time{}); err != nil {
+			return err
+		}
+		p.dl = false
+	}
+	return nil
 }

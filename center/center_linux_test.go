@@ -148,13 +148,16 @@ func TestExternalOrderWithOverflow(t *testing.T) {
 				defer wg.Done()
 				for i := 0; i < n; i++ {
 					i := i
-					c.Submit(func() {
+					if err := c.Submit(func() {
 						if next[p] != i {
 							bad.CompareAndSwap(nil, "producer order broken")
 						}
 						next[p] = i + 1
 						total.Add(1)
-					})
+					}); err != nil {
+						t.Errorf("producer %d: Submit %d: %v", p, i, err)
+						return
+					}
 				}
 			}(p)
 		}
@@ -175,7 +178,9 @@ func TestEventCoalesces(t *testing.T) {
 	ev := NewEvent(func() { runs.Add(1) })
 	release := make(chan struct{})
 	blocked := make(chan struct{})
-	c.Submit(func() { close(blocked); <-release })
+	if err := c.Submit(func() { close(blocked); <-release }); err != nil {
+		t.Fatal(err)
+	}
 	<-blocked
 	for i := 0; i < 100; i++ {
 		if err := c.Post(ev); err != nil {
@@ -187,7 +192,9 @@ func TestEventCoalesces(t *testing.T) {
 	if got := runs.Load(); got != 1 {
 		t.Fatalf("an Event posted 100 times while queued ran %d times, want 1", got)
 	}
-	c.Post(ev)
+	if err := c.Post(ev); err != nil {
+		t.Fatal(err)
+	}
 	on(t, c, func() {})
 	if got := runs.Load(); got != 2 {
 		t.Fatalf("after it ran, a new post ran it %d times in total, want 2", got)
@@ -222,12 +229,7 @@ func TestFileEvents(t *testing.T) {
 			}
 			fds = append(fds, p)
 		}
-		defer func() {
-			for _, p := range fds {
-				unix.Close(p[0])
-				unix.Close(p[1])
-			}
-		}()
+		defer closePipes(t, fds)
 		got := make(chan int, 100)
 		on(t, c, func() {
 			for _, p := range fds {
@@ -246,7 +248,7 @@ func TestFileEvents(t *testing.T) {
 			}
 		})
 		for _, p := range fds {
-			unix.Write(p[1], []byte("x"))
+			writeString(t, p[1], "x")
 			select {
 			case fd := <-got:
 				if fd != p[0] {
@@ -264,8 +266,8 @@ func TestFileEvents(t *testing.T) {
 				t.Errorf("mask after DelFile = %s", m)
 			}
 		})
-		unix.Write(fds[0][1], []byte("x"))
-		unix.Write(fds[1][1], []byte("y"))
+		writeString(t, fds[0][1], "x")
+		writeString(t, fds[1][1], "y")
 		select {
 		case fd := <-got:
 			if fd != fds[1][0] {
@@ -276,7 +278,9 @@ func TestFileEvents(t *testing.T) {
 		}
 		on(t, c, func() {
 			for _, p := range fds[1:] {
-				c.DelFile(p[0], driver.Readable)
+				if err := c.DelFile(p[0], driver.Readable); err != nil {
+					t.Errorf("DelFile: %v", err)
+				}
 			}
 		})
 	})
@@ -290,7 +294,9 @@ func TestCloseRunsPendingAndRefusesLater(t *testing.T) {
 	}
 	var ran atomic.Int32
 	for i := 0; i < 10; i++ {
-		c.Submit(func() { ran.Add(1) })
+		if err := c.Submit(func() { ran.Add(1) }); err != nil {
+			t.Fatalf("Submit %d before Close: %v", i, err)
+		}
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -372,7 +378,7 @@ func TestFallbackToEpoll(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New with a refused driver: %v, want fallback", err)
 	}
-	defer c.Close()
+	defer closeCenter(t, c)
 	if c.DriverName() != "epoll" {
 		t.Fatalf("driver after fallback = %q, want epoll", c.DriverName())
 	}
@@ -418,7 +424,9 @@ func TestStackPickAndStop(t *testing.T) {
 	var ran atomic.Int32
 	for _, w := range s.Workers() {
 		for i := 0; i < 100; i++ {
-			w.Center().Submit(func() { ran.Add(1) })
+			if err := w.Center().Submit(func() { ran.Add(1) }); err != nil {
+				t.Fatalf("worker %d: Submit %d: %v", w.ID(), i, err)
+			}
 		}
 	}
 	if err := s.Stop(ctxTimeout(t, 10*time.Second)); err != nil {
@@ -437,7 +445,7 @@ func TestZeroAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer closeCenter(t, c)
 	var tm Timer
 	tm.Init(func() {})
 	if a := testing.AllocsPerRun(1000, func() {
@@ -448,7 +456,9 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	ev := NewEvent(func() {})
 	if a := testing.AllocsPerRun(1000, func() {
-		c.Post(ev)
+		if err := c.Post(ev); err != nil {
+			t.Fatal(err)
+		}
 		c.ext.drain()
 	}); a != 0 {
 		t.Fatalf("Post+run of an Event: %.1f allocs, want 0", a)
@@ -478,37 +488,61 @@ func TestAddFileDuringDispatch(t *testing.T) {
 		for i := 0; i < 32; i++ {
 			extra = append(extra, pipe())
 		}
-		defer func() {
-			for _, p := range append(first, extra...) {
-				unix.Close(p[0])
-				unix.Close(p[1])
-			}
-		}()
+		defer closePipes(t, append(first, extra...))
 		var ran atomic.Int32
 		added := false
 		on(t, c, func() {
 			for _, p := range first {
-				c.AddFile(p[0], driver.Readable, func(fd int, _ driver.Mask) {
+				err := c.AddFile(p[0], driver.Readable, func(fd int, _ driver.Mask) {
 					var b [8]byte
-					unix.Read(fd, b[:])
+					if n, err := unix.Read(fd, b[:]); n != 1 || err != nil {
+						t.Errorf("read in fd %d's handler: %d bytes, %v; want the 1 byte written", fd, n, err)
+					}
 					ran.Add(1)
 					if !added {
 						added = true
 						for _, q := range extra {
-							c.AddFile(q[0], driver.Readable, func(int, driver.Mask) {})
+							if err := c.AddFile(q[0], driver.Readable, func(int, driver.Mask) {}); err != nil {
+								t.Errorf("AddFile(%d) in a handler: %v", q[0], err)
+							}
 						}
 					}
 				})
+				if err != nil {
+					t.Errorf("AddFile(%d): %v", p[0], err)
+				}
 			}
 		})
 		for _, p := range first {
-			unix.Write(p[1], []byte("x"))
+			writeString(t, p[1], "x")
 		}
 		waitFor(t, 10*time.Second, "all 4 handlers of the batch", func() bool { return ran.Load() == 4 })
 		on(t, c, func() {
 			for _, p := range append(first, extra...) {
-				c.DelFile(p[0], driver.Readable)
+				if err := c.DelFile(p[0], driver.Readable); err != nil {
+					t.Errorf("DelFile(%d): %v", p[0], err)
+				}
 			}
 		})
 	})
+}
+
+// closePipes closes the test's pipes, reporting a failed close.
+func closePipes(t *testing.T, pipes [][2]int) {
+	t.Helper()
+	for _, p := range pipes {
+		for _, fd := range p {
+			if err := unix.Close(fd); err != nil {
+				t.Errorf("close pipe fd %d: %v", fd, err)
+			}
+		}
+	}
+}
+
+// writeString writes s to fd in one write, failing the test otherwise.
+func writeString(t *testing.T, fd int, s string) {
+	t.Helper()
+	if n, err := unix.Write(fd, []byte(s)); n != len(s) || err != nil {
+		t.Fatalf("write %q to fd %d: %d bytes, %v", s, fd, n, err)
+	}
 }

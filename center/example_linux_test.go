@@ -14,16 +14,24 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	go c.Run()
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run() }()
 	done := make(chan string)
 	var t center.Timer
 	t.Init(func() { done <- "timer fired on the owner" })
-	c.SubmitWait(context.Background(), func() {
+	if err := c.SubmitWait(context.Background(), func() {
 		c.AddTimer(&t, 5*time.Millisecond) // owner-only: run it there
-	})
+	}); err != nil {
+		fmt.Println("submit:", err)
+	}
 	fmt.Println(<-done)
 	c.Stop()
-	c.Close()
+	if err := <-ran; err != nil {
+		fmt.Println("run:", err)
+	}
+	if err := c.Close(); err != nil {
+		fmt.Println("close:", err)
+	}
 	// Output: timer fired on the owner
 }
 
@@ -35,6 +43,8 @@ func ExampleStack() {
 	}
 	a, b := s.Pick(), s.Pick()
 	fmt.Println(a.ID() != b.ID())
-	s.Stop(context.Background())
+	if err := s.Stop(context.Background()); err != nil {
+		fmt.Println("stop:", err)
+	}
 	// Output: true
 }

@@ -97,3 +97,12 @@ func raceOr(race, normal int) int {
 	}
 	return normal
 }
+
+// closeCenter closes c at the end of a test or benchmark, reporting a
+// failed close.
+func closeCenter(tb testing.TB, c *Center) {
+	tb.Helper()
+	if err := c.Close(); err != nil {
+		tb.Errorf("Close: %v", err)
+	}
+}

@@ -68,8 +68,8 @@ func NewStack(cfg StackConfig) (*Stack, error) {
 		ccfg.ID = i
 		c, err := New(ccfg)
 		if err != nil {
-			s.Stop(context.Background())
-			return nil, fmt.Errorf("stack %q: worker %d: %w", cfg.Name, i, err)
+			// Stop the workers already started; its error joins ours.
+			return nil, errors.Join(fmt.Errorf("stack %q: worker %d: %w", cfg.Name, i, err), s.Stop(context.Background()))
 		}
 		w := &Worker{id: i, center: c, done: make(chan struct{})}
 		s.workers = append(s.workers, w)

@@ -1,6 +1,9 @@
 package center
 
 import (
+	"errors"
+	"fmt"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/gomsgr/gomsgr/fdio"
@@ -51,7 +54,9 @@ func dupNonblock(fd int) (int, error) {
 		return -1, err
 	}
 	if err := unix.SetNonblock(nfd, true); err != nil {
-		unix.Close(nfd)
+		if cerr := unix.Close(nfd); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close duplicate fd %d: %w", nfd, cerr))
+		}
 		return -1, err
 	}
 	return nfd, nil

@@ -20,7 +20,9 @@ func TestRegistry(t *testing.T) {
 	if d.Name() != "epoll" {
 		t.Fatalf("Name() = %q", d.Name())
 	}
-	d.Close()
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
 	if _, err := driver.Open("nope", driver.Config{}); !errors.Is(err, driver.ErrUnknown) {
 		t.Fatalf("Open(nope) = %v, want ErrUnknown", err)
 	}

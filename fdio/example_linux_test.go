@@ -15,10 +15,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	fdio.Write(fds[0], []byte("hello, "))
-	fdio.Write(fds[0], []byte("world"))
+	for _, s := range []string{"hello, ", "world"} {
+		if _, err := fdio.Write(fds[0], []byte(s)); err != nil {
+			panic(err)
+		}
+	}
 
 	buf := make([]byte, 4)
 	var got []byte
@@ -36,5 +37,10 @@ func Example() {
 		got = append(got, buf[:n]...)
 	}
 	fmt.Println(string(got))
+	for _, fd := range fds {
+		if err := unix.Close(fd); err != nil {
+			fmt.Println("close:", err)
+		}
+	}
 	// Output: hello, world
 }

@@ -17,7 +17,13 @@ func pair(t testing.TB) (int, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			if err := unix.Close(fd); err != nil {
+				t.Errorf("close socket fd %d: %v", fd, err)
+			}
+		}
+	})
 	return fds[0], fds[1]
 }
 
@@ -36,7 +42,9 @@ func TestReadWrite(t *testing.T) {
 	if n, err := fdio.Write(a, nil); n != 0 || err != nil {
 		t.Fatalf("empty write = %d, %v", n, err)
 	}
-	unix.Shutdown(a, unix.SHUT_WR)
+	if err := unix.Shutdown(a, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := fdio.Read(b, buf); n != 0 || err != nil {
 		t.Fatalf("read after peer shutdown = %d, %v; want 0, nil (EOF)", n, err)
 	}
@@ -97,7 +105,11 @@ func TestPollEpoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(epfd)
+	defer func() {
+		if err := unix.Close(epfd); err != nil {
+			t.Errorf("close epoll fd: %v", err)
+		}
+	}()
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, b, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(b)}); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +117,9 @@ func TestPollEpoll(t *testing.T) {
 	if n, err := fdio.PollEpoll(epfd, evs); n != 0 || err != nil {
 		t.Fatalf("poll with nothing ready = %d, %v", n, err)
 	}
-	fdio.Write(a, []byte("x"))
+	if n, err := fdio.Write(a, []byte("x")); n != 1 || err != nil {
+		t.Fatalf("write = %d, %v", n, err)
+	}
 	n, err := fdio.PollEpoll(epfd, evs)
 	if n != 1 || err != nil || evs[0].Fd != int32(b) || evs[0].Events&unix.EPOLLIN == 0 {
 		t.Fatalf("poll = %d, %v, %+v", n, err, evs[0])
@@ -129,8 +143,12 @@ func TestNoAllocs(t *testing.T) {
 	a, b := pair(t)
 	msg, buf := []byte("ping"), make([]byte, 16)
 	allocs := testing.AllocsPerRun(1000, func() {
-		fdio.Write(a, msg)
-		fdio.Read(b, buf)
+		if n, err := fdio.Write(a, msg); n != len(msg) || err != nil {
+			t.Fatalf("write = %d, %v", n, err)
+		}
+		if n, err := fdio.Read(b, buf); n != len(msg) || err != nil {
+			t.Fatalf("read = %d, %v", n, err)
+		}
 		if _, err := fdio.Read(b, buf); err != unix.EAGAIN {
 			t.Fatal("want EAGAIN")
 		}
@@ -148,16 +166,24 @@ func BenchmarkRoundTrip(b *testing.B) {
 		x, y := pair(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			fdio.Write(x, msg)
-			fdio.Read(y, buf)
+			if _, err := fdio.Write(x, msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := fdio.Read(y, buf); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("unix", func(b *testing.B) {
 		x, y := pair(b)
 		b.ReportAllocs()
 		for b.Loop() {
-			unix.Write(x, msg)
-			unix.Read(y, buf)
+			if _, err := unix.Write(x, msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := unix.Read(y, buf); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -184,9 +184,14 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("monc: %w", err), stack.Stop(context.Background()))
 	}
-	m.SetDefaultPolicy(gomsgr.LossyClient(0))
-	m.AddDispatcher(dispatcher{c})
-	if err := m.Start(); err != nil {
+	err = m.SetDefaultPolicy(gomsgr.LossyClient(0))
+	if err == nil {
+		err = m.AddDispatcher(dispatcher{c})
+	}
+	if err == nil {
+		err = m.Start()
+	}
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("monc: %w", err), m.Shutdown(context.Background()), stack.Stop(context.Background()))
 	}
 	c.msgr = m

@@ -109,14 +109,21 @@ type Server struct {
 	m gomsgr.Messenger
 }
 
-// StartServer binds addr and serves the workload until Shutdown.
-func StartServer(cfg Config, addr netip.AddrPort, think time.Duration) (*Server, error) {
+// StartServer binds addr and serves the workload until Shutdown. On failure
+// nothing is left running.
+func StartServer(cfg Config, addr netip.AddrPort, think time.Duration) (_ *Server, err error) {
 	m, err := New(cfg, gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0})
 	if err != nil {
 		return nil, err
 	}
-	m.SetDefaultPolicy(cfg.serverPolicy())
-	m.AddDispatcher(&echo{think: think, payload: make([]byte, 4<<20)})
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, m.Shutdown(context.Background()))
+		}
+	}()
+	if err := configure(m, cfg.serverPolicy(), &echo{think: think, payload: make([]byte, 4<<20)}); err != nil {
+		return nil, err
+	}
 	if err := m.Bind(context.Background(), addr); err != nil {
 		return nil, err
 	}
@@ -124,6 +131,17 @@ func StartServer(cfg Config, addr netip.AddrPort, think time.Duration) (*Server,
 		return nil, err
 	}
 	return &Server{m: m}, nil
+}
+
+// configure sets m's default policy and adds d.
+func configure(m gomsgr.Messenger, pol gomsgr.Policy, d gomsgr.Dispatcher) error {
+	if err := m.SetDefaultPolicy(pol); err != nil {
+		return fmt.Errorf("perfmsgr: set default policy: %w", err)
+	}
+	if err := m.AddDispatcher(d); err != nil {
+		return fmt.Errorf("perfmsgr: add dispatcher: %w", err)
+	}
+	return nil
 }
 
 // Addr returns the server's address.
@@ -256,12 +274,13 @@ func Run(ctx context.Context, cfg Config, addr gomsgr.EntityAddr, load Load, pro
 		}
 		cl := &client{m: m, sent: make([]int64, load.Concurrency), data: data, load: &load, run: r,
 			hist: hdrhistogram.New(1, int64(time.Minute), 3)}
-		m.SetDefaultPolicy(cfg.clientPolicy())
-		m.AddDispatcher(cl)
+		clients = append(clients, cl) // shut down on return, started or not
+		if err := configure(m, cfg.clientPolicy(), cl); err != nil {
+			return Result{}, err
+		}
 		if err := m.Start(); err != nil {
 			return Result{}, err
 		}
-		clients = append(clients, cl)
 		c, err := m.ConnectTo(gomsgr.EntityOSD, addr)
 		if err != nil {
 			return Result{}, err

@@ -36,7 +36,7 @@ func BenchPipePingPong(b *testing.B, open Factory) {
 		}
 		b.Cleanup(func() {
 			for _, fd := range append(p1[:], p2[:]...) {
-				unix.Close(fd)
+				closeFdOK(b, fd)
 			}
 		})
 		// driver side reads p1, writes p2; helper reads p2, writes p1.
@@ -57,7 +57,7 @@ func mustEventfd(b *testing.B, flags int) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { unix.Close(fd) })
+	b.Cleanup(func() { closeFdOK(b, fd) })
 	return fd
 }
 
@@ -74,7 +74,7 @@ func benchPingPong(b *testing.B, open Factory, mk func(*testing.B) (rd, wr, peer
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	defer closeOK(b, "driver", d.Close)
 	rd, wr, peerRd, peerWr := mk(b)
 	if err := d.Add(rd, driver.None, driver.Readable); err != nil {
 		b.Fatal(err)
@@ -143,7 +143,7 @@ func benchPingPongParked(b *testing.B, open Factory) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer d.Close()
+	defer closeOK(b, "driver", d.Close)
 	p, ok := d.(driver.Pollable)
 	if !ok {
 		b.Skipf("%s does not implement driver.Pollable", d.Name())
@@ -159,7 +159,7 @@ func benchPingPongParked(b *testing.B, open Factory) {
 		b.Fatal(err)
 	}
 	f := os.NewFile(uintptr(dfd), "driver")
-	defer f.Close()
+	defer closeOK(b, "duplicate of the driver fd", f.Close)
 	rc, err := f.SyscallConn()
 	if err != nil {
 		b.Fatal(err)

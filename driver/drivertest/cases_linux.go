@@ -251,7 +251,9 @@ func testBulkTransfer(h *harness) {
 	)
 	cfd, sfd := h.pair()
 	// A small send buffer, so that EAGAIN on write really happens.
-	_ = unix.SetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
+	if err := unix.SetsockoptInt(cfd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10); err != nil {
+		h.t.Fatalf("SO_SNDBUF: %v", err)
+	}
 	src := make([]byte, chunks*chunkSize)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range src {
@@ -505,7 +507,7 @@ func testPollable(h *harness) {
 		h.t.Fatalf("driver fd polled ready (%d, %v) with nothing fired", n, err)
 	}
 	f, rc := h.parkable(p.Fd())
-	defer f.Close()
+	defer closeOK(h.t, "duplicate of the driver fd", f.Close)
 	for round := range 3 {
 		// The eventfd is written by another goroutine once the parked
 		// goroutine found nothing, so that the wake-up must come through
@@ -561,14 +563,12 @@ func (h *harness) parkable(fd int) (*os.File, syscall.RawConn) {
 		h.t.Fatalf("dup driver fd: %v", err)
 	}
 	if err := unix.SetNonblock(dfd, true); err != nil {
-		unix.Close(dfd)
-		h.t.Fatalf("set non-blocking: %v", err)
+		h.t.Fatalf("set non-blocking: %v", errors.Join(err, unix.Close(dfd)))
 	}
 	f := os.NewFile(uintptr(dfd), "driver")
 	rc, err := f.SyscallConn()
 	if err != nil {
-		f.Close()
-		h.t.Fatalf("SyscallConn: %v", err)
+		h.t.Fatalf("SyscallConn: %v", errors.Join(err, f.Close()))
 	}
 	return f, rc
 }

@@ -122,13 +122,29 @@ func newHarness(t *testing.T, open Factory, events int) *harness {
 	h := &harness{t: t, d: d, buf: make([]driver.Event, 64), fds: map[int]bool{}, open: open}
 	t.Cleanup(func() {
 		for fd := range h.fds {
-			unix.Close(fd)
+			closeFdOK(t, fd)
 		}
 		if err := d.Close(); err != nil {
 			t.Errorf("driver Close: %v", err)
 		}
 	})
 	return h
+}
+
+// closeOK runs close, deferred or in a Cleanup, and reports its error.
+func closeOK(tb testing.TB, what string, close func() error) {
+	tb.Helper()
+	if err := close(); err != nil {
+		tb.Errorf("close %s: %v", what, err)
+	}
+}
+
+// closeFdOK closes fd, deferred or in a Cleanup, and reports its error.
+func closeFdOK(tb testing.TB, fd int) {
+	tb.Helper()
+	if err := unix.Close(fd); err != nil {
+		tb.Errorf("close fd %d: %v", fd, err)
+	}
 }
 
 // track makes the harness close fd at the end of the case.

@@ -147,10 +147,18 @@ func echoClient(port int, seed uint64, n int) (err error) {
 	if err != nil {
 		return fmt.Errorf("client %d: socket: %w", seed, err)
 	}
-	defer unix.Close(fd)
+	defer func() {
+		if cerr := unix.Close(fd); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("client %d: close: %w", seed, cerr))
+		}
+	}()
 	tv := unix.NsecToTimeval(int64(stressTimeout))
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	// The timeouts end a client whose echo never comes, instead of the test.
+	for _, opt := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+			return fmt.Errorf("client %d: set timeout: %w", seed, err)
+		}
+	}
 	if err := blockingConnect(fd, port); err != nil {
 		return fmt.Errorf("client %d: connect: %w", seed, err)
 	}

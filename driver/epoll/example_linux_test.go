@@ -1,6 +1,7 @@
 package epoll_test
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,19 +17,21 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer d.Close()
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		panic(err)
 	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
 	if err := d.Add(p[0], driver.None, driver.Readable); err != nil {
 		panic(err)
 	}
-	unix.Write(p[1], []byte("x"))
+	if _, err := unix.Write(p[1], []byte("x")); err != nil {
+		panic(err)
+	}
 	events := make([]driver.Event, 8)
 	n, err := d.Wait(events, time.Second)
 	fmt.Println(n, err, events[0].Fd == int32(p[0]), events[0].Mask)
+	if err := errors.Join(unix.Close(p[0]), unix.Close(p[1]), d.Close()); err != nil {
+		fmt.Println("close:", err)
+	}
 	// Output: 1 <nil> true R
 }

@@ -113,8 +113,7 @@ func NewCompletion(opts CompletionOptions) (*Completion, error) {
 	}
 	c := &Completion{r: r}
 	if err := c.bufs.setup(r, nbuf, size); err != nil {
-		c.Close()
-		return nil, err
+		return nil, withCleanup(err, c.Close())
 	}
 	return c, nil
 }

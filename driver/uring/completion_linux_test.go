@@ -61,7 +61,7 @@ func socketPair(t *testing.T) (int, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	t.Cleanup(func() { closeFdOK(t, fds[0]); closeFdOK(t, fds[1]) })
 	return fds[0], fds[1]
 }
 
@@ -97,7 +97,9 @@ func TestCompletionRecvSend(t *testing.T) {
 			t.Fatalf("round %d: echo %q, %v", round, echo[:n], err)
 		}
 	}
-	unix.Shutdown(b, unix.SHUT_WR)
+	if err := unix.Shutdown(b, unix.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
 	eof := waitFor(t, c, 1)[0]
 	if eof.Op != OpRecv || eof.Res != 0 || eof.More {
 		t.Fatalf("end of file: %+v", eof)
@@ -129,7 +131,9 @@ func TestCompletionNoBuffers(t *testing.T) {
 		if off < len(want) {
 			// 16 bytes at a time, each in its own buffer.
 			end := min(off+16, len(want))
-			unix.Write(b, want[off:end])
+			if n, err := unix.Write(b, want[off:end]); n != end-off || err != nil {
+				t.Fatalf("write of bytes %d to %d: %d, %v", off, end, n, err)
+			}
 			off = end
 		}
 		n, err := c.Wait(buf, 50*time.Millisecond)
@@ -177,12 +181,12 @@ func TestCompletionAccept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer closeOK(t, "listener", ln.Close)
 	f, err := ln.(*net.TCPListener).File()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer closeOK(t, "listener file", f.Close)
 	if err := c.Accept(int(f.Fd()), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +195,13 @@ func TestCompletionAccept(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer d.Close()
+		defer closeOK(t, "client connection", d.Close)
 	}
 	for _, r := range waitFor(t, c, 3) {
 		if r.Op != OpAccept || r.Tag != 3 || r.Res < 0 || !r.More {
 			t.Fatalf("accept completion %+v", r)
 		}
-		unix.Close(int(r.Res))
+		closeFdOK(t, int(r.Res))
 	}
 }
 

@@ -24,18 +24,21 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer d.Close()
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		panic(err)
 	}
-	defer unix.Close(efd)
 	if err := d.Add(efd, driver.None, driver.Readable); err != nil {
 		panic(err)
 	}
-	unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	if _, err := unix.Write(efd, []byte{1, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		panic(err)
+	}
 	events := make([]driver.Event, 8)
 	n, err := d.Wait(events, time.Second) // submits the Add, then waits
 	fmt.Println(n, err, events[0].Mask)
+	if err := errors.Join(unix.Close(efd), d.Close()); err != nil {
+		fmt.Println("close:", err)
+	}
 	// Output: 1 <nil> R
 }

@@ -21,6 +21,7 @@ package uring
 // primitives at the end of this file.
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -195,8 +196,7 @@ func newRing(sqEntries, cqEntries, flags uint32) (*ring, error) {
 	}
 	r := &ring{fd: int(fd), features: p.features, flags: p.flags}
 	if err := r.mmap(&p); err != nil {
-		unix.Close(r.fd)
-		return nil, err
+		return nil, errors.Join(err, os.NewSyscallError("close", unix.Close(r.fd)))
 	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package uring
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -84,8 +85,8 @@ func New(cfg driver.Config, opts Options) (driver.Driver, error) {
 	}
 	const need = featNoDrop | featExtArg | featRsrcTags
 	if r.features&need != need {
-		r.close()
-		return nil, unsupported(fmt.Errorf("kernel io_uring features %#x lack %#x (NODROP, EXT_ARG, 5.13 multishot poll)", r.features, need&^r.features))
+		err := unsupported(fmt.Errorf("kernel io_uring features %#x lack %#x (NODROP, EXT_ARG, 5.13 multishot poll)", r.features, need&^r.features))
+		return nil, withCleanup(err, r.close())
 	}
 	d := &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}
 	if opts.DeferTaskrun {
@@ -137,6 +138,19 @@ func pow2(n, lo, hi int) uint32 {
 
 func unsupported(err error) error {
 	return &driver.UnsupportedError{Driver: Name, Err: err}
+}
+
+// withCleanup adds cerr, the error of undoing a failed setup, to err, the
+// failure. A *driver.UnsupportedError stays one, with cerr joined to its
+// reason, so that New and NewCompletion return the type they document.
+func withCleanup(err, cerr error) error {
+	if cerr == nil {
+		return err
+	}
+	if u, ok := err.(*driver.UnsupportedError); ok {
+		return &driver.UnsupportedError{Driver: u.Driver, Err: errors.Join(u.Err, cerr)}
+	}
+	return errors.Join(err, cerr)
 }
 
 // disabledReason reads kernel.io_uring_disabled for the error message.

@@ -17,7 +17,7 @@ func TestPollableUnlessDeferTaskrun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer d.Close()
+			defer closeOK(t, "driver", d.Close)
 			if _, ok := d.(driver.Pollable); ok == opts.DeferTaskrun {
 				t.Errorf("%+v: implements driver.Pollable = %v, want %v", opts, ok, !opts.DeferTaskrun)
 			}
@@ -32,7 +32,7 @@ func TestOverflowLosesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Close()
+	defer closeOK(t, "driver", d.Close)
 	const n = 100
 	fds := map[int32]bool{}
 	for range n {
@@ -40,7 +40,7 @@ func TestOverflowLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer unix.Close(fd)
+		defer closeFdOK(t, fd)
 		fds[int32(fd)] = true
 		if err := d.Add(fd, driver.None, driver.Readable); err != nil {
 			t.Fatal(err)
@@ -120,6 +120,24 @@ func TestSetupFailedUnsupported(t *testing.T) {
 	}
 }
 
+// TestWithCleanup: a failed setup's cleanup error joins the failure, and
+// an unsupported failure keeps the type New and NewCompletion document.
+func TestWithCleanup(t *testing.T) {
+	cerr := errors.New("close failed")
+	if err := withCleanup(unsupported(unix.ENOSYS), nil); err.Error() != unsupported(unix.ENOSYS).Error() {
+		t.Errorf("no cleanup error: %v, want the failure alone", err)
+	}
+	err := withCleanup(unsupported(unix.ENOSYS), cerr)
+	if _, ok := err.(*driver.UnsupportedError); !ok || !errors.Is(err, unix.ENOSYS) || !errors.Is(err, cerr) {
+		t.Errorf("unsupported failure and a cleanup error: %T %v, want a *driver.UnsupportedError wrapping both", err, err)
+	}
+	err = withCleanup(unix.ENOMEM, cerr)
+	var u *driver.UnsupportedError
+	if errors.As(err, &u) || !errors.Is(err, unix.ENOMEM) || !errors.Is(err, cerr) {
+		t.Errorf("other failure and a cleanup error: %v, want both joined, not unsupported", err)
+	}
+}
+
 // TestOpenOneThread checks that the registered driver turns CoopTaskrun
 // on only when Config.OneThread promises a locked thread.
 func TestOpenOneThread(t *testing.T) {
@@ -138,5 +156,21 @@ func TestOpenOneThread(t *testing.T) {
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// closeOK runs close, deferred or in a Cleanup, and reports its error.
+func closeOK(t *testing.T, what string, close func() error) {
+	t.Helper()
+	if err := close(); err != nil {
+		t.Errorf("close %s: %v", what, err)
+	}
+}
+
+// closeFdOK closes fd, deferred or in a Cleanup, and reports its error.
+func closeFdOK(t *testing.T, fd int) {
+	t.Helper()
+	if err := unix.Close(fd); err != nil {
+		t.Errorf("close fd %d: %v", fd, err)
 	}
 }

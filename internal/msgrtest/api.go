@@ -58,8 +58,7 @@ func testBindKernelPort(t *testing.T, newMsgr Factory) {
 	}
 	// The port is really bound: another listener cannot take it.
 	if l, err := net.Listen("tcp", m.Addrs()[0].Addr.String()); err == nil {
-		l.Close()
-		t.Fatalf("port %d is free after Bind", p)
+		t.Fatalf("port %d is free after Bind (close of the listener that took it: %v)", p, l.Close())
 	}
 }
 
@@ -88,7 +87,9 @@ func testWaitReady(t *testing.T, newMsgr Factory) {
 		t.Fatal(err)
 	}
 	closed := gomsgr.Msgr2Addr(l.Addr().(*net.TCPAddr).AddrPort())
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	rc, err := cli.ConnectTo(gomsgr.EntityOSD, closed)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,11 @@ func testWaitReady(t *testing.T, newMsgr Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer silent.Close()
+	defer func() {
+		if err := silent.Close(); err != nil {
+			t.Errorf("close the silent listener: %v", err)
+		}
+	}()
 	sc, err := cli.ConnectTo(gomsgr.EntityOSD, gomsgr.Msgr2Addr(silent.Addr().(*net.TCPAddr).AddrPort()))
 	if err != nil {
 		t.Fatal(err)

@@ -41,8 +41,7 @@ func (r *replies) FastDispatch(m *gomsgr.Message) {
 
 func benchServer(b *testing.B, newMsgr Factory) gomsgr.Messenger {
 	srv := newMsgr(b, Config{Name: osd0})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(&echoServer{payload: make([]byte, 1<<20)})
+	configure(b, srv, gomsgr.StatelessServer(0), &echoServer{payload: make([]byte, 1<<20)})
 	if err := srv.Bind(context.Background(), local); err != nil {
 		b.Fatal(err)
 	}
@@ -69,9 +68,8 @@ func stop(b *testing.B, ms ...gomsgr.Messenger) {
 func BenchPingPong(b *testing.B, newMsgr Factory, size int) {
 	srv := benchServer(b, newMsgr)
 	cli := newMsgr(b, Config{Name: client1})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 	done := make(chan struct{}, 1)
-	cli.AddDispatcher(&replies{fn: func(uint64) { done <- struct{}{} }})
+	configure(b, cli, gomsgr.LossyClient(0), &replies{fn: func(uint64) { done <- struct{}{} }})
 	if err := cli.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -140,9 +138,8 @@ func BenchPipelined(b *testing.B, newMsgr Factory, conns, inflight, size int) {
 	}
 	for i := range clients {
 		cli := newMsgr(b, Config{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(6000 + i)}})
-		cli.SetDefaultPolicy(gomsgr.LossyClient(0))
 		var conn gomsgr.Connection
-		cli.AddDispatcher(&replies{fn: func(uint64) {
+		configure(b, cli, gomsgr.LossyClient(0), &replies{fn: func(uint64) {
 			send(conn)
 			if toRecv.Add(-1) == 0 {
 				close(finished)

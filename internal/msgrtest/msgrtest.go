@@ -304,8 +304,7 @@ func (f fastRecorder) FastDispatch(m *gomsgr.Message)       { f.Dispatch(m) }
 func testPriority(t *testing.T, newMsgr Factory) {
 	srv := newMsgr(t, Config{Name: osd0})
 	fr := fastRecorder{newRecorder(false)}
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(fr)
+	configure(t, srv, gomsgr.StatelessServer(0), fr)
 	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
@@ -468,8 +467,7 @@ func testRefused(t *testing.T, newMsgr Factory) {
 
 func testSendAfterServerShutdown(t *testing.T, newMsgr Factory) {
 	srv := newMsgr(t, Config{Name: osd0})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(newRecorder(true))
+	configure(t, srv, gomsgr.StatelessServer(0), newRecorder(true))
 	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}

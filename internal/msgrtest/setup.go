@@ -40,10 +40,7 @@ func Start[M gomsgr.Messenger](t testing.TB, m M, pol gomsgr.Policy, ds ...gomsg
 
 func start(t testing.TB, m gomsgr.Messenger, pol gomsgr.Policy, ds []gomsgr.Dispatcher, bind bool) {
 	t.Helper()
-	m.SetDefaultPolicy(pol)
-	for _, d := range ds {
-		m.AddDispatcher(d)
-	}
+	configure(t, m, pol, ds...)
 	if bind {
 		if err := m.Bind(context.Background(), local); err != nil {
 			t.Fatalf("Bind: %v", err)
@@ -51,6 +48,20 @@ func start(t testing.TB, m gomsgr.Messenger, pol gomsgr.Policy, ds []gomsgr.Disp
 	}
 	if err := m.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
+	}
+}
+
+// configure sets m's default policy and adds ds, failing t if m refuses
+// (it is started already).
+func configure(t testing.TB, m gomsgr.Messenger, pol gomsgr.Policy, ds ...gomsgr.Dispatcher) {
+	t.Helper()
+	if err := m.SetDefaultPolicy(pol); err != nil {
+		t.Fatalf("SetDefaultPolicy: %v", err)
+	}
+	for _, d := range ds {
+		if err := m.AddDispatcher(d); err != nil {
+			t.Fatalf("AddDispatcher: %v", err)
+		}
 	}
 }
 
