@@ -57,7 +57,8 @@ type Connection struct {
 	// Writer-only.
 	wr    framing.Writer
 	batch []outMsg
-	bufs  net.Buffers
+	bufs  net.Buffers // the buffers of a write (reused)
+	wbufs net.Buffers // what WriteTo consumes of bufs
 }
 
 var _ gomsgr.Connection = (*Connection)(nil)

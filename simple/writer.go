@@ -38,8 +38,10 @@ func (c *Connection) writeLoop(nc net.Conn) {
 	for c.gather() {
 		start := clock.Now()
 		c.bufs = c.wr.Buffers(c.bufs[:0])
-		bufs := c.bufs // WriteTo consumes its receiver
-		n, err := bufs.WriteTo(nc)
+		// WriteTo consumes its receiver: give it a copy of the header that
+		// lives in c (a local one would escape, an allocation per write).
+		c.wbufs = c.bufs
+		n, err := c.wbufs.WriteTo(nc)
 		c.core.PC.AddTime(perf.RunningSendTime, clock.Since(start))
 		c.core.PC.Add(perf.SendBytes, uint64(n))
 		c.wr.Advance(int(n), false) // lossy: written is done

@@ -122,3 +122,59 @@ func testWaitReady(t *testing.T, newMsgr Factory) {
 		t.Fatalf("WaitReady after MarkDown: %v, want ErrMarkedDown", err)
 	}
 }
+
+// testZeroAllocs: a round trip in steady state (send, frame, write, read,
+// parse, fast dispatch, echo, back) allocates nothing on either side: the
+// messages and their buffers come from pools.
+func testZeroAllocs(t *testing.T, newMsgr Factory) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	srv := newMsgr(t, Config{Name: osd0})
+	configure(t, srv, gomsgr.StatelessServer(0), &echoServer{payload: make([]byte, 4096)})
+	if err := srv.Bind(context.Background(), local); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, srv) })
+	cli := newMsgr(t, Config{Name: client1})
+	done := make(chan struct{}, 1)
+	configure(t, cli, gomsgr.LossyClient(0), &replies{fn: func(uint64) { done <- struct{}{} }})
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shutdown(t, cli) })
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.NewTimer(time.Hour) // reused: time.After would allocate per trip
+	defer timeout.Stop()
+	for _, size := range []int{64, 4096} {
+		data := make([]byte, size)
+		roundTrip := func() {
+			m := gomsgr.GetMessage()
+			m.Type, m.Data = MsgTest, data
+			m.SetReleaser(gomsgr.ReleaseToPool, nil)
+			if err := c.SendMessage(m); err != nil {
+				t.Fatal(err)
+			}
+			timeout.Reset(10 * time.Second)
+			select {
+			case <-done:
+			case <-timeout.C:
+				t.Fatal("no echo within 10s")
+			}
+		}
+		for range 300 { // warm up: handshake, pools, buffers
+			roundTrip()
+		}
+		// Other goroutines of the process (timers, the runtime) may
+		// allocate now and then: allow one in ten round trips.
+		if a := testing.AllocsPerRun(500, roundTrip); a > 0.1 {
+			t.Errorf("%d-byte round trip: %.2f allocations, want 0", size, a)
+		}
+	}
+}

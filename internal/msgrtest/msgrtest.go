@@ -49,6 +49,7 @@ func Run(t *testing.T, newMsgr Factory) {
 		{"ConfigFixedAfterStart", testConfigFixed},
 		{"BindKernelPort", testBindKernelPort},
 		{"WaitReady", testWaitReady},
+		{"ZeroAllocs", testZeroAllocs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
