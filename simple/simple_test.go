@@ -13,6 +13,10 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		Name:         cfg.Name,
 		IdleTimeout:  cfg.IdleTimeout,
 		ReadyTimeout: cfg.ReadyTimeout,
+
+		InitialBackoff: cfg.InitialBackoff,
+		Testing:        cfg.Testing,
+		Logger:         cfg.Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -21,6 +25,10 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 }
 
 func TestMessenger(t *testing.T) { msgrtest.Run(t, factory) }
+
+// TestLossless runs the lossless scenarios (Ceph's test_msgr
+// ReconnectTest, StatefulTest, ClientStandbyTest, ConnectionRaceTest, ...).
+func TestLossless(t *testing.T) { msgrtest.RunLossless(t, factory) }
 
 // dthrCur reads a messenger's dispatch throttle.
 func dthrCur(m interface{ DispatchThrottleBytes() (int64, int64) }) int64 {
