@@ -21,6 +21,10 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 			Center:       center.Config{Driver: driverName, Wait: wait},
 			IdleTimeout:  cfg.IdleTimeout,
 			ReadyTimeout: cfg.ReadyTimeout,
+
+			InitialBackoff: cfg.InitialBackoff,
+			Testing:        cfg.Testing,
+			Logger:         cfg.Logger,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -31,6 +35,11 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 
 func TestMessengerEpoll(t *testing.T) { msgrtest.Run(t, factory("epoll")) }
 func TestMessengerUring(t *testing.T) { msgrtest.Run(t, factory("uring")) }
+
+// The lossless scenarios (Ceph's test_msgr ReconnectTest, StatefulTest,
+// ClientStandbyTest, ConnectionRaceTest, ...), on both drivers.
+func TestLosslessEpoll(t *testing.T) { msgrtest.RunLossless(t, factory("epoll")) }
+func TestLosslessUring(t *testing.T) { msgrtest.RunLossless(t, factory("uring")) }
 
 // The wait modes WaitAuto does not pick: the suite runs on them too.
 func TestMessengerUringPoller(t *testing.T) {
