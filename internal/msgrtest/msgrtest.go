@@ -30,8 +30,14 @@ type Config struct {
 	IdleTimeout  time.Duration
 	ReadyTimeout time.Duration
 	// InitialBackoff is the first wait before a lossless session that
-	// failed while connecting dials again.
-	InitialBackoff time.Duration
+	// failed while connecting dials again; MaxBackoff the longest.
+	InitialBackoff, MaxBackoff time.Duration
+	// DispatchThrottleBytes is the messenger's dispatch throttle
+	// (negative: off).
+	DispatchThrottleBytes int64
+	// Workers is the number of event-loop workers, for a messenger that
+	// has them (0: the factory's choice).
+	Workers int
 	// Testing holds the step hooks and fault injection (nil: none).
 	Testing *testhooks.Config
 	// Logger, when set, receives the messenger's log (RunLossless sets a
