@@ -37,9 +37,10 @@ type Messenger struct {
 	shards    []*perf.Counters // connections count into shards[id % len]
 	nextShard atomic.Uint32
 
-	// wg counts the accept loop and every connection's goroutines; Add
-	// happens while the shell is not stopping, under mu or the shell's
-	// registry lock, so it never races with Shutdown's Wait.
+	// wg counts the accept loop and every connection's goroutines (its
+	// own and its writers). Add happens while the shell is not stopping,
+	// under mu, or on a goroutine already counted (a writer is started by
+	// its connection's goroutine), so it never races with Shutdown's Wait.
 	wg sync.WaitGroup
 
 	mu         sync.Mutex

@@ -163,13 +163,14 @@ func (c *Connection) takeOverPending() *socket {
 // returned. Runs on c's goroutine, without a socket.
 func (c *Connection) takeOver(h *handoff) *socket {
 	c.msgr.injectDelay()
+	me := c.msgr.sh.MyAddr() // the shell's lock comes before core.Mu
 	c.core.Mu.Lock()
 	defer c.core.Mu.Unlock()
 	refuse := c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load()
 	if !refuse {
 		snap := c.snapshotLocked()
-		snap.Replacing = false
-		again := session.Decide(h.req, &snap, c.msgr.sh.MyAddr(), c.eng.Policy().ResetCheck)
+		snap.Replacing = false // marked for this very request
+		again := session.Decide(h.req, &snap, me, c.eng.Policy().ResetCheck)
 		if refuse = again.Kind != session.VerdictReplace; refuse {
 			c.msgr.sh.Logger().Debug("simple: replacement no longer holds", "peer", c.core.Target.String(), "verdict", again.Kind.String())
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"syscall"
 	"time"
@@ -116,8 +117,10 @@ func (c *Connection) fault(err error) next {
 	if role == session.Client && errors.Is(err, syscall.ECONNREFUSED) {
 		m.sh.QueueEvent(&c.core, msgrbase.EvRefused)
 	}
-	m.sh.Logger().Debug("simple: fault", "peer", c.peerString(), "state", prev.String(), "err", err,
-		"queued", queued, "policy", fmt.Sprintf("%+v", pol))
+	if l := m.sh.Logger(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("simple: fault", "peer", c.peerString(), "state", prev.String(), "err", err,
+			"queued", queued, "policy", fmt.Sprintf("%+v", pol))
+	}
 	c.core.Mu.Lock()
 	defer c.core.Mu.Unlock()
 	if c.core.St.Load() == msgrbase.Closed {
