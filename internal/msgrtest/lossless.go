@@ -31,6 +31,7 @@ func RunLossless(t *testing.T, newMsgr Factory) {
 		{"StatefulServerMarkDown", testStatefulServerMarkDown},
 		{"StatelessServerMarkDown", testStatelessServerMarkDown},
 		{"ClientStandby", testClientStandby},
+		{"StandbyKeepalive", testStandbyKeepalive},
 		{"MissingServerIdent", testMissingServerIdent},
 		{"MissingServerIdent2", testMissingServerIdent2},
 		{"MarkdownProgress", testMarkdownProgress},
@@ -140,6 +141,29 @@ func testClientStandby(t *testing.T, newMsgr Factory) {
 	if c.State() != "standby" || c.IsConnected() {
 		t.Fatalf("state %s after the fault with nothing queued, want standby", c.State())
 	}
+	send(t, c, ping(2))
+	WaitUntil(t, 10*time.Second, "pong 2", func() bool { return cr.count() == 2 })
+	checkInOrder(t, "client", cr.tidsOf(c), 2)
+	if sr.conns() != 1 || sr.events("remote_reset")+cr.events("remote_reset")+cr.events("reset") != 0 {
+		t.Fatalf("server saw %d connections; events server %v client %v", sr.conns(), sr.allEvents(), cr.allEvents())
+	}
+}
+
+// testStandbyKeepalive: a keepalive queued for a session in STANDBY wakes
+// it as a message does: it reconnects to the same session, and the
+// keepalive goes out (the peer's read resets nothing).
+func testStandbyKeepalive(t *testing.T, newMsgr Factory) {
+	srv, sr := newLmsgr(t, newMsgr, lopts{name: osdName, pol: gomsgr.LosslessPeer(0), bind: true, echo: true})
+	cli, cr := newLmsgr(t, newMsgr, lopts{name: osd1Name, pol: gomsgr.LosslessPeer(0), bind: true, idle: 300 * time.Millisecond})
+	c := pinged(t, cli, srv, cr)
+	WaitUntil(t, 10*time.Second, "standby", func() bool { return c.State() == "standby" })
+	reconnects := cli.SessionStats().Reconnects
+	if err := c.SendKeepalive(); err != nil {
+		t.Fatalf("SendKeepalive in standby: %v", err)
+	}
+	WaitUntil(t, 10*time.Second, "the reconnect a keepalive asks for", func() bool {
+		return cli.SessionStats().Reconnects > reconnects && c.IsConnected()
+	})
 	send(t, c, ping(2))
 	WaitUntil(t, 10*time.Second, "pong 2", func() bool { return cr.count() == 2 })
 	checkInOrder(t, "client", cr.tidsOf(c), 2)
