@@ -233,11 +233,13 @@ func (r *synRing) dumpFile(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	for _, l := range r.snapshot() {
-		f.WriteString(l)
+		if _, err := f.WriteString(l); err != nil {
+			_ = f.Close() // the write's error says it
+			return "", err
+		}
 	}
-	return f.Name(), nil
+	return f.Name(), f.Close()
 }
 
 // synDump is the part of a messenger's dump (conn.Dump, simple.Dump: the

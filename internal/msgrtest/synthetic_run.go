@@ -3,6 +3,7 @@ package msgrtest
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -24,8 +25,7 @@ func runSynthetic(t *testing.T, newMsgr Factory, v synVariant, label string, sz 
 	// The runtime's poller opens its fds once, on first use (a pipe uses
 	// it): before leakcheck's snapshot, not during the test.
 	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
+		_, _ = r.Close(), w.Close() // only the poller's fds matter
 	}
 	leakcheck.Check(t)
 	fdsBefore := leakcheck.OpenFds(t)
@@ -201,7 +201,7 @@ func (w *synWorkload) makePayloads() {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:], w.seed)
 	pool := make([]byte, 256<<10)
-	rand.NewChaCha8(key).Read(pool)
+	_, _ = rand.NewChaCha8(key).Read(pool) // never fails
 	w.payloads = make([][]byte, len(sizes))
 	for i, n := range sizes {
 		p := make([]byte, n)
@@ -235,8 +235,9 @@ func (w *synWorkload) startMessengers(base *slog.Logger) {
 	for i := 0; i < w.sz.servers; i++ {
 		m := w.newSynMsgr(w.config(gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: int64(i)}, 2, w.v.srvInj, base))
 		w.servers = append(w.servers, m) // shut down even if the test stops here
-		m.SetDefaultPolicy(w.v.srvPol)
-		m.AddDispatcher(&synServer{w: w, idx: i})
+		if err := errors.Join(m.SetDefaultPolicy(w.v.srvPol), m.AddDispatcher(&synServer{w: w, idx: i})); err != nil {
+			t.Fatal(err)
+		}
 		if err := m.Bind(context.Background(), lo); err != nil {
 			t.Fatal(err)
 		}
@@ -248,8 +249,9 @@ func (w *synWorkload) startMessengers(base *slog.Logger) {
 	for i := 0; i < w.sz.clients; i++ {
 		m := w.newSynMsgr(w.config(gomsgr.EntityName{Type: gomsgr.EntityClient, Num: int64(100 + i)}, 1+i%2, w.v.cliInj, base))
 		w.clients = append(w.clients, m)
-		m.SetDefaultPolicy(w.v.cliPol)
-		m.AddDispatcher(&synClient{w: w, idx: i})
+		if err := errors.Join(m.SetDefaultPolicy(w.v.cliPol), m.AddDispatcher(&synClient{w: w, idx: i})); err != nil {
+			t.Fatal(err)
+		}
 		if w.v.bindClients() {
 			if err := m.Bind(context.Background(), lo); err != nil {
 				t.Fatal(err)
