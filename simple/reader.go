@@ -98,6 +98,11 @@ func (c *Connection) serve(s *socket) error {
 		c.linger(s)
 	}
 	c.stopWriter(s, !replaced)
+	if n := c.rd.Buffered(); replaced && n > 0 {
+		// The peer sends nothing after its request until the answer:
+		// dropped, as conn drops them (handOver).
+		c.msgr.sh.Logger().Debug("simple: bytes past a session request dropped", "bytes", n)
+	}
 	c.rd.Reset()
 	c.core.Mu.Lock()
 	if c.sockErr != nil && !replaced {
