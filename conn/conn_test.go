@@ -15,12 +15,22 @@ func factory(driverName string) msgrtest.Factory { return factoryWait(driverName
 // (WaitAuto: thread for uring, poller for epoll).
 func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 	return func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
+		workers := cfg.Workers
+		if workers == 0 {
+			workers = 2
+		}
 		m, err := conn.NewMessenger(conn.Options{
 			Name:         cfg.Name,
-			Workers:      2,
+			Workers:      workers,
 			Center:       center.Config{Driver: driverName, Wait: wait},
 			IdleTimeout:  cfg.IdleTimeout,
 			ReadyTimeout: cfg.ReadyTimeout,
+
+			InitialBackoff:        cfg.InitialBackoff,
+			MaxBackoff:            cfg.MaxBackoff,
+			DispatchThrottleBytes: cfg.DispatchThrottleBytes,
+			Testing:               cfg.Testing,
+			Logger:                cfg.Logger,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -31,6 +41,15 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 
 func TestMessengerEpoll(t *testing.T) { msgrtest.Run(t, factory("epoll")) }
 func TestMessengerUring(t *testing.T) { msgrtest.Run(t, factory("uring")) }
+
+// The lossless scenarios (Ceph's test_msgr ReconnectTest, StatefulTest,
+// ClientStandbyTest, ConnectionRaceTest, ...), on both drivers.
+func TestLosslessEpoll(t *testing.T) { msgrtest.RunLossless(t, factory("epoll")) }
+func TestLosslessUring(t *testing.T) { msgrtest.RunLossless(t, factory("uring")) }
+
+// The synthetic workload (Ceph's SyntheticWorkload), on both drivers.
+func TestSyntheticEpoll(t *testing.T) { msgrtest.RunSynthetic(t, factory("epoll")) }
+func TestSyntheticUring(t *testing.T) { msgrtest.RunSynthetic(t, factory("uring")) }
 
 // The wait modes WaitAuto does not pick: the suite runs on them too.
 func TestMessengerUringPoller(t *testing.T) {

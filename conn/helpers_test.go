@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
 
@@ -46,5 +47,15 @@ func shutdown(ctx context.Context, t testing.TB, m *conn.Messenger) {
 	t.Helper()
 	if err := m.Shutdown(ctx); err != nil {
 		t.Errorf("%s: Shutdown: %v", m.Name(), err)
+	}
+}
+
+// bothDrivers runs f as a subtest per driver, each checked for leaks.
+func bothDrivers(t *testing.T, f func(t *testing.T, d string)) {
+	for _, d := range []string{"epoll", "uring"} {
+		t.Run(d, func(t *testing.T) {
+			leakcheck.Check(t)
+			f(t, d)
+		})
 	}
 }

@@ -6,7 +6,8 @@
 // and gomsgr.Connection interfaces, takes the same options (minus the event
 // loop's) and passes the same conformance suite.
 //
-// Each connection has two goroutines. The reader dials (client side), reads
+// Each connection has two goroutines. The reader (the connection's own
+// goroutine) dials (client side), reads
 // into a pooled prefetch buffer, feeds the session engine under the
 // connection's lock and, with the lock released, hands received messages to
 // fast dispatchers inline or to the dispatch queue (Ceph's DispatchQueue:
@@ -26,11 +27,18 @@
 // (Message.Release returns them), so steady-state traffic allocates nothing.
 // Counters with Ceph's names are kept in a perf.Set (Messenger.Perf).
 //
-// Sessions are lossy whatever the policy: a fault closes the connection
-// and delivers a reset, and messages not yet acknowledged are lost. The
-// lossless machinery (reconnect, replay, session replacement, STANDBY) is
-// the event-loop messenger's (package conn); simple is the baseline for
-// speed, not for faults.
+// Policies mean what they mean in conn (docs/ARCHITECTURE.md, "The
+// lossless state machine"): a lossy session closes on a fault and
+// delivers a reset; a lossless one keeps written messages until the peer
+// acknowledges them and, when its socket fails, requeues them and
+// reconnects at once, backs off (Options.InitialBackoff doubling to
+// MaxBackoff) or waits in STANDBY, asks for its session back with
+// SESSION_RECONNECT and replays what the peer lacks. The accepting side
+// decides a peer's request against its existing session with Ceph's
+// table (session.Decide) and may move the new socket onto it. All of it
+// runs on the connection's goroutine, which outlives its sockets; each
+// socket gets a writer of its own. Testing.Inject injects faults as in
+// conn (SetInject changes it while running), and SessionStats counts them.
 //
 // Input is hostile until the handshake is done: frames are limited to
 // 64 KiB before the session is ready, a connection that fails on input

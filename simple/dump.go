@@ -37,6 +37,7 @@ type ConnectionDump struct {
 	Role     string `json:"role"`          // client or server
 	State    string `json:"state"`         // Connection.State
 	OutQueue int    `json:"out_queue_len"` // Connection.QueueLen
+	Unacked  int    `json:"unacked"`       // Connection.Unacked
 	Features uint64 `json:"features"`      // Connection.Features
 	Registry string `json:"registry"`      // conns, accepting or anon
 }
@@ -56,7 +57,7 @@ func (m *Messenger) Dump() Dump {
 		core.Mu.Unlock()
 		d.Connections = append(d.Connections, ConnectionDump{
 			Peer: c.PeerAddr().String(), PeerName: c.PeerName().String(), PeerType: c.PeerType().String(),
-			Role: role, State: c.State(), OutQueue: c.QueueLen(), Features: c.Features(), Registry: where,
+			Role: role, State: c.State(), OutQueue: c.QueueLen(), Unacked: c.Unacked(), Features: c.Features(), Registry: where,
 		})
 	})
 	sort.Slice(d.Connections, func(i, j int) bool { return d.Connections[i].Peer < d.Connections[j].Peer })

@@ -16,6 +16,7 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // maxAcceptBackoff bounds how long accepting pauses after the process ran
@@ -36,9 +37,10 @@ type Messenger struct {
 	shards    []*perf.Counters // connections count into shards[id % len]
 	nextShard atomic.Uint32
 
-	// wg counts the accept loop and every connection's goroutines; Add
-	// happens while the shell is not stopping, under mu or the shell's
-	// registry lock, so it never races with Shutdown's Wait.
+	// wg counts the accept loop and every connection's goroutines (its
+	// own and its writers). Add happens while the shell is not stopping,
+	// under mu, or on a goroutine already counted (a writer is started by
+	// its connection's goroutine), so it never races with Shutdown's Wait.
 	wg sync.WaitGroup
 
 	mu         sync.Mutex
@@ -46,6 +48,8 @@ type Messenger struct {
 	bindAddr   netip.AddrPort
 	acceptDone chan struct{} // closed when the current accept loop returns
 	stopCh     chan struct{} // closed when Shutdown begins
+
+	inject atomic.Pointer[testhooks.Inject] // nil: no fault injection
 }
 
 // messengerAPI is the shared gomsgr.Messenger methods, embedded unexported
@@ -66,6 +70,9 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: 1, Prefix: "simple",
 	})
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
+	if h := opts.Testing; h != nil {
+		m.SetInject(h.Inject)
+	}
 	for i := range runtime.GOMAXPROCS(0) {
 		m.shards = append(m.shards, m.sh.Perf().Worker(i))
 	}
@@ -221,7 +228,6 @@ func (m *Messenger) acceptLoop(ln net.Listener, done chan struct{}) {
 		}
 		c := newConnection(m, session.Server, 0, peer, m.sh.Addrs())
 		if !m.addAccepted(c) {
-			c.readyTimer.Stop()
 			_ = nc.Close()
 			continue
 		}
@@ -273,6 +279,9 @@ func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if m.sh.Stopping() {
+			// Registered a moment ago: a decision may have picked it
+			// (Existing) and handed it a socket, which close gives up.
+			core.Self.(*Connection).close(gomsgr.ErrShutdown, false)
 			return gomsgr.ErrShutdown
 		}
 		core.PC.Inc(perf.CreatedConnections)
@@ -302,6 +311,9 @@ func (m *Messenger) connReady(c *Connection) {
 		c.close(err, false)
 	}
 }
+
+// SessionStats returns the messenger's session counters.
+func (m *Messenger) SessionStats() gomsgr.SessionStats { return m.messengerAPI.SessionStats() }
 
 // connClosed runs once per connection, on the goroutine that closed it.
 func (m *Messenger) connClosed(c *Connection, prev msgrbase.State, err error, notify bool) {

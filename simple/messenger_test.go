@@ -349,6 +349,10 @@ func TestAnonErrAndDump(t *testing.T) {
 func TestErrRefused(t *testing.T) {
 	leakcheck.Check(t)
 	cli := newMsgr(t, simple.Options{Name: client1})
+	// Lossy: a lossless client keeps dialling (Err stays nil meanwhile).
+	if err := cli.SetDefaultPolicy(gomsgr.LossyClient(0)); err != nil {
+		t.Fatal(err)
+	}
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}

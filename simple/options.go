@@ -67,9 +67,13 @@ type Options struct {
 	// connections over GOMAXPROCS workers of the set, round robin, so that
 	// goroutines on different CPUs rarely update the same counters.
 	Perf *perf.Set
-	// Testing holds the test hooks (step hooks, interop switches); nil in
-	// production. Fault injection (Testing.Inject) is not implemented by
-	// this messenger yet and is ignored.
+	// InitialBackoff and MaxBackoff bound the wait before a lossless
+	// session that failed while connecting dials again: the first wait is
+	// InitialBackoff, each next one doubles up to MaxBackoff
+	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
+	InitialBackoff, MaxBackoff time.Duration
+	// Testing holds the test hooks (step hooks, fault injection, interop
+	// switches); nil in production.
 	Testing *testhooks.Config
 	// Logger receives connection faults and accept errors (quiet by
 	// default: warnings and errors only through slog.Default()).
@@ -87,5 +91,11 @@ func (o Options) withDefaults() Options {
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
 		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,
 	}.SetDefaults()
+	if o.InitialBackoff <= 0 {
+		o.InitialBackoff = 200 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 15 * time.Second
+	}
 	return o
 }

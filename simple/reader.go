@@ -1,7 +1,6 @@
 package simple
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,59 +15,46 @@ import (
 	"github.com/gomsgr/gomsgr/perf"
 )
 
-// The reader goroutine: dial (client), read, feed the engine, dispatch.
+// The read side, on the connection's goroutine: serve one socket (start
+// its writer, read, feed the engine, dispatch) until it fails.
 
-// run is the connection's reader goroutine. nc is the accepted socket, or
-// nil for a client, which dials first.
-func (c *Connection) run(nc net.Conn) {
-	defer c.msgr.wg.Done()
-	if nc == nil {
-		nc = c.dial()
-		if nc == nil {
-			return
-		}
-	}
+// errSocketCut is what a read waiting for throttle budget ends with when
+// its socket was cut (the fault path then runs with the cause, if any).
+var errSocketCut = errors.New("simple: socket cut")
+
+// attachLocked makes nc the socket of attempt c.gen, in the handshake
+// state, and tunes it. Caller holds core.Mu; the connection is not closed.
+func (c *Connection) attachLocked(nc net.Conn) *socket {
 	c.tune(nc)
-	c.core.Mu.Lock()
-	if c.core.St.Load() == msgrbase.Closed {
-		c.core.Mu.Unlock()
-		_ = nc.Close() // never used
-		return
-	}
-	c.nc = nc
+	s := &socket{nc: nc, done: make(chan struct{})}
+	c.sock = s
+	c.readStop.Store(false)
 	c.core.St.Store(msgrbase.Handshake)
-	c.eng.Start()
-	c.core.Mu.Unlock()
-
-	c.lastRead.Store(int64(clock.Now()))
-
-	go c.writeLoop(nc)
-	c.cond.Signal() // the banner
-	c.readLoop(nc)
-	<-c.writerDone
-	c.rd.Reset()
+	return s
 }
 
-func (c *Connection) dial() net.Conn {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// beginLocked starts socket attempt c.gen+1: its own ready timer, no
+// cause yet. Caller holds core.Mu.
+func (c *Connection) beginLocked() {
+	c.gen++
+	c.sockErr = nil
+	c.armReadyLocked(c.gen)
+}
+
+// accept starts the session on an accepted socket; nil if the connection
+// closed meanwhile.
+func (c *Connection) accept(nc net.Conn) *socket {
 	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
 	if c.core.St.Load() == msgrbase.Closed {
-		c.core.Mu.Unlock()
+		_ = nc.Close() // never used
 		return nil
 	}
-	c.cancelDial = cancel
-	c.core.Mu.Unlock()
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", c.core.Target.Addr.String())
-	c.core.Mu.Lock()
-	c.cancelDial = nil
-	c.core.Mu.Unlock()
-	if err != nil {
-		c.close(fmt.Errorf("simple: connect %v: %w", c.core.Target.Addr, err), true)
-		return nil
-	}
-	return nc
+	c.beginLocked()
+	s := c.attachLocked(nc)
+	c.eng.Start()
+	c.rev = c.eng.Revision()
+	return s
 }
 
 func (c *Connection) tune(nc net.Conn) {
@@ -86,23 +72,104 @@ func (c *Connection) tune(nc net.Conn) {
 	}
 }
 
-// readLoop reads until the connection closes, feeding the engine through
-// the shared frame reader (internal/framing). The reader holds a small
-// buffer while traffic is light and a prefetch buffer while it streams.
-func (c *Connection) readLoop(nc net.Conn) {
+// serve runs socket s until it fails and returns why: it starts the
+// writer, reads and feeds the engine, then stops the writer and closes
+// the socket, except after session.ErrReplaced (the socket moves to
+// another connection: handOver). The cause recorded by whoever cut the
+// socket (a timer, the writer) wins over the read error it led to.
+func (c *Connection) serve(s *socket) error {
+	c.lastRead.Store(int64(clock.Now()))
+	c.msgr.wg.Add(1) // this goroutine is counted: the count is not zero
+	go c.writeLoop(s)
+	c.cond.Broadcast() // the banner, or what Resume queued
+	c.core.Mu.Lock()
+	ready := c.readyNow
+	c.readyNow = false
+	c.core.Mu.Unlock()
+	if ready {
+		c.msgr.connReady(c) // a session taken over is open at once
+	}
+	failed, err := s.startErr != nil, s.startErr
+	if err == nil {
+		failed, err = c.readLoop(s)
+	}
+	replaced := errors.Is(err, session.ErrReplaced)
+	if failed && !replaced {
+		c.linger(s)
+	}
+	c.stopWriter(s, !replaced)
+	if n := c.rd.Buffered(); replaced && n > 0 {
+		// The peer sends nothing after its request until the answer:
+		// dropped, as conn drops them (handOver).
+		c.msgr.sh.Logger().Debug("simple: bytes past a session request dropped", "bytes", n)
+	}
+	c.rd.Reset()
+	c.core.Mu.Lock()
+	if c.sockErr != nil && !replaced {
+		err = c.sockErr
+	}
+	c.sock, c.sockErr = nil, nil
+	c.gen++ // the attempt's timers no longer act
+	c.stopTimersLocked()
+	c.core.Mu.Unlock()
+	return err
+}
+
+// linger lets the writer send what the failed engine queued last
+// (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES: the peer learns why, as Ceph
+// does), within lingerTimeout.
+func (c *Connection) linger(s *socket) {
+	c.core.Mu.Lock()
+	if len(c.eng.Output()) == 0 || c.core.St.Load() == msgrbase.Closed {
+		c.core.Mu.Unlock()
+		return
+	}
+	s.linger = true
+	c.core.Mu.Unlock()
+	// Also ends a write in progress; an error means the socket is gone,
+	// and the writer's next write fails.
+	_ = s.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
+	c.cond.Broadcast()
+	<-s.done
+}
+
+// stopWriter ends s's writer and waits for it. With closeSocket the socket
+// is closed (a write in progress fails); without, it is kept for another
+// connection, and a write in progress is cut short by a deadline (there
+// is none: the peer is waiting for the answer to its request).
+func (c *Connection) stopWriter(s *socket, closeSocket bool) {
+	c.core.Mu.Lock()
+	s.stop = true
+	c.core.Mu.Unlock()
+	c.cond.Broadcast()
+	if closeSocket {
+		_ = s.nc.Close() // ends the writer's write; an error means it was closed already
+		<-s.done
+		return
+	}
+	_ = s.nc.SetWriteDeadline(time.Unix(1, 0)) // best effort: it only hurries the writer
+	<-s.done
+	_ = s.nc.SetWriteDeadline(time.Time{})
+}
+
+// readLoop reads until the socket fails, feeding the engine through the
+// shared frame reader (internal/framing). The reader holds a small buffer
+// while traffic is light and a prefetch buffer while it streams. failed
+// reports an error of the engine (its last frames may be worth writing).
+func (c *Connection) readLoop(s *socket) (failed bool, err error) {
 	for {
 		b := c.rd.Space()
-		n, err := nc.Read(b)
+		c.injectSocketFailure(s.nc)
+		n, err := s.nc.Read(b)
 		if n > 0 {
 			c.lastRead.Store(int64(clock.Now()))
 			c.rd.Filled(n)
-			if !c.process() {
-				return
+			if perr := c.process(); perr != nil {
+				return !errors.Is(perr, errSocketCut), perr
 			}
 		}
 		if err != nil {
-			c.close(fmt.Errorf("simple: read: %w", err), true)
-			return
+			return false, fmt.Errorf("simple: read: %w", err)
 		}
 		if n < len(b) {
 			c.rd.Idle() // drained: the next read may block
@@ -111,20 +178,16 @@ func (c *Connection) readLoop(nc net.Conn) {
 }
 
 // process feeds buffered bytes to the engine and dispatches what it
-// decoded; false means the connection closed. Once the session is open,
-// a MESSAGE frame's budget is taken (waiting if need be) as soon as its
-// preamble is in the buffer, before the rest of it is read or decoded.
-func (c *Connection) process() bool {
+// decoded. Once the session is open, a MESSAGE frame's budget is taken
+// (waiting if need be) as soon as its preamble is in the buffer, before
+// the rest of it is read or decoded.
+func (c *Connection) process() error {
 	defer c.signalWriter()
 	err := c.rd.Process((*feeder)(c))
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, framing.ErrBlocked):
-		return false // closed while waiting for budget
+	if errors.Is(err, framing.ErrBlocked) {
+		return errSocketCut // closed or cut while waiting for budget
 	}
-	c.fail(err)
-	return false
+	return err
 }
 
 // feeder is the connection as its frame reader feeds it (framing.Feeder).
@@ -155,19 +218,31 @@ func (f *feeder) Budget(size int64, h *msgrbase.Held) bool {
 func (c *Connection) feed(b []byte) (n, need int, err error) {
 	start := clock.Now()
 	c.core.Mu.Lock()
+	dups, skips := c.eng.Duplicates(), c.eng.Skipped()
 	n, need, err = c.eng.Feed(b)
 	ready := c.readyNow
 	c.readyNow = false
 	c.rev = c.eng.Revision()
-	wake := c.pendingLocked() // control frames, an ack, or messages queued before ready
+	wake := c.pendingLocked(c.sock) // control frames, an ack, or messages queued before ready
+	dups, skips = c.eng.Duplicates()-dups, c.eng.Skipped()-skips
+	inSeq := c.eng.InSeq()
 	c.core.Mu.Unlock()
 	c.core.PC.AddTime(perf.RunningRecvTime, time.Duration(clock.Now()-start))
+	if dups > 0 {
+		c.msgr.sh.SC.Duplicates.Add(dups)
+	}
+	if skips > 0 {
+		c.msgr.sh.SC.Skipped.Add(skips)
+		c.msgr.sh.Logger().Info("simple: missed message? received seqs skipped some",
+			"peer", c.core.PeerName.String(), "skipped", skips, "in_seq", inSeq)
+	}
 	// Dispatch with no lock held: a fast dispatcher may send on c.
 	if ready {
 		c.msgr.connReady(c)
 	}
 	for i, in := range c.inbox {
 		c.inbox[i] = inItem{}
+		c.injectRecvDelay()
 		c.msgr.sh.Deliver(&c.core, in.m, in.h)
 	}
 	c.inbox = c.inbox[:0]
@@ -184,38 +259,33 @@ func (c *Connection) signalWriter() {
 	}
 }
 
-// fail closes the connection after the engine failed on input. The engine
-// may have queued a frame that tells the peer why (AUTH_BAD_METHOD,
-// IDENT_MISSING_FEATURES), as Ceph sends them: the writer then flushes it,
-// within lingerTimeout, and closes.
-func (c *Connection) fail(err error) {
-	c.core.Mu.Lock()
-	if c.core.St.Load() == msgrbase.Closed || c.nc == nil || len(c.eng.Output()) == 0 {
-		c.core.Mu.Unlock()
-		c.close(err, true)
-		return
-	}
-	c.lingerErr = err
-	// Also ends a write in progress; an error means the socket is gone,
-	// and the writer's next write fails.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(lingerTimeout))
-	c.core.Mu.Unlock()
-	c.cond.Signal()
-}
+// The engine calls sink inside Feed or Resume, on the connection's
+// goroutine, with core.Mu held.
 
-// The engine calls sink inside Feed, on the reader goroutine, with
-// core.Mu held.
-
-var _ session.Sink = (*sink)(nil)
+var (
+	_ session.Sink        = (*sink)(nil)
+	_ session.SessionSink = (*sink)(nil)
+)
 
 // Ready is called by the engine when the handshake completes.
 func (s *sink) Ready(e *session.Engine) {
 	c := (*Connection)(s)
 	c.core.SetReadyLocked(e)
 	c.readyNow = true
-	c.core.Thr = c.msgr.sh.Pols.Throttles(c.core.PeerT)
-	c.readyTimer.Stop()
-	c.idleTimer = time.AfterFunc(c.msgr.opts.IdleTimeout, c.onIdleTimer)
+	c.halfAccepted = false
+	if !c.wasReady {
+		// Once per connection: a session keeps its peer type, and the
+		// budget a message holds names its throttles.
+		c.core.Thr = c.msgr.sh.Pols.Throttles(c.core.PeerT)
+		c.wasReady = true
+	}
+	c.lossless = !e.Policy().Lossy
+	c.acked = 0 // acks of this socket's messages are still to come
+	c.backoff = 0
+	if c.readyTimer != nil {
+		c.readyTimer.Stop()
+	}
+	c.armIdleLocked(c.gen)
 }
 
 // Deliver is called by the engine for each received message; the message
@@ -233,10 +303,14 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 	return nil
 }
 
-// Acked is called by the engine when the peer acknowledges messages
-// (nothing to drop: sent messages are released once written).
-func (s *sink) Acked(uint64) {}
-
-// closed reports whether the connection closed: a reader waiting for
-// throttle budget gives up then (close wakes the throttles).
-func (c *Connection) closed() bool { return c.core.St.Load() == msgrbase.Closed }
+// Acked is called by the engine when the peer acknowledges every message
+// up to seq: those leave the sent list. The writer may not have moved the
+// last of them there yet (it does after its write returns): it trims the
+// list to acked when it does.
+func (s *sink) Acked(seq uint64) {
+	c := (*Connection)(s)
+	c.acked = max(c.acked, seq)
+	if c.wr.Sent.Len() > 0 {
+		c.wr.Sent.Ack(seq)
+	}
+}

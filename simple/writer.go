@@ -2,7 +2,6 @@ package simple
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -13,7 +12,8 @@ import (
 )
 
 // The writer goroutine: wait for output, lay it out, write it with one
-// vectored write.
+// vectored write. One writer per socket; the next socket's writer starts
+// only after this one returned.
 
 // maxBatch bounds the messages one vectored write takes, so that a long
 // queue does not delay control frames (acks, keepalive acks) for long.
@@ -26,65 +26,82 @@ type outMsg struct {
 	h msgr2.MsgHeader2
 }
 
-// writeLoop writes the engine's control frames and queued messages until
-// the connection closes.
-func (c *Connection) writeLoop(nc net.Conn) {
-	defer close(c.writerDone)
-	defer func() {
-		for _, m := range c.wr.Drop() { // unwritten: the connection closed
-			m.Release()
-		}
-	}()
-	for c.gather() {
+// writeLoop writes the engine's control frames and queued messages on s
+// until s stops, fails or the connection closes. What it did not finish
+// writing stays in c.wr for the connection's goroutine (requeued in a
+// lossless session, released otherwise).
+func (c *Connection) writeLoop(s *socket) {
+	defer c.msgr.wg.Done()
+	defer close(s.done)
+	for c.gather(s) {
 		start := clock.Now()
+		c.injectSocketFailure(s.nc)
+		c.injectCongestion()
 		c.bufs = c.wr.Buffers(c.bufs[:0])
 		// WriteTo consumes its receiver: give it a copy of the header that
 		// lives in c (a local one would escape, an allocation per write).
 		c.wbufs = c.bufs
-		n, err := c.wbufs.WriteTo(nc)
+		n, err := c.wbufs.WriteTo(s.nc)
 		c.core.PC.AddTime(perf.RunningSendTime, clock.Since(start))
 		c.core.PC.Add(perf.SendBytes, uint64(n))
-		c.wr.Advance(int(n), false) // lossy: written is done
 		clear(c.bufs)
 		c.core.Mu.Lock()
-		lingerErr, more := c.lingerErr, len(c.eng.Output()) > 0
+		// Lossless: written messages wait for the peer's ack, which may
+		// have come already.
+		c.wr.Advance(int(n), c.lossless)
+		if c.acked > 0 && c.wr.Sent.Len() > 0 {
+			c.wr.Sent.Ack(c.acked)
+		}
+		linger, more, stop := s.linger, len(c.eng.Output()) > 0, s.stop
 		c.core.Mu.Unlock()
-		if lingerErr != nil && (err != nil || !more) {
-			// The engine's last frames are out (or the deadline passed).
-			c.close(lingerErr, true)
-			return
+		if linger && (err != nil || !more) {
+			return // the engine's last frames are out (or the deadline passed)
 		}
 		if err != nil {
-			c.close(fmt.Errorf("simple: write: %w", err), true)
+			if !stop {
+				c.writeFailed(s, fmt.Errorf("simple: write: %w", err))
+			}
 			return
 		}
 	}
 }
 
-// pendingLocked reports whether the writer has something to do. Caller
-// holds mu.
-func (c *Connection) pendingLocked() bool {
-	if c.core.St.Load() == msgrbase.Closed || c.lingerErr != nil || len(c.eng.Output()) > 0 {
-		return true
+// writeFailed cuts s after a write error: the reader then fails too, and
+// the fault path runs with err.
+func (c *Connection) writeFailed(s *socket, err error) {
+	c.core.Mu.Lock()
+	if c.sock == s && c.sockErr == nil {
+		c.sockErr = err
 	}
-	return c.core.St.Load() == msgrbase.Ready && (c.core.Out.Len() > 0 || c.core.Keepalive || c.eng.AckPending())
+	c.core.Mu.Unlock()
+	c.interrupt(s)
 }
 
-// gather waits for output and lays it out in c.bufs: the engine's control
+// pendingLocked reports whether the writer of s has something to do.
+// Caller holds mu.
+func (c *Connection) pendingLocked(s *socket) bool {
+	st := c.core.St.Load()
+	if st == msgrbase.Closed || (s != nil && (s.stop || s.linger)) || len(c.eng.Output()) > 0 {
+		return true
+	}
+	return st == msgrbase.Ready && (c.core.Out.Len() > 0 || c.core.Keepalive || c.eng.AckPending())
+}
+
+// gather waits for output and lays it out in c.wr: the engine's control
 // frames first, then queued messages (highest priority first) once the
 // session is ready, or a standalone ACK if messages arrived and none goes
-// out. Payloads are referenced, not copied. False means the connection
-// closed.
-func (c *Connection) gather() bool {
+// out. Payloads are referenced, not copied. False means s stopped or the
+// connection closed.
+func (c *Connection) gather(s *socket) bool {
 	c.core.Mu.Lock()
-	for !c.pendingLocked() {
+	for !c.pendingLocked(s) {
 		c.cond.Wait()
 	}
-	if c.core.St.Load() == msgrbase.Closed {
+	if c.core.St.Load() == msgrbase.Closed || s.stop {
 		c.core.Mu.Unlock()
 		return false
 	}
-	if c.lingerErr != nil {
+	if s.linger {
 		// Only the failed engine's last frames go out.
 		c.takeControl()
 		c.core.Mu.Unlock()
@@ -97,21 +114,7 @@ func (c *Connection) gather() bool {
 	}
 	c.takeControl()
 	if ready {
-		now := clock.Now()
-		for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
-			it := c.core.Out.PopHighest()
-			m := it.M
-			if !it.Queued.IsZero() { // a sampled message
-				c.core.PC.AddTime(perf.SendMessagesQueueLat, max(0, now.Sub(it.Queued)))
-			}
-			c.core.PC.Inc(perf.SendMessages)
-			c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
-			c.eng.PrepareMessage(&c.batch[len(c.batch)-1].h)
-		}
-		if len(c.batch) == 0 && c.eng.AckPending() {
-			c.eng.QueueAck()
-			c.takeControl()
-		}
+		c.takeMessages()
 	}
 	rev := c.eng.Revision()
 	c.core.Mu.Unlock()
@@ -122,6 +125,32 @@ func (c *Connection) gather() bool {
 	}
 	c.batch = c.batch[:0]
 	return true
+}
+
+// takeMessages takes up to maxBatch messages from the out-queue, giving
+// each its seq (a requeued one gets its own again), or queues a standalone
+// ACK if there is none. Caller holds mu.
+func (c *Connection) takeMessages() {
+	now := clock.Now()
+	for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
+		it := c.core.Out.PopHighest()
+		m := it.M
+		if !it.Queued.IsZero() { // a sampled message
+			c.core.PC.AddTime(perf.SendMessagesQueueLat, max(0, now.Sub(it.Queued)))
+		}
+		if it.Replay {
+			c.msgr.sh.SC.Replayed.Add(1)
+		}
+		c.core.PC.Inc(perf.SendMessages)
+		c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
+		h := &c.batch[len(c.batch)-1].h
+		c.eng.PrepareMessage(h)
+		m.Seq = h.Seq // the sent list is trimmed by seq
+	}
+	if len(c.batch) == 0 && c.eng.AckPending() {
+		c.eng.QueueAck()
+		c.takeControl()
+	}
 }
 
 // takeControl moves the engine's output to the writer. Caller holds mu.

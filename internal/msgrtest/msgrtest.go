@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -18,13 +19,30 @@ import (
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/msgr2"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
-// Config is what a test asks of a new messenger.
+// Config is what a test asks of a new messenger. Zero fields take the
+// messenger's defaults; a factory passes each to the option of the same
+// name.
 type Config struct {
 	Name         gomsgr.EntityName
 	IdleTimeout  time.Duration
 	ReadyTimeout time.Duration
+	// InitialBackoff is the first wait before a lossless session that
+	// failed while connecting dials again; MaxBackoff the longest.
+	InitialBackoff, MaxBackoff time.Duration
+	// DispatchThrottleBytes is the messenger's dispatch throttle
+	// (negative: off).
+	DispatchThrottleBytes int64
+	// Workers is the number of event-loop workers, for a messenger that
+	// has them (0: the factory's choice).
+	Workers int
+	// Testing holds the step hooks and fault injection (nil: none).
+	Testing *testhooks.Config
+	// Logger, when set, receives the messenger's log (RunLossless sets a
+	// debug logger when GOMSGR_DEBUG is set).
+	Logger *slog.Logger
 }
 
 // Factory creates an unstarted messenger for cfg.
