@@ -266,7 +266,7 @@ func (s *sink) Deliver(h *msgr2.MsgHeader2, front, middle, data []byte) error {
 	m.RecvStamp = c.lastRead.Time()
 	c.cnt.cb.Inc(perf.RecvMessages)
 	c.cnt.cb.Add(perf.RecvBytes, uint64(m.DispatchBytes))
-	if c.inj.delayed != nil || c.msgr.inject.Load() != nil {
+	if c.inj.delayed != nil || c.msgr.sh.Injecting() {
 		if c.maybeDelay(m) {
 			return nil
 		}

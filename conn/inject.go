@@ -1,62 +1,21 @@
 package conn
 
 import (
-	"math/rand/v2"
-	"time"
-
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
-	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Fault injection (Options.Testing's testhooks.Inject; Ceph's ms_inject_*
 // options): socket failures, congestion, delays at race points and held
 // back deliveries.
 
-// SetInject changes the fault injection while the messenger runs.
-func (m *Messenger) SetInject(i testhooks.Inject) {
-	if i == (testhooks.Inject{}) {
-		m.inject.Store(nil)
-		return
-	}
-	m.inject.Store(&i)
-}
-
 // injectSocketFailure shuts the socket down one time in N (before a read
 // or write); the I/O then fails and the fault path runs.
 func (c *Connection) injectSocketFailure() {
-	inj := c.msgr.inject.Load()
-	if inj == nil || inj.SocketFailures <= 0 || !c.sock.open() {
-		return
+	if c.sock.open() && c.msgr.sh.InjectSocketFailure() {
+		shutdownFD(c.sock.fd)
 	}
-	if rand.IntN(inj.SocketFailures) == 0 {
-		c.msgr.sh.SC.InjSocket.Add(1)
-		shutdownFD(c.sock.fd) // the next read or write fails: the fault path runs
-	}
-}
-
-// injectCongestion reports whether this write attempt is refused.
-func (c *Connection) injectCongestion() bool {
-	inj := c.msgr.inject.Load()
-	if inj == nil || inj.Congestion <= 0 || rand.IntN(inj.Congestion) == 0 {
-		return false
-	}
-	c.msgr.sh.SC.InjCongestion.Add(1)
-	return true
-}
-
-// injectDelay sleeps at a race point (ms_inject_internal_delays).
-func (m *Messenger) injectDelay() {
-	inj := m.inject.Load()
-	if inj == nil || inj.InternalDelay <= 0 {
-		return
-	}
-	if inj.SocketFailures > 0 && rand.IntN(inj.SocketFailures) != 0 {
-		return
-	}
-	m.sh.SC.InjDelays.Add(1)
-	time.Sleep(inj.InternalDelay)
 }
 
 // delays holds the received messages an injected delay holds back, in
@@ -76,12 +35,7 @@ type delayedMsg struct {
 // maybeDelay holds m back when receive delays are injected for the peer's
 // type (or earlier messages are still held: order is kept). Worker only.
 func (c *Connection) maybeDelay(m *gomsgr.Message) bool {
-	inj := c.msgr.inject.Load()
-	var d time.Duration
-	if inj != nil && inj.DelayMax > 0 && inj.DelayType == c.core.PeerT && rand.Float64() < inj.DelayProbability {
-		d = time.Duration(rand.Int64N(int64(inj.DelayMax)) + 1)
-		c.msgr.sh.SC.InjRecvDelays.Add(1)
-	}
+	d := c.msgr.sh.InjectRecvDelay(c.core.PeerT)
 	if d == 0 && len(c.inj.delayed) == 0 {
 		return false
 	}

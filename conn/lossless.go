@@ -33,24 +33,11 @@ type recovery struct {
 // SessionStats returns the messenger's session counters.
 func (m *Messenger) SessionStats() gomsgr.SessionStats { return m.messengerAPI.SessionStats() }
 
-// exState maps the connection state for the decision table.
-func exState(st msgrbase.State) session.ExState {
-	switch st {
-	case msgrbase.Ready:
-		return session.ExReady
-	case msgrbase.Standby:
-		return session.ExStandby
-	case msgrbase.Closed:
-		return session.ExClosed
-	}
-	return session.ExConnecting
-}
-
 // publish copies the session fields other connections' decisions read
 // into c.sess. Worker only; takes mu.
 func (c *Connection) publish() {
 	snap := c.eng.Snapshot()
-	st := exState(c.core.St.Load())
+	st := c.core.St.Load().ExState()
 	c.core.Mu.Lock()
 	snap.State = st
 	snap.Replacing = c.sess.Replacing
@@ -67,7 +54,7 @@ func (c *Connection) publish() {
 func (s *sink) Existing(req *session.Request) session.Verdict {
 	c := (*Connection)(s)
 	m := c.msgr
-	m.injectDelay()
+	m.sh.InjectDelay()
 	var ex *Connection
 	var v session.Verdict
 	me := m.sh.MyAddr()
@@ -134,7 +121,7 @@ func (c *Connection) handOver() {
 	}
 	s := socket{fd: c.sock.Release()} // it moves: close must not close it
 	c.close(session.ErrReplaced, false)
-	c.msgr.injectDelay()
+	c.msgr.sh.InjectDelay()
 	c.msgr.sh.SC.Replacements.Add(1)
 	eng := c.eng
 	if err := ex.c.Submit(func() { ex.takeOver(s, eng, req, v) }); err != nil {
@@ -159,7 +146,7 @@ func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Reque
 		s.Close()
 		return
 	}
-	c.msgr.injectDelay()
+	c.msgr.sh.InjectDelay()
 	// The decision was taken on a snapshot; this session may have moved
 	// on since (its own reconnect answered, a reset): decide again on
 	// what it is now, and give the socket up unless it is still a
@@ -205,7 +192,7 @@ func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Reque
 // now. Worker only.
 func (c *Connection) redecide(req *session.Request) session.Verdict {
 	snap := c.eng.Snapshot()
-	snap.State = exState(c.core.St.Load())
+	snap.State = c.core.St.Load().ExState()
 	c.core.Mu.Lock()
 	snap.PeerAddr = c.core.PeerAddrLocked()
 	c.core.Mu.Unlock()

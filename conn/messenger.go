@@ -8,7 +8,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -16,7 +15,6 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
-	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // Messenger is the event-loop messenger (Ceph's AsyncMessenger). Create it
@@ -43,7 +41,6 @@ type Messenger struct {
 
 	iovs   map[int]*iovecs          // one per worker: writev runs on the worker
 	labels map[int]*msgrbase.Labels // per worker, for fast dispatch
-	inject atomic.Pointer[testhooks.Inject]
 }
 
 // messengerAPI is the shared gomsgr.Messenger methods, embedded unexported
@@ -60,13 +57,13 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		return nil, err
 	}
 	m := &Messenger{opts: opts}
-	m.sh.Init(m, msgrbase.ShellConfig{
+	m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
 		Name: opts.Name, Nonce: opts.Nonce, Perf: opts.Perf, Logger: opts.Logger,
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "conn",
 	})
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
 	if h := opts.Testing; h != nil {
-		m.SetInject(h.Inject)
+		m.sh.SetInject(h.Inject)
 	}
 	m.stack = opts.Stack
 	if m.stack == nil {
@@ -182,48 +179,35 @@ func (m *Messenger) Start() error {
 	})
 }
 
-// ConnectTo returns the connection to addr, creating it (and starting its
-// connect and handshake on a worker) if there is none.
-func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (gomsgr.Connection, error) {
-	c, err := m.dial(t, addr, false)
-	if err != nil {
-		return nil, err
-	}
-	return c.Self, nil
-}
-
 // ConnectAnon opens a new anonymous connection to addr: it is not
 // registered by address, so every call makes a new session, and ConnectTo
 // never returns it (Ceph's connect_to with anon).
 func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
-	c, err := m.dial(t, addr, true)
+	c, err := m.sh.Dial(t, addr, true)
 	if err != nil {
 		return nil, err
 	}
 	return c.Self.(*Connection), nil
 }
 
-func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*msgrbase.Conn, error) {
-	var w *center.Worker
-	return m.sh.Dial(t, addr, anon, func(myAddrs gomsgr.AddrVec) *msgrbase.Conn {
-		w = m.stack.Pick()
-		return &newConnection(m, w, session.Client, t, addr, myAddrs).core
-	}, func(c *msgrbase.Conn) error {
-		if err := w.Center().Submit(c.Self.(*Connection).connect); err != nil {
-			w.Release()
-			return err
-		}
-		return nil
-	})
+// dialer is the messenger as its shell dials with it (msgrbase.Dialer).
+type dialer Messenger
+
+// NewConn makes a client connection on the least-loaded worker.
+func (d *dialer) NewConn(t gomsgr.EntityType, addr gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *msgrbase.Conn {
+	m := (*Messenger)(d)
+	return &newConnection(m, m.stack.Pick(), session.Client, t, addr, myAddrs).core
 }
 
-// SendTo sends msg to addr over its connection, connecting if needed.
-func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr.EntityAddr) error {
-	c, err := m.dial(t, addr, false)
-	if err != nil {
+// StartConn queues the connect on the connection's worker (or runs it
+// there, when called on it: from a fast dispatcher).
+func (d *dialer) StartConn(core *msgrbase.Conn) error {
+	c := core.Self.(*Connection)
+	if err := c.c.Submit(c.connect); err != nil {
+		c.w.Release()
 		return err
 	}
-	return c.Send(msg)
+	return nil
 }
 
 // connReady runs on c's worker when its handshake completes.

@@ -47,7 +47,7 @@ func (c *Connection) readLoop(now center.Instant) {
 	}
 	for c.core.St.Load() != msgrbase.Closed && !c.readBlocked {
 		b := c.rd.Space()
-		if c.msgr.inject.Load() != nil {
+		if c.msgr.sh.Injecting() {
 			c.injectSocketFailure()
 		}
 		n, err := readSocket(c.sock.fd, b)

@@ -58,9 +58,9 @@ func (c *Connection) writeTimed(start center.Instant) {
 
 func (c *Connection) writeLoop() {
 	for c.wr.Pending() || c.gather() {
-		if c.msgr.inject.Load() != nil {
+		if c.msgr.sh.Injecting() {
 			c.injectSocketFailure()
-			if c.injectCongestion() {
+			if c.msgr.sh.InjectCongestion() {
 				// As if the socket were full; the socket is writable, so
 				// no edge will come: try again on the next loop turn.
 				if err := c.c.Post(&c.writeEv); err != nil {

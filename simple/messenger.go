@@ -16,7 +16,6 @@ import (
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/perf"
-	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // maxAcceptBackoff bounds how long accepting pauses after the process ran
@@ -49,7 +48,6 @@ type Messenger struct {
 	acceptDone chan struct{} // closed when the current accept loop returns
 	stopCh     chan struct{} // closed when Shutdown begins
 
-	inject atomic.Pointer[testhooks.Inject] // nil: no fault injection
 }
 
 // messengerAPI is the shared gomsgr.Messenger methods, embedded unexported
@@ -65,13 +63,13 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		return nil, err
 	}
 	m := &Messenger{opts: opts, stopCh: make(chan struct{})}
-	m.sh.Init(m, msgrbase.ShellConfig{
+	m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
 		Name: opts.Name, Nonce: opts.Nonce, Perf: opts.Perf, Logger: opts.Logger,
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: 1, Prefix: "simple",
 	})
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
 	if h := opts.Testing; h != nil {
-		m.SetInject(h.Inject)
+		m.sh.SetInject(h.Inject)
 	}
 	for i := range runtime.GOMAXPROCS(0) {
 		m.shards = append(m.shards, m.sh.Perf().Worker(i))
@@ -249,56 +247,41 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 	return true
 }
 
-// ConnectTo returns the connection to addr, creating it (and starting its
-// connect and handshake on a new goroutine) if there is none. An address of
-// this messenger gives the loopback connection, which delivers to the local
-// dispatchers.
-func (m *Messenger) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (gomsgr.Connection, error) {
-	c, err := m.dial(t, addr, false)
-	if err != nil {
-		return nil, err
-	}
-	return c.Self, nil
-}
-
 // ConnectAnon opens a new anonymous connection to addr: it is not
 // registered by address, so every call makes a new session, and ConnectTo
 // never returns it (Ceph's connect_to with anon).
 func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
-	c, err := m.dial(t, addr, true)
+	c, err := m.sh.Dial(t, addr, true)
 	if err != nil {
 		return nil, err
 	}
 	return c.Self.(*Connection), nil
 }
 
-func (m *Messenger) dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*msgrbase.Conn, error) {
-	return m.sh.Dial(t, addr, anon, func(myAddrs gomsgr.AddrVec) *msgrbase.Conn {
-		return &newConnection(m, session.Client, t, addr, myAddrs).core
-	}, func(core *msgrbase.Conn) error {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.sh.Stopping() {
-			// Registered a moment ago: a decision may have picked it
-			// (Existing) and handed it a socket, which close gives up.
-			core.Self.(*Connection).close(gomsgr.ErrShutdown, false)
-			return gomsgr.ErrShutdown
-		}
-		core.PC.Inc(perf.CreatedConnections)
-		core.PC.Inc(perf.ActiveConnections)
-		m.wg.Add(1)
-		go core.Self.(*Connection).run(nil)
-		return nil
-	})
+// dialer is the messenger as its shell dials with it (msgrbase.Dialer).
+type dialer Messenger
+
+// NewConn makes a client connection.
+func (d *dialer) NewConn(t gomsgr.EntityType, addr gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *msgrbase.Conn {
+	return &newConnection((*Messenger)(d), session.Client, t, addr, myAddrs).core
 }
 
-// SendTo sends msg to addr over its connection, connecting if needed.
-func (m *Messenger) SendTo(msg *gomsgr.Message, t gomsgr.EntityType, addr gomsgr.EntityAddr) error {
-	c, err := m.dial(t, addr, false)
-	if err != nil {
-		return err
+// StartConn starts the connection's goroutine, which dials.
+func (d *dialer) StartConn(core *msgrbase.Conn) error {
+	m := (*Messenger)(d)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sh.Stopping() {
+		// Registered a moment ago: a decision may have picked it
+		// (Existing) and handed it a socket, which close gives up.
+		core.Self.(*Connection).close(gomsgr.ErrShutdown, false)
+		return gomsgr.ErrShutdown
 	}
-	return c.Send(msg)
+	core.PC.Inc(perf.CreatedConnections)
+	core.PC.Inc(perf.ActiveConnections)
+	m.wg.Add(1)
+	go core.Self.(*Connection).run(nil)
+	return nil
 }
 
 // connReady runs on c's reader goroutine, without c's lock, when its

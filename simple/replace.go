@@ -16,26 +16,13 @@ import (
 // (handOver) and the existing connection's goroutine resumes the session
 // on it (takeOver).
 
-// exState maps the connection state for the decision table.
-func exState(st msgrbase.State) session.ExState {
-	switch st {
-	case msgrbase.Ready:
-		return session.ExReady
-	case msgrbase.Standby:
-		return session.ExStandby
-	case msgrbase.Closed:
-		return session.ExClosed
-	}
-	return session.ExConnecting
-}
-
 // snapshotLocked is what other connections' decisions need to know about
 // this session. The engine is under core.Mu, so the snapshot is taken
 // from it when asked rather than published ahead (conn's publish). Caller
 // holds core.Mu.
 func (c *Connection) snapshotLocked() session.Existing {
 	snap := c.eng.Snapshot()
-	snap.State = exState(c.core.St.Load())
+	snap.State = c.core.St.Load().ExState()
 	snap.Replacing = c.replacing
 	snap.PeerAddr = c.core.PeerAddrLocked()
 	if c.core.MarkedDown.Load() {
@@ -53,7 +40,7 @@ func (c *Connection) snapshotLocked() session.Existing {
 func (s *sink) Existing(req *session.Request) session.Verdict {
 	c := (*Connection)(s)
 	m := c.msgr
-	m.injectDelay()
+	m.sh.InjectDelay()
 	var ex *Connection
 	var v session.Verdict
 	me := m.sh.MyAddr()
@@ -109,7 +96,7 @@ func (c *Connection) handOver(s *socket) {
 	req, v := c.eng.Replacement()
 	c.core.Mu.Unlock()
 	c.close(session.ErrReplaced, false) // the socket is no longer c's: close leaves it
-	c.msgr.injectDelay()
+	c.msgr.sh.InjectDelay()
 	c.msgr.sh.SC.Replacements.Add(1)
 	ex.receive(&handoff{nc: s.nc, from: c.eng, req: req, v: v})
 }
@@ -162,7 +149,7 @@ func (c *Connection) takeOverPending() *socket {
 // longer says replace, the socket is given up (the peer retries) and nil
 // returned. Runs on c's goroutine, without a socket.
 func (c *Connection) takeOver(h *handoff) *socket {
-	c.msgr.injectDelay()
+	c.msgr.sh.InjectDelay()
 	me := c.msgr.sh.MyAddr() // the shell's lock comes before core.Mu
 	c.core.Mu.Lock()
 	defer c.core.Mu.Unlock()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // MessengerAPI is the part of gomsgr.Messenger both messengers implement
@@ -36,6 +37,27 @@ func (a MessengerAPI) SetDefaultPolicy(p gomsgr.Policy) error { return a.s.SetDe
 // Start.
 func (a MessengerAPI) AddDispatcher(d gomsgr.Dispatcher) error { return a.s.AddDispatcher(d) }
 
+// ConnectTo returns the connection to addr, creating it (and starting its
+// connect and handshake in the background) if there is none. An address of
+// this messenger gives the loopback connection, which delivers to the
+// local dispatchers.
+func (a MessengerAPI) ConnectTo(t gomsgr.EntityType, addr gomsgr.EntityAddr) (gomsgr.Connection, error) {
+	c, err := a.s.Dial(t, addr, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.Self, nil
+}
+
+// SendTo sends m to addr over its connection, connecting if needed.
+func (a MessengerAPI) SendTo(m *gomsgr.Message, t gomsgr.EntityType, addr gomsgr.EntityAddr) error {
+	c, err := a.s.Dial(t, addr, false)
+	if err != nil {
+		return err
+	}
+	return c.Send(m)
+}
+
 // Addrs returns the bound addresses (empty when not bound).
 func (a MessengerAPI) Addrs() gomsgr.AddrVec { return a.s.Addrs() }
 
@@ -54,6 +76,10 @@ func (a MessengerAPI) Wait(ctx context.Context) error { return a.s.Wait(ctx) }
 func (a MessengerAPI) DispatchThrottleBytes() (cur, max int64) {
 	return a.s.DThr.Current(), a.s.DThr.Max()
 }
+
+// SetInject changes the fault injection (testhooks.Inject) while the
+// messenger runs; the zero Inject turns it off.
+func (a MessengerAPI) SetInject(i testhooks.Inject) { a.s.SetInject(i) }
 
 // SessionStats returns what the messenger's sessions went through.
 func (a MessengerAPI) SessionStats() gomsgr.SessionStats {

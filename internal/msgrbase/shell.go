@@ -32,6 +32,17 @@ type ShellConfig struct {
 	Prefix                string
 }
 
+// Dialer is how a messenger makes and starts an outgoing connection; the
+// shell decides when (ConnectTo, SendTo, ConnectAnon).
+type Dialer interface {
+	// NewConn makes a client connection of peer type t to addr, not yet
+	// started; myAddrs are the messenger's bound addresses.
+	NewConn(t gomsgr.EntityType, addr gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Conn
+	// StartConn starts c's connect and handshake in the background; an
+	// error means it never will (the messenger stops).
+	StartConn(c *Conn) error
+}
+
 // Item is one dispatch queue entry: a message with the throttle budget it
 // holds until dispatched, or a connection event.
 type Item struct {
@@ -51,6 +62,7 @@ type Item struct {
 type Shell struct {
 	cfg        ShellConfig
 	self       gomsgr.Messenger
+	dialer     Dialer
 	sampleMask uint32
 	nonce      atomic.Uint32
 	perf       *perf.Set
@@ -63,7 +75,8 @@ type Shell struct {
 	dq     *prioq.Dispatch[Item]
 	faults atomic.Uint64
 	// SC counts what sessions went through.
-	SC SessionCounters
+	SC  SessionCounters
+	inj injector
 
 	mu       sync.Mutex
 	chain    Chain // frozen once started
@@ -76,9 +89,9 @@ type Shell struct {
 	done     chan struct{}
 }
 
-// Init sets up the shell of messenger self.
-func (s *Shell) Init(self gomsgr.Messenger, cfg ShellConfig) {
-	s.cfg, s.self = cfg, self
+// Init sets up the shell of messenger self, which dials with d.
+func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) {
+	s.cfg, s.self, s.dialer = cfg, self, d
 	s.sampleMask = uint32(max(cfg.SampleEvery, 1) - 1)
 	s.nonce.Store(cfg.Nonce)
 	if cfg.Nonce == 0 {
@@ -218,10 +231,8 @@ func (s *Shell) Start(listen func() error) error {
 
 // Dial returns the connection ConnectTo gives for addr: the loopback one
 // for an address of this messenger, the registered one, or (anon: always)
-// a new one from create, registered, then started with start outside the
-// lock.
-func (s *Shell) Dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool,
-	create func(myAddrs gomsgr.AddrVec) *Conn, start func(*Conn) error) (*Conn, error) {
+// a new one from the Dialer, registered, then started outside the lock.
+func (s *Shell) Dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*Conn, error) {
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
@@ -243,14 +254,14 @@ func (s *Shell) Dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool,
 			return c, nil
 		}
 	}
-	c := create(s.addrs)
+	c := s.dialer.NewConn(t, addr, s.addrs)
 	if anon {
 		s.reg.AddAnon(c)
 	} else {
 		s.reg.Register(c.key, c)
 	}
 	s.mu.Unlock()
-	if err := start(c); err != nil {
+	if err := s.dialer.StartConn(c); err != nil {
 		s.Unregister(c)
 		return nil, fmt.Errorf("%s: %w", s.cfg.Prefix, err)
 	}

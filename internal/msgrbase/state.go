@@ -3,6 +3,8 @@ package msgrbase
 import (
 	"strconv"
 	"sync/atomic"
+
+	"github.com/gomsgr/gomsgr/internal/session"
 )
 
 // State is a connection's place in its life (Ceph's AsyncConnection states,
@@ -41,6 +43,20 @@ func (s State) String() string {
 // Live reports whether the connection has a socket in use (Handshake or
 // Ready): reads and writes make sense.
 func (s State) Live() bool { return s == Handshake || s == Ready }
+
+// ExState maps s for the decision table (session.Decide) as another
+// connection sees it.
+func (s State) ExState() session.ExState {
+	switch s {
+	case Ready:
+		return session.ExReady
+	case Standby:
+		return session.ExStandby
+	case Closed:
+		return session.ExClosed
+	}
+	return session.ExConnecting
+}
 
 // StateVar is a State read from any goroutine and written by the
 // connection's owner.
