@@ -53,8 +53,20 @@ func freePort(t *testing.T) uint16 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	port := ln.Addr().(*net.TCPAddr).AddrPort().Port()
+	// The caller binds the port next: it must be released.
+	must(t, ln.Close())
+	return port
+}
+
+// must fails t at once if err is not nil: for a step the rest of the test
+// depends on. Call it on the test goroutine only; in a dispatcher or
+// another goroutine, report with t.Error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBindPortRange(t *testing.T) {
@@ -129,7 +141,9 @@ func TestLifecycle(t *testing.T) {
 type echo struct{}
 
 func (echo) Dispatch(m *gomsgr.Message) bool {
-	m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
+	// The connection may close as the test ends; a lost echo fails the
+	// test that waits for it.
+	_ = m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid})
 	m.Release()
 	return true
 }
@@ -166,7 +180,7 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	if err := c.SendKeepalive(); err != nil {
 		t.Fatal(err)
 	}
-	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1})
+	must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1}))
 	wait(t, r.ch, 1)
 	sc := c.(*simple.Connection)
 	if sc.State() != "ready" || sc.QueueLen() != 0 {
@@ -175,7 +189,7 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	if err := c.SendKeepalive(); err != nil {
 		t.Fatal(err)
 	}
-	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2})
+	must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2}))
 	wait(t, r.ch, 2)
 	if c.PeerAddr() != addr || c.Features() == 0 || c.Messenger() != cli {
 		t.Fatalf("peer addr %v (want %v), features %#x, messenger %p", c.PeerAddr(), addr, c.Features(), c.Messenger())
@@ -189,7 +203,7 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	if c2 == c {
 		t.Fatal("ConnectTo after MarkDown(addr) returned the old connection")
 	}
-	c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 3})
+	must(t, c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 3}))
 	wait(t, r.ch, 3)
 	cli.MarkDownAll()
 	if c2.IsConnected() {
@@ -226,14 +240,16 @@ func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // read to EOF or failed already: nothing left to lose
 	out := msgr2.AppendBanner(nil, msgr2.LocalBanner)
 	out = msgr2.AppendControl(out, msgr2.Rev1, &msgr2.Hello{EntityType: msgr2.EntityClient})
 	out = msgr2.AppendControl(out, msgr2.Rev1, req)
 	if _, err := c.Write(out); err != nil {
 		return nil, err
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, err
+	}
 	in, err := io.ReadAll(c)
 	if err != nil {
 		return nil, fmt.Errorf("reading until the server closes: %w", err)
@@ -270,11 +286,11 @@ func TestHugeFrameBeforeHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }() // cleanup: the server has closed its end, or the test failed
 	if _, err := c.Write(in); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
 	if _, err := io.Copy(io.Discard, c); err != nil {
 		t.Fatalf("the server did not close the connection: %v", err)
 	}
@@ -316,7 +332,7 @@ func TestAnonErrAndDump(t *testing.T) {
 		t.Fatal("anonymous connections are shared or returned by ConnectTo")
 	}
 	for i, conn := range []gomsgr.Connection{a1, a2, c} {
-		conn.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(10 + i)})
+		must(t, conn.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(10 + i)}))
 		wait(t, r.ch, uint64(10+i))
 	}
 	d := cli.Dump()
@@ -371,7 +387,7 @@ func TestRebind(t *testing.T) {
 	srv, cli, r := echoPair(t, simple.Options{})
 	old := srv.Addrs()[0]
 	c, _ := cli.ConnectTo(gomsgr.EntityOSD, old)
-	c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1})
+	must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 1}))
 	wait(t, r.ch, 1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -386,6 +402,6 @@ func TestRebind(t *testing.T) {
 	}
 	msgrtest.WaitUntil(t, 10*time.Second, "the connection to the old address to close", func() bool { return !c.IsConnected() })
 	c2, _ := cli.ConnectTo(gomsgr.EntityOSD, now)
-	c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2})
+	must(t, c2.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: 2}))
 	wait(t, r.ch, 2)
 }

@@ -28,10 +28,11 @@ func chopProxy(t *testing.T, target string) string {
 	var conns []net.Conn
 	var mu sync.Mutex
 	t.Cleanup(func() {
-		ln.Close()
+		// Cleanup: a connection may be closed already by its copier.
+		_ = ln.Close()
 		mu.Lock()
 		for _, c := range conns {
-			c.Close()
+			_ = c.Close()
 		}
 		mu.Unlock()
 		wg.Wait()
@@ -41,11 +42,12 @@ func chopProxy(t *testing.T, target string) string {
 		defer wg.Done()
 		in, err := ln.Accept()
 		if err != nil {
-			return
+			return // closed by the cleanup
 		}
 		out, err := net.Dial("tcp", target)
 		if err != nil {
-			in.Close()
+			t.Errorf("proxy: dial %s: %v", target, err)
+			_ = in.Close() // the client sees its connection close
 			return
 		}
 		mu.Lock()
@@ -53,7 +55,8 @@ func chopProxy(t *testing.T, target string) string {
 		mu.Unlock()
 		chop := func(dst, src net.Conn, seed uint64) {
 			defer wg.Done()
-			defer dst.Close()
+			// The other copier or the cleanup may have closed dst already.
+			defer func() { _ = dst.Close() }()
 			r := rand.New(rand.NewPCG(seed, 1))
 			buf := make([]byte, 64<<10)
 			for {
@@ -88,8 +91,8 @@ func TestSplitFrames(t *testing.T) {
 func testSplitFrames(t *testing.T, prefetch int) {
 	leakcheck.Check(t)
 	srv := newMsgr(t, simple.Options{Name: osd0, PrefetchBytes: prefetch})
-	srv.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	srv.AddDispatcher(echoAll{})
+	must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
+	must(t, srv.AddDispatcher(echoAll{}))
 	if err := srv.Bind(context.Background(), local); err != nil {
 		t.Fatal(err)
 	}
@@ -98,9 +101,9 @@ func testSplitFrames(t *testing.T, prefetch int) {
 	}
 	proxy := chopProxy(t, srv.Addrs()[0].Addr.String())
 	cli := newMsgr(t, simple.Options{Name: client1, PrefetchBytes: prefetch})
-	cli.SetDefaultPolicy(gomsgr.LossyClient(0))
+	must(t, cli.SetDefaultPolicy(gomsgr.LossyClient(0)))
 	got := make(chan *gomsgr.Message, 64)
-	cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m }))
+	must(t, cli.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func testSplitFrames(t *testing.T, prefetch int) {
 		return b
 	}
 	for i, n := range sizes {
-		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Front: body(i, n%300), Data: body(i+1, n)})
+		must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Front: body(i, n%300), Data: body(i+1, n)}))
 	}
 	for i, n := range sizes {
 		select {
@@ -138,7 +141,9 @@ func testSplitFrames(t *testing.T, prefetch int) {
 type echoAll struct{}
 
 func (echoAll) Dispatch(m *gomsgr.Message) bool {
-	m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid, Front: bytes.Clone(m.Front), Data: bytes.Clone(m.Data)})
+	// The connection may close as the test ends; a lost echo fails the
+	// test that waits for it.
+	_ = m.Conn.SendMessage(&gomsgr.Message{Type: m.Type, Tid: m.Tid, Front: bytes.Clone(m.Front), Data: bytes.Clone(m.Data)})
 	m.Release()
 	return true
 }

@@ -58,7 +58,7 @@ func TestThrottles(t *testing.T) {
 			leakcheck.Check(t)
 			srv, g, c := gatedPair(t, tc.opts, tc.pol(gomsgr.StatelessServer(0)))
 			for i := range 10 {
-				c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)})
+				must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 1000)}))
 			}
 			recv := func() uint64 { return srv.Perf().Total().Get(perf.RecvMessages) }
 			deadline := time.Now().Add(10 * time.Second)
@@ -102,7 +102,7 @@ func TestThrottleWaitEndsOnShutdown(t *testing.T) {
 	pol.ThrottleMessages = 1
 	srv, g, c := gatedPair(t, simple.Options{}, pol)
 	for i := range 3 {
-		c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)})
+		must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i)}))
 	}
 	msgrtest.WaitUntil(t, 10*time.Second, "the first message", func() bool { return srv.Perf().Total().Get(perf.RecvMessages) >= 1 })
 	// The dispatcher is stuck on message 0 and the reader waits for
