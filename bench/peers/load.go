@@ -136,10 +136,8 @@ func newMsgr2Client(addr string) (*msgr2Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.SetDefaultPolicy(gomsgr.LossyClient(0))
 	cl := &msgr2Client{m: m, addr: ea, done: make(chan struct{})}
-	m.AddDispatcher(cl)
-	if err := m.Start(); err != nil {
+	if err := errors.Join(m.SetDefaultPolicy(gomsgr.LossyClient(0)), m.AddDispatcher(cl), m.Start()); err != nil {
 		return nil, err
 	}
 	return cl, nil

@@ -327,8 +327,9 @@ func serveMsgr2(impl, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.SetDefaultPolicy(gomsgr.StatelessServer(0))
-	m.AddDispatcher(&echoDispatcher{payload: make([]byte, 1<<20)})
+	if err := errors.Join(m.SetDefaultPolicy(gomsgr.StatelessServer(0)), m.AddDispatcher(&echoDispatcher{payload: make([]byte, 1<<20)})); err != nil {
+		return nil, err
+	}
 	if err := m.Bind(context.Background(), ap); err != nil {
 		return nil, err
 	}
