@@ -40,7 +40,7 @@ func (c *Connection) publish() {
 	st := c.core.St.Load().ExState()
 	c.core.Mu.Lock()
 	snap.State = st
-	snap.Replacing = c.sess.Replacing
+	snap.Replacing = c.core.Replacing
 	snap.PeerAddr = c.core.PeerAddrLocked()
 	c.sess = snap
 	c.core.Mu.Unlock()
@@ -53,55 +53,21 @@ func (c *Connection) publish() {
 // no other socket can take it meanwhile.
 func (s *sink) Existing(req *session.Request) session.Verdict {
 	c := (*Connection)(s)
-	m := c.msgr
-	m.sh.InjectDelay()
-	var ex *Connection
-	var v session.Verdict
-	me := m.sh.MyAddr()
-	m.sh.WithRegistry(func(reg *msgrbase.Registry[*msgrbase.Conn]) {
-		if len(req.Addrs) > 0 {
-			if core := reg.Lookup(msgrbase.KeyOf(req.Addrs[0])); core != nil {
-				ex = core.Self.(*Connection)
-			}
-		}
-		if ex == c {
-			ex = nil
-		}
-		if ex == nil {
-			v = session.Decide(req, nil, me, c.eng.Policy().ResetCheck)
-		} else {
-			ex.core.Mu.Lock()
-			snap := ex.sess
-			if ex.core.MarkedDown.Load() {
-				snap.State = session.ExClosed
-			}
-			v = session.Decide(req, &snap, me, c.eng.Policy().ResetCheck)
-			if v.Kind == session.VerdictReplace {
-				ex.sess.Replacing = true
-				c.rs.replaceWith = ex
-			}
-			ex.core.Mu.Unlock()
-			if v.StopExisting {
-				reg.Drop(ex.core.Key(), &ex.core) // this connection takes its place
-			}
-		}
+	ex, v := c.msgr.sh.Existing(&c.core, req, c.eng.Policy().ResetCheck, func(ex *msgrbase.Conn) session.Existing {
+		e := ex.Self.(*Connection).sess // published by its worker (publish)
+		e.Replacing = ex.Replacing      // live: set by a decision since
+		return e
 	})
-	switch {
-	case v.StopExisting:
-		ex.closeAsync(fmt.Errorf("conn: lossy session replaced by a new one from %v", req.Addrs))
-	case v.KeepaliveExisting:
-		_ = ex.SendKeepalive() // an error means it closed meanwhile: nothing to keep alive
-	}
-	if l := m.sh.Logger(); l.Enabled(context.Background(), slog.LevelDebug) {
-		l.Debug("conn: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
-			"verdict", v.Kind.String(), "existing", ex != nil)
+	if ex != nil {
+		c.rs.replaceWith = ex.Self.(*Connection)
 	}
 	return v
 }
 
-// closeAsync closes c on its worker with a reset event (a lossy session
-// that a newer one replaces).
-func (c *Connection) closeAsync(err error) {
+// Fail closes the connection on its worker with a reset event (a lossy
+// session that a newer one replaces; msgrbase.ConnOps).
+func (o *ops) Fail(err error) {
+	c := (*Connection)(o)
 	// An error means the worker stopped: its connections are gone.
 	_ = c.c.Submit(func() { c.close(err, true) })
 }
@@ -126,7 +92,7 @@ func (c *Connection) handOver() {
 	eng := c.eng
 	if err := ex.c.Submit(func() { ex.takeOver(s, eng, req, v) }); err != nil {
 		ex.core.Mu.Lock()
-		ex.sess.Replacing = false
+		ex.core.Replacing = false
 		ex.core.Mu.Unlock()
 		s.Close()
 	}
@@ -138,7 +104,7 @@ func (c *Connection) handOver() {
 func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Request, v session.Verdict) {
 	clearReplacing := func() {
 		c.core.Mu.Lock()
-		c.sess.Replacing = false
+		c.core.Replacing = false
 		c.core.Mu.Unlock()
 	}
 	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() {
@@ -369,7 +335,7 @@ func (c *Connection) reconnect() {
 	}
 	target := c.reconnectAddr()
 	c.core.Mu.Lock()
-	replacing := c.sess.Replacing
+	replacing := c.core.Replacing
 	if !replacing {
 		c.core.Target, c.core.Role = target, session.Client
 	}

@@ -61,7 +61,6 @@ type Connection struct {
 	acked        uint64 // the highest seq the peer acknowledged in this session
 	halfAccepted bool   // accepted, not yet ready (Ceph's accept states)
 	wasReady     bool   // the session was open once: its throttles are fixed
-	replacing    bool   // a socket from the peer is on its way to this session
 	handoff      *handoff
 	replaceWith  *Connection // the existing connection a VerdictReplace chose
 
@@ -170,6 +169,10 @@ func (c *Connection) wake() {
 
 // MarkDown closes the connection (msgrbase.ConnOps).
 func (o *ops) MarkDown() { (*Connection)(o).close(gomsgr.ErrMarkedDown, false) }
+
+// Fail closes the connection with a reset event (a lossy session that a
+// newer one replaces; msgrbase.ConnOps).
+func (o *ops) Fail(err error) { (*Connection)(o).close(err, true) }
 
 // SendMessage queues msg for the peer. The messenger owns msg from now on.
 func (c *Connection) SendMessage(msg *gomsgr.Message) error { return c.core.Send(msg) }
@@ -300,7 +303,7 @@ func (c *Connection) close(err error, notify bool) {
 	c.eng.Close(err)
 	c.stopTimersLocked()
 	cancel, s, h := c.cancelDial, c.sock, c.handoff
-	c.handoff, c.replacing = nil, false
+	c.handoff, c.core.Replacing = nil, false
 	dropped := c.core.DrainOutLocked()
 	c.core.Mu.Unlock()
 	c.cond.Broadcast()

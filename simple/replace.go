@@ -1,10 +1,6 @@
 package simple
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/internal/session"
 )
@@ -23,7 +19,7 @@ import (
 func (c *Connection) snapshotLocked() session.Existing {
 	snap := c.eng.Snapshot()
 	snap.State = c.core.St.Load().ExState()
-	snap.Replacing = c.replacing
+	snap.Replacing = c.core.Replacing
 	snap.PeerAddr = c.core.PeerAddrLocked()
 	if c.core.MarkedDown.Load() {
 		snap.State = session.ExClosed
@@ -39,46 +35,11 @@ func (c *Connection) snapshotLocked() session.Existing {
 // meanwhile.
 func (s *sink) Existing(req *session.Request) session.Verdict {
 	c := (*Connection)(s)
-	m := c.msgr
-	m.sh.InjectDelay()
-	var ex *Connection
-	var v session.Verdict
-	me := m.sh.MyAddr()
-	resetCheck := c.eng.Policy().ResetCheck
-	m.sh.WithRegistry(func(reg *msgrbase.Registry[*msgrbase.Conn]) {
-		if len(req.Addrs) > 0 {
-			if core := reg.Lookup(msgrbase.KeyOf(req.Addrs[0])); core != nil {
-				ex = core.Self.(*Connection)
-			}
-		}
-		if ex == c {
-			ex = nil
-		}
-		if ex == nil {
-			v = session.Decide(req, nil, me, resetCheck)
-			return
-		}
-		ex.core.Mu.Lock()
-		snap := ex.snapshotLocked()
-		v = session.Decide(req, &snap, me, resetCheck)
-		if v.Kind == session.VerdictReplace {
-			ex.replacing = true
-			c.replaceWith = ex
-		}
-		ex.core.Mu.Unlock()
-		if v.StopExisting {
-			reg.Drop(ex.core.Key(), &ex.core) // this connection takes its place
-		}
+	ex, v := c.msgr.sh.Existing(&c.core, req, c.eng.Policy().ResetCheck, func(ex *msgrbase.Conn) session.Existing {
+		return ex.Self.(*Connection).snapshotLocked()
 	})
-	switch {
-	case v.StopExisting:
-		ex.close(fmt.Errorf("simple: lossy session replaced by a new one from %v", req.Addrs), true)
-	case v.KeepaliveExisting:
-		_ = ex.SendKeepalive() // an error means it closed meanwhile: nothing to keep alive
-	}
-	if l := m.sh.Logger(); l.Enabled(context.Background(), slog.LevelDebug) {
-		l.Debug("simple: session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
-			"verdict", v.Kind.String(), "existing", ex != nil)
+	if ex != nil {
+		c.replaceWith = ex.Self.(*Connection)
 	}
 	return v
 }
@@ -107,7 +68,7 @@ func (c *Connection) handOver(s *socket) {
 func (c *Connection) receive(h *handoff) {
 	c.core.Mu.Lock()
 	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() {
-		c.replacing = false
+		c.core.Replacing = false
 		c.core.Mu.Unlock()
 		_ = h.nc.Close() // the session is gone: the peer starts over
 		return
@@ -163,7 +124,7 @@ func (c *Connection) takeOver(h *handoff) *socket {
 		}
 	}
 	if refuse {
-		c.replacing = false
+		c.core.Replacing = false
 		_ = h.nc.Close() // the peer retries
 		return nil
 	}
@@ -173,7 +134,7 @@ func (c *Connection) takeOver(h *handoff) *socket {
 	c.halfAccepted = false
 	c.core.Role = session.Server
 	s.startErr = c.eng.Resume(h.from, h.req, h.v)
-	c.replacing = false
+	c.core.Replacing = false
 	c.rev = c.eng.Revision()
 	return s
 }

@@ -267,7 +267,7 @@ func (c *Connection) wakeStandbyLocked() bool {
 func (c *Connection) reconnect() bool {
 	c.core.Mu.Lock()
 	defer c.core.Mu.Unlock()
-	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() || c.replacing {
+	if c.core.St.Load() == msgrbase.Closed || c.core.MarkedDown.Load() || c.core.Replacing {
 		return false
 	}
 	target := c.reconnectAddrLocked()

@@ -24,6 +24,9 @@ type ConnOps interface {
 	// MarkDown closes the connection on its owner, discarding its queues,
 	// with no event (MarkedDown is already set).
 	MarkDown()
+	// Fail closes the connection on its owner with err and a reset event
+	// (a lossy session that a newer one from the same peer replaces).
+	Fail(err error)
 }
 
 // OutItem is one entry of a connection's out-queue.
@@ -57,7 +60,11 @@ type Conn struct {
 	PeerAddrs gomsgr.AddrVec    // under Mu, known once ready
 	Features  uint64            // under Mu
 	Out       prioq.Queue[OutItem]
-	Keepalive bool  // under Mu: a KEEPALIVE2 is asked for
+	Keepalive bool // under Mu: a KEEPALIVE2 is asked for
+	// Replacing is set (under Mu) while a socket from the peer is on its
+	// way to this session (a replace verdict): no other socket may take
+	// the session meanwhile, and it does not reconnect itself.
+	Replacing bool
 	closeErr  error // under Mu
 	changed   chan struct{}
 	sendTick  uint32 // under Mu: picks the sampled messages

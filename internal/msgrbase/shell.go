@@ -325,6 +325,60 @@ func (c *Conn) Rekey(r *Registry[*Conn], k AddrKey) {
 // Key returns where the registry has c (under the caller's WithRegistry).
 func (c *Conn) Key() AddrKey { return c.key }
 
+// Existing is the server side's decision when the peer of the accepted
+// connection c asks for a session (CLIENT_IDENT or SESSION_RECONNECT): it
+// looks up the messenger's connection to that peer and decides with Ceph's
+// table (session.Decide) on the snapshot snap takes of it (called with its
+// Mu held). A replace verdict marks the existing connection Replacing, so
+// that no other socket can take it meanwhile, and returns it; a lossy
+// existing session is dropped and failed with a reset event; an existing
+// session that only needs to hear from its peer gets a keepalive.
+func (s *Shell) Existing(c *Conn, req *session.Request, resetCheck bool, snap func(ex *Conn) session.Existing) (*Conn, session.Verdict) {
+	s.InjectDelay()
+	me := s.MyAddr()
+	var ex *Conn
+	var v session.Verdict
+	s.mu.Lock()
+	if len(req.Addrs) > 0 {
+		ex = s.reg.Lookup(KeyOf(req.Addrs[0]))
+	}
+	if ex == c {
+		ex = nil
+	}
+	if ex == nil {
+		v = session.Decide(req, nil, me, resetCheck)
+	} else {
+		ex.Mu.Lock()
+		e := snap(ex)
+		if ex.MarkedDown.Load() {
+			e.State = session.ExClosed
+		}
+		v = session.Decide(req, &e, me, resetCheck)
+		if v.Kind == session.VerdictReplace {
+			ex.Replacing = true
+		}
+		ex.Mu.Unlock()
+		if v.StopExisting {
+			s.reg.Drop(ex.key, ex) // the new connection takes its place
+		}
+	}
+	s.mu.Unlock()
+	switch {
+	case v.StopExisting:
+		ex.Ops.Fail(fmt.Errorf("%s: lossy session replaced by a new one from %v", s.cfg.Prefix, req.Addrs))
+	case v.KeepaliveExisting:
+		_ = ex.SendKeepalive() // an error means it closed meanwhile: nothing to keep alive
+	}
+	if l := s.cfg.Logger; l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug(s.cfg.Prefix+": session request", "peer", fmt.Sprint(req.Addrs), "reconnect", req.Reconnect,
+			"verdict", v.Kind.String(), "existing", ex != nil)
+	}
+	if v.Kind != session.VerdictReplace {
+		ex = nil
+	}
+	return ex, v
+}
+
 // ConnReady runs when c's handshake completed: an accepted connection is
 // registered by its peer's address (or as anonymous), and the handlers get
 // HandleConnect or HandleAccept. It returns an error if another open
