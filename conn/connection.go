@@ -25,7 +25,8 @@ type api = msgrbase.API
 // called from any goroutine. Besides the ones listed here it has the
 // interface's SendKeepalive, MarkDown, IsConnected, WaitReady, Err,
 // PeerName, PeerType, PeerAddr, Features and Messenger, and QueueLen (the
-// messages waiting to be written), shared with package simple.
+// messages waiting to be written), State and Role (for dumps), shared with
+// package simple.
 type Connection struct {
 	api
 	core msgrbase.Conn // identity, state, out-queue, peer: shared with senders
@@ -130,18 +131,6 @@ func (o *ops) MarkDown() {
 
 // SendMessage queues msg for the peer. The messenger owns msg from now on.
 func (c *Connection) SendMessage(msg *gomsgr.Message) error { return c.core.Send(msg) }
-
-// State returns the connection's state name, for dumps and tests.
-func (c *Connection) State() string { return c.core.St.Load().String() }
-
-// Role returns the side of the current socket's handshake ("client" or
-// "server"): an accepted connection is a server until it reconnects to its
-// peer as a client.
-func (c *Connection) Role() string {
-	c.core.Mu.Lock()
-	defer c.core.Mu.Unlock()
-	return c.core.Role.String()
-}
 
 // Worker returns the id of the worker the connection is pinned to.
 func (c *Connection) Worker() int { return c.w.ID() }

@@ -79,7 +79,7 @@ func TestDumpAndCounters(t *testing.T) {
 	if err := cli.WriteDumpJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
-	var back conn.Dump
+	var back gomsgr.Dump
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || len(back.Connections) != 1 || back.Connections[0].PeerName != "osd.2" {
 		t.Fatalf("client dump %v: %s", err, buf.String())
 	}

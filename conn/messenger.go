@@ -53,14 +53,15 @@ var _ gomsgr.Messenger = (*Messenger)(nil)
 // stack of workers.
 func NewMessenger(opts Options) (*Messenger, error) {
 	opts = opts.withDefaults()
-	if err := opts.bind().Check(); err != nil {
-		return nil, err
-	}
 	m := &Messenger{opts: opts}
-	m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
+	if err := m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
 		Name: opts.Name, Nonce: opts.Nonce, Perf: opts.Perf, Logger: opts.Logger,
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "conn",
-	})
+		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
+			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
+	}); err != nil {
+		return nil, err
+	}
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
 	if h := opts.Testing; h != nil {
 		m.sh.SetInject(h.Inject)
@@ -183,11 +184,7 @@ func (m *Messenger) Start() error {
 // registered by address, so every call makes a new session, and ConnectTo
 // never returns it (Ceph's connect_to with anon).
 func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
-	c, err := m.sh.Dial(t, addr, true)
-	if err != nil {
-		return nil, err
-	}
-	return c.Self.(*Connection), nil
+	return msgrbase.DialAnon[*Connection](&m.sh, t, addr)
 }
 
 // dialer is the messenger as its shell dials with it (msgrbase.Dialer).

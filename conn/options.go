@@ -2,7 +2,6 @@ package conn
 
 import (
 	"log/slog"
-	"math/bits"
 	"time"
 
 	"github.com/gomsgr/gomsgr"
@@ -108,11 +107,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o Options) bind() msgrbase.BindConfig {
-	return msgrbase.BindConfig{PortMin: o.BindPortMin, PortMax: o.BindPortMax,
-		RetryCount: o.BindRetryCount, RetryDelay: o.BindRetryDelay, Logger: o.Logger, Prefix: "conn"}
-}
-
 func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = 3
@@ -120,7 +114,7 @@ func (o Options) withDefaults() Options {
 	msgrbase.Defaults{
 		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
-		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,
+		DispatchThrottleBytes: &o.DispatchThrottleBytes, SampleEvery: &o.SampleEvery, Logger: &o.Logger,
 	}.SetDefaults()
 	if o.ListenBacklog <= 0 {
 		o.ListenBacklog = 512
@@ -134,9 +128,5 @@ func (o Options) withDefaults() Options {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 15 * time.Second
 	}
-	if o.SampleEvery <= 0 {
-		o.SampleEvery = 64
-	}
-	o.SampleEvery = 1 << bits.Len(uint(o.SampleEvery-1))
 	return o
 }

@@ -41,7 +41,7 @@ func newProcessor(ctx context.Context, m *Messenger, addr netip.AddrPort, avoid 
 		s  socket
 		ap netip.AddrPort
 	}
-	l, err := msgrbase.Bind(ctx, m.opts.bind(), addr, avoid, func(ap netip.AddrPort) (bound, error) {
+	l, err := msgrbase.Bind(ctx, m.sh.BindConfig(), addr, avoid, func(ap netip.AddrPort) (bound, error) {
 		s, got, err := listenSocket(ap, m.opts.ListenBacklog)
 		return bound{s, got}, err
 	})

@@ -30,14 +30,15 @@ type api = msgrbase.API
 // requeues what the peer did not acknowledge and reconnects, backs off or
 // waits in STANDBY, and may be handed a newer socket from the peer. The
 // writer drains the out-queue into vectored writes. It implements
-// gomsgr.Connection; its methods may be called from any goroutine.
-//
-// The session engine, the out-queue, the sent list (wr.Sent) and the
-// fields marked "under core.Mu" are guarded by core.Mu; dispatchers run
-// with no lock held. Lock order: an accepting connection's core.Mu (its
-// engine asks Existing inside Feed), then the shell's registry lock, then
-// the existing connection's core.Mu.
+// gomsgr.Connection; its methods may be called from any goroutine. Besides
+// the ones listed here it has the interface's methods and QueueLen, State
+// and Role, shared with package conn.
 type Connection struct {
+	// The session engine, the out-queue, the sent list (wr.Sent) and the
+	// fields marked "under core.Mu" are guarded by core.Mu; dispatchers
+	// run with no lock held. Lock order: an accepting connection's core.Mu
+	// (its engine asks Existing inside Feed), then the shell's registry
+	// lock, then the existing connection's core.Mu.
 	api
 	core msgrbase.Conn
 	msgr *Messenger
@@ -71,13 +72,15 @@ type Connection struct {
 	wakeWriter bool           // a feed left output: signal the writer
 	rev        msgr2.Revision // the engine's, as the last feed left it
 	backoff    time.Duration  // the current reconnect backoff
+	recvTick   uint32         // picks the sampled feeds (SampleEvery)
 
 	// The writer only (the connection's goroutine between two writers):
 	// wr's pending output; wr.Sent is under core.Mu.
-	wr    framing.Writer
-	batch []outMsg
-	bufs  net.Buffers // the buffers of a write (reused)
-	wbufs net.Buffers // what WriteTo consumes of bufs
+	wr       framing.Writer
+	batch    []outMsg
+	bufs     net.Buffers // the buffers of a write (reused)
+	wbufs    net.Buffers // what WriteTo consumes of bufs
+	sendTick uint32      // picks the sampled writes (SampleEvery)
 }
 
 var _ gomsgr.Connection = (*Connection)(nil)
@@ -176,9 +179,6 @@ func (o *ops) Fail(err error) { (*Connection)(o).close(err, true) }
 
 // SendMessage queues msg for the peer. The messenger owns msg from now on.
 func (c *Connection) SendMessage(msg *gomsgr.Message) error { return c.core.Send(msg) }
-
-// State returns the connection's state name, for dumps and tests.
-func (c *Connection) State() string { return c.core.St.Load().String() }
 
 // Unacked returns the number of written messages the peer has not
 // acknowledged yet (lossless policies keep them for replay).

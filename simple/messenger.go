@@ -59,14 +59,15 @@ var _ gomsgr.Messenger = (*Messenger)(nil)
 // NewMessenger creates a messenger. It starts no goroutine until Start.
 func NewMessenger(opts Options) (*Messenger, error) {
 	opts = opts.withDefaults()
-	if err := opts.bind().Check(); err != nil {
+	m := &Messenger{opts: opts, stopCh: make(chan struct{})}
+	if err := m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
+		Name: opts.Name, Nonce: opts.Nonce, Perf: opts.Perf, Logger: opts.Logger,
+		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "simple",
+		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
+			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
+	}); err != nil {
 		return nil, err
 	}
-	m := &Messenger{opts: opts, stopCh: make(chan struct{})}
-	m.sh.Init(m, (*dialer)(m), msgrbase.ShellConfig{
-		Name: opts.Name, Nonce: opts.Nonce, Perf: opts.Perf, Logger: opts.Logger,
-		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: 1, Prefix: "simple",
-	})
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
 	if h := opts.Testing; h != nil {
 		m.sh.SetInject(h.Inject)
@@ -168,7 +169,7 @@ func (m *Messenger) startAcceptLocked() {
 func (m *Messenger) listen(ctx context.Context, addr netip.AddrPort, avoid []uint16) (net.Listener, error) {
 	var lc net.ListenConfig
 	for range 8 {
-		ln, err := msgrbase.Bind(ctx, m.opts.bind(), addr, avoid, func(ap netip.AddrPort) (net.Listener, error) {
+		ln, err := msgrbase.Bind(ctx, m.sh.BindConfig(), addr, avoid, func(ap netip.AddrPort) (net.Listener, error) {
 			return lc.Listen(ctx, "tcp", ap.String())
 		})
 		if err != nil {
@@ -251,11 +252,7 @@ func (m *Messenger) addAccepted(c *Connection) bool {
 // registered by address, so every call makes a new session, and ConnectTo
 // never returns it (Ceph's connect_to with anon).
 func (m *Messenger) ConnectAnon(t gomsgr.EntityType, addr gomsgr.EntityAddr) (*Connection, error) {
-	c, err := m.sh.Dial(t, addr, true)
-	if err != nil {
-		return nil, err
-	}
-	return c.Self.(*Connection), nil
+	return msgrbase.DialAnon[*Connection](&m.sh, t, addr)
 }
 
 // dialer is the messenger as its shell dials with it (msgrbase.Dialer).

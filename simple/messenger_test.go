@@ -42,7 +42,7 @@ func echoPair(t *testing.T, o simple.Options) (srv, cli *simple.Messenger, r *re
 	o.Name = osd0
 	srv = msgrtest.Serve(t, newMsgr(t, o), gomsgr.StatelessServer(0), echo{})
 	r = &replies{ch: make(chan uint64, 4)}
-	cli = msgrtest.Start(t, newMsgr(t, simple.Options{Name: client1}), gomsgr.LossyClient(0), r)
+	cli = msgrtest.Start(t, newMsgr(t, simple.Options{Name: client1, SampleEvery: o.SampleEvery}), gomsgr.LossyClient(0), r)
 	return srv, cli, r
 }
 
@@ -170,7 +170,7 @@ func wait(t *testing.T, ch chan uint64, want uint64) {
 
 func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	leakcheck.Check(t)
-	srv, cli, r := echoPair(t, simple.Options{})
+	srv, cli, r := echoPair(t, simple.Options{SampleEvery: 1}) // every message timed: the queue-latency count is exact
 	addr := srv.Addrs()[0]
 	c, err := cli.ConnectTo(gomsgr.EntityOSD, addr)
 	if err != nil {

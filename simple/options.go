@@ -72,6 +72,14 @@ type Options struct {
 	// InitialBackoff, each next one doubles up to MaxBackoff
 	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
 	InitialBackoff, MaxBackoff time.Duration
+	// SampleEvery is how many events share one timing, as in conn: one
+	// message in SampleEvery is timed for msgr_send_messages_queue_lat,
+	// one read's processing in SampleEvery for msgr_running_recv_time and
+	// one write in SampleEvery for msgr_running_send_time (a sampled
+	// duration counts SampleEvery times in the sums). Zero means 64; 1
+	// times every event, as Ceph does. It is rounded up to a power of two.
+	// Message and byte counts are always exact.
+	SampleEvery int
 	// Testing holds the test hooks (step hooks, fault injection, interop
 	// switches); nil in production.
 	Testing *testhooks.Config
@@ -80,16 +88,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-func (o Options) bind() msgrbase.BindConfig {
-	return msgrbase.BindConfig{PortMin: o.BindPortMin, PortMax: o.BindPortMax,
-		RetryCount: o.BindRetryCount, RetryDelay: o.BindRetryDelay, Logger: o.Logger, Prefix: "simple"}
-}
-
 func (o Options) withDefaults() Options {
 	msgrbase.Defaults{
 		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
-		DispatchThrottleBytes: &o.DispatchThrottleBytes, Logger: &o.Logger,
+		DispatchThrottleBytes: &o.DispatchThrottleBytes, SampleEvery: &o.SampleEvery, Logger: &o.Logger,
 	}.SetDefaults()
 	if o.InitialBackoff <= 0 {
 		o.InitialBackoff = 200 * time.Millisecond

@@ -216,7 +216,12 @@ func (f *feeder) Budget(size int64, h *msgrbase.Held) bool {
 // feed runs the engine on b under the lock, then, with the lock released,
 // reports readiness and dispatches the messages it decoded.
 func (c *Connection) feed(b []byte) (n, need int, err error) {
-	start := clock.Now()
+	var start clock.Instant
+	timed := c.core.PC != nil && c.msgr.sh.Sampled(c.recvTick)
+	c.recvTick++
+	if timed {
+		start = clock.Now()
+	}
 	c.core.Mu.Lock()
 	dups, skips := c.eng.Duplicates(), c.eng.Skipped()
 	n, need, err = c.eng.Feed(b)
@@ -227,7 +232,9 @@ func (c *Connection) feed(b []byte) (n, need int, err error) {
 	dups, skips = c.eng.Duplicates()-dups, c.eng.Skipped()-skips
 	inSeq := c.eng.InSeq()
 	c.core.Mu.Unlock()
-	c.core.PC.AddTime(perf.RunningRecvTime, time.Duration(clock.Now()-start))
+	if timed { // a sampled feed stands for SampleEvery of them
+		c.core.PC.AddTime(perf.RunningRecvTime, clock.Since(start)*c.msgr.sh.SampleEvery())
+	}
 	if dups > 0 {
 		c.msgr.sh.SC.Duplicates.Add(dups)
 	}

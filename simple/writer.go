@@ -34,7 +34,12 @@ func (c *Connection) writeLoop(s *socket) {
 	defer c.msgr.wg.Done()
 	defer close(s.done)
 	for c.gather(s) {
-		start := clock.Now()
+		var start clock.Instant
+		timed := c.core.PC != nil && c.msgr.sh.Sampled(c.sendTick)
+		c.sendTick++
+		if timed {
+			start = clock.Now()
+		}
 		c.injectSocketFailure(s.nc)
 		c.injectCongestion()
 		c.bufs = c.wr.Buffers(c.bufs[:0])
@@ -42,7 +47,9 @@ func (c *Connection) writeLoop(s *socket) {
 		// lives in c (a local one would escape, an allocation per write).
 		c.wbufs = c.bufs
 		n, err := c.wbufs.WriteTo(s.nc)
-		c.core.PC.AddTime(perf.RunningSendTime, clock.Since(start))
+		if timed { // a sampled write stands for SampleEvery of them
+			c.core.PC.AddTime(perf.RunningSendTime, clock.Since(start)*c.msgr.sh.SampleEvery())
+		}
 		c.core.PC.Add(perf.SendBytes, uint64(n))
 		clear(c.bufs)
 		c.core.Mu.Lock()
@@ -131,11 +138,14 @@ func (c *Connection) gather(s *socket) bool {
 // each its seq (a requeued one gets its own again), or queues a standalone
 // ACK if there is none. Caller holds mu.
 func (c *Connection) takeMessages() {
-	now := clock.Now()
+	var now clock.Instant
 	for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
 		it := c.core.Out.PopHighest()
 		m := it.M
-		if !it.Queued.IsZero() { // a sampled message
+		if !it.Queued.IsZero() { // a sampled message: read the clock once
+			if now.IsZero() {
+				now = clock.Now()
+			}
 			c.core.PC.AddTime(perf.SendMessagesQueueLat, max(0, now.Sub(it.Queued)))
 		}
 		if it.Replay {

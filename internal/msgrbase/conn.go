@@ -321,6 +321,19 @@ func (a API) Features() uint64 {
 // Messenger returns the messenger the connection belongs to.
 func (a API) Messenger() gomsgr.Messenger { return a.c.Shell.self }
 
+// State returns the connection's state name (connecting, handshake,
+// ready, standby, closed), for dumps and tests.
+func (a API) State() string { return a.c.St.Load().String() }
+
+// Role returns the side of the current socket's handshake ("client" or
+// "server"): an accepted connection is a server until it reconnects to its
+// peer as a client.
+func (a API) Role() string {
+	a.c.Mu.Lock()
+	defer a.c.Mu.Unlock()
+	return a.c.Role.String()
+}
+
 // QueueLen returns the number of messages waiting to be written.
 func (a API) QueueLen() int {
 	a.c.Mu.Lock()

@@ -248,17 +248,22 @@ func TestThrottleGetWaits(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	var (
-		retries, prefetch  int
-		delay, ready, idle time.Duration
-		dthr               int64
-		logger             *slog.Logger
+		retries, prefetch, sample int
+		delay, ready, idle        time.Duration
+		dthr                      int64
+		logger                    *slog.Logger
 	)
-	d := Defaults{&retries, &delay, &prefetch, &ready, &idle, &dthr, &logger}
+	d := Defaults{&retries, &delay, &prefetch, &ready, &idle, &dthr, &sample, &logger}
 	d.SetDefaults()
 	if retries != 3 || delay != 5*time.Second || prefetch != 64<<10 ||
-		ready != 10*time.Second || idle != 900*time.Second || dthr != 100<<20 || logger == nil {
-		t.Fatalf("defaults: retries %d every %v, prefetch %d, ready %v, idle %v, dispatch throttle %d, logger %v",
-			retries, delay, prefetch, ready, idle, dthr, logger)
+		ready != 10*time.Second || idle != 900*time.Second || dthr != 100<<20 || sample != 64 || logger == nil {
+		t.Fatalf("defaults: retries %d every %v, prefetch %d, ready %v, idle %v, dispatch throttle %d, sample every %d, logger %v",
+			retries, delay, prefetch, ready, idle, dthr, sample, logger)
+	}
+	sample = 5
+	d.SetDefaults()
+	if sample != 8 {
+		t.Errorf("SampleEvery 5 became %d, want 8 (the next power of two)", sample)
 	}
 	dthr, ready = -1, time.Second // a set or negative value stays
 	d.SetDefaults()

@@ -2,6 +2,7 @@ package msgrbase
 
 import (
 	"log/slog"
+	"math/bits"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type Defaults struct {
 	ReadyTimeout          *time.Duration // ms_connection_ready_timeout 10s
 	IdleTimeout           *time.Duration // ms_connection_idle_timeout 900s
 	DispatchThrottleBytes *int64         // ms_dispatch_throttle_bytes 100 MiB (negative: off)
+	SampleEvery           *int           // 64, rounded up to a power of two (nil: none)
 	Logger                **slog.Logger  // slog.Default()
 }
 
@@ -28,6 +30,10 @@ func (d Defaults) SetDefaults() {
 	positive(d.IdleTimeout, 900*time.Second)
 	if *d.DispatchThrottleBytes == 0 {
 		*d.DispatchThrottleBytes = 100 << 20
+	}
+	if d.SampleEvery != nil {
+		positive(d.SampleEvery, 64)
+		*d.SampleEvery = 1 << bits.Len(uint(*d.SampleEvery-1))
 	}
 	if *d.Logger == nil {
 		*d.Logger = slog.Default()

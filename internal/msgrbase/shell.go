@@ -30,6 +30,7 @@ type ShellConfig struct {
 	DispatchThrottleBytes int64 // <= 0: no dispatch throttle
 	SampleEvery           int   // a power of two (see conn.Options.SampleEvery)
 	Prefix                string
+	Bind                  BindConfig // how Bind binds (its Logger and Prefix are filled in)
 }
 
 // Dialer is how a messenger makes and starts an outgoing connection; the
@@ -89,8 +90,13 @@ type Shell struct {
 	done     chan struct{}
 }
 
-// Init sets up the shell of messenger self, which dials with d.
-func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) {
+// Init sets up the shell of messenger self, which dials with d; it fails
+// on a bad configuration (a port range out of order).
+func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) error {
+	cfg.Bind.Logger, cfg.Bind.Prefix = cfg.Logger, cfg.Prefix
+	if err := cfg.Bind.Check(); err != nil {
+		return err
+	}
 	s.cfg, s.self, s.dialer = cfg, self, d
 	s.sampleMask = uint32(max(cfg.SampleEvery, 1) - 1)
 	s.nonce.Store(cfg.Nonce)
@@ -106,7 +112,11 @@ func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) {
 	s.reg = NewRegistry[*Conn]()
 	s.dq = prioq.NewDispatch(s.dispatch)
 	s.done = make(chan struct{})
+	return nil
 }
+
+// BindConfig returns how the messenger binds (ms_bind_*).
+func (s *Shell) BindConfig() BindConfig { return s.cfg.Bind }
 
 // SetLoopback installs the messenger's connection to itself, whose core is
 // c: messages sent on it go straight to the dispatchers.
@@ -266,6 +276,17 @@ func (s *Shell) Dial(t gomsgr.EntityType, addr gomsgr.EntityAddr, anon bool) (*C
 		return nil, fmt.Errorf("%s: %w", s.cfg.Prefix, err)
 	}
 	return c, nil
+}
+
+// DialAnon opens a new anonymous connection to addr (Dial with anon) and
+// returns the implementation's connection, of type C.
+func DialAnon[C gomsgr.Connection](s *Shell, t gomsgr.EntityType, addr gomsgr.EntityAddr) (C, error) {
+	c, err := s.Dial(t, addr, true)
+	if err != nil {
+		var zero C
+		return zero, err
+	}
+	return c.Self.(C), nil
 }
 
 // MarkDown closes the connection to addr, if any.

@@ -242,7 +242,7 @@ func (r *synRing) dumpFile(name string) (string, error) {
 	return f.Name(), f.Close()
 }
 
-// synDump is the part of a messenger's dump (conn.Dump, simple.Dump: the
+// synDump is the part of a messenger's dump (gomsgr.Dump, whichever messenger: the
 // same JSON field names) the reports show.
 type synDump struct {
 	Nonce         uint32 `json:"nonce"`
