@@ -59,13 +59,11 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "conn",
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
+		Testing: opts.Testing,
 	}); err != nil {
 		return nil, err
 	}
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
-	if h := opts.Testing; h != nil {
-		m.sh.SetInject(h.Inject)
-	}
 	m.stack = opts.Stack
 	if m.stack == nil {
 		ccfg := opts.Center

@@ -65,13 +65,11 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "simple",
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
+		Testing: opts.Testing,
 	}); err != nil {
 		return nil, err
 	}
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
-	if h := opts.Testing; h != nil {
-		m.sh.SetInject(h.Inject)
-	}
 	for i := range runtime.GOMAXPROCS(0) {
 		m.shards = append(m.shards, m.sh.Perf().Worker(i))
 	}

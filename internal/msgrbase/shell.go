@@ -19,6 +19,7 @@ import (
 	"github.com/gomsgr/gomsgr/internal/session"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
+	"github.com/gomsgr/gomsgr/testhooks"
 )
 
 // ShellConfig is what the shell takes from a messenger's options.
@@ -30,7 +31,8 @@ type ShellConfig struct {
 	DispatchThrottleBytes int64 // <= 0: no dispatch throttle
 	SampleEvery           int   // a power of two (see conn.Options.SampleEvery)
 	Prefix                string
-	Bind                  BindConfig // how Bind binds (its Logger and Prefix are filled in)
+	Bind                  BindConfig        // how Bind binds (its Logger and Prefix are filled in)
+	Testing               *testhooks.Config // the test hooks; its Inject is applied at once
 }
 
 // Dialer is how a messenger makes and starts an outgoing connection; the
@@ -98,6 +100,9 @@ func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) error {
 		return err
 	}
 	s.cfg, s.self, s.dialer = cfg, self, d
+	if cfg.Testing != nil {
+		s.SetInject(cfg.Testing.Inject)
+	}
 	s.sampleMask = uint32(max(cfg.SampleEvery, 1) - 1)
 	s.nonce.Store(cfg.Nonce)
 	if cfg.Nonce == 0 {
