@@ -8,7 +8,15 @@
 // the connection's write event once; the worker drains the queue into one
 // vectored write. Received messages go to fast dispatchers inline on the
 // worker or through the DispatchQueue to the slow dispatchers, in priority
-// order, together with connection events.
+// order, together with connection events. The messenger shell
+// (internal/msgrbase) and the frame pipeline (internal/framing) are the
+// ones package simple uses too; docs/ARCHITECTURE.md says how they fit.
+//
+// The event loop needs Linux: elsewhere NewMessenger fails with an error
+// that wraps errors.ErrUnsupported (package simple runs everywhere). epoll
+// is linked by default; the io_uring driver is linked by importing it:
+//
+//	import _ "github.com/gomsgr/gomsgr/driver/uring"
 //
 //	m, _ := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
 //	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))
