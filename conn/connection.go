@@ -88,25 +88,7 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.rs.reconnectTm.Init(c.onReconnectTimer)
 	c.inj.delayTmr.Init(c.onDelayTimer)
 	c.sess.PeerAddr = target
-	h := m.opts.Testing
-	cfg := session.Config{
-		Role:            role,
-		Name:            m.opts.Name,
-		Addrs:           myAddrs,
-		Nonce:           m.sh.Nonce(),
-		PeerType:        peerType,
-		PeerAddr:        target,
-		Policy:          m.sh.Pols.Policy,
-		GlobalSeq:       m.sh.GSeq.Next,
-		NoRevision1:     h != nil && h.NoRevision1,
-		MaxSegmentBytes: m.opts.MaxSegmentBytes,
-
-		FailOnSkippedMessage: m.opts.FailOnSkippedMessage,
-	}
-	if h != nil {
-		cfg.Step = h.Step
-	}
-	c.eng = session.New(cfg, (*sink)(c))
+	c.eng = session.New(m.sh.SessionConfig(role, peerType, target, myAddrs), (*sink)(c))
 	c.publish()
 	return c
 }

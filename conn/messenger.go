@@ -59,7 +59,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "conn",
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
-		Testing: opts.Testing,
+		Testing: opts.Testing, MaxSegmentBytes: opts.MaxSegmentBytes, FailOnSkippedMessage: opts.FailOnSkippedMessage,
 	}); err != nil {
 		return nil, err
 	}

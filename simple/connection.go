@@ -130,21 +130,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 		c.core.St.Store(msgrbase.Handshake)
 		c.halfAccepted = true
 	}
-	cfg := session.Config{
-		Role:            role,
-		Name:            m.opts.Name,
-		Addrs:           myAddrs,
-		Nonce:           m.sh.Nonce(),
-		PeerType:        peerType,
-		PeerAddr:        target,
-		Policy:          m.sh.Pols.Policy,
-		GlobalSeq:       m.sh.GSeq.Next,
-		MaxSegmentBytes: m.opts.MaxSegmentBytes,
-	}
-	if h := m.opts.Testing; h != nil {
-		cfg.NoRevision1, cfg.Step = h.NoRevision1, h.Step
-	}
-	c.eng = session.New(cfg, (*sink)(c))
+	c.eng = session.New(m.sh.SessionConfig(role, peerType, target, myAddrs), (*sink)(c))
 	c.rd.Init(framing.ReaderConfig{PrefetchBytes: m.opts.PrefetchBytes, MaxSegmentBytes: m.opts.MaxSegmentBytes, SmallIdle: true, Prefix: "simple"})
 	return c
 }

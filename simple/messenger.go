@@ -65,7 +65,7 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		DispatchThrottleBytes: opts.DispatchThrottleBytes, SampleEvery: opts.SampleEvery, Prefix: "simple",
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
-		Testing: opts.Testing,
+		Testing: opts.Testing, MaxSegmentBytes: opts.MaxSegmentBytes, FailOnSkippedMessage: opts.FailOnSkippedMessage,
 	}); err != nil {
 		return nil, err
 	}

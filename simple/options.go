@@ -72,6 +72,11 @@ type Options struct {
 	// InitialBackoff, each next one doubles up to MaxBackoff
 	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
 	InitialBackoff, MaxBackoff time.Duration
+	// FailOnSkippedMessage faults a connection whose peer's message seqs
+	// skip (Ceph's ms_die_on_skipped_message, default false); without it
+	// the message is delivered and the gap counted in
+	// SessionStats.Skipped, as in conn.
+	FailOnSkippedMessage bool
 	// SampleEvery is how many events share one timing, as in conn: one
 	// message in SampleEvery is timed for msgr_send_messages_queue_lat,
 	// one read's processing in SampleEvery for msgr_running_recv_time and

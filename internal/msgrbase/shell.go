@@ -33,6 +33,8 @@ type ShellConfig struct {
 	Prefix                string
 	Bind                  BindConfig        // how Bind binds (its Logger and Prefix are filled in)
 	Testing               *testhooks.Config // the test hooks; its Inject is applied at once
+	MaxSegmentBytes       uint32            // the frame segment limit (0: msgr2's default)
+	FailOnSkippedMessage  bool              // ms_die_on_skipped_message, as a session failure
 }
 
 // Dialer is how a messenger makes and starts an outgoing connection; the
@@ -118,6 +120,23 @@ func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) error {
 	s.dq = prioq.NewDispatch(s.dispatch)
 	s.done = make(chan struct{})
 	return nil
+}
+
+// SessionConfig returns the session engine's configuration for a
+// connection of this messenger: its identity and policies, the global_seq
+// source, the segment limit and the test hooks.
+func (s *Shell) SessionConfig(role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) session.Config {
+	cfg := session.Config{
+		Role: role, Name: s.cfg.Name, Addrs: myAddrs, Nonce: s.Nonce(),
+		PeerType: peerType, PeerAddr: target,
+		Policy: s.Pols.Policy, GlobalSeq: s.GSeq.Next,
+		MaxSegmentBytes:      s.cfg.MaxSegmentBytes,
+		FailOnSkippedMessage: s.cfg.FailOnSkippedMessage,
+	}
+	if h := s.cfg.Testing; h != nil {
+		cfg.NoRevision1, cfg.Step = h.NoRevision1, h.Step
+	}
+	return cfg
 }
 
 // BindConfig returns how the messenger binds (ms_bind_*).
