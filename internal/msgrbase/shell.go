@@ -352,24 +352,6 @@ func (s *Shell) AddAccepted(c *Conn) bool {
 	return true
 }
 
-// WithRegistry runs f with the registry locked: lookups for the decision
-// table, which must see the registry and change it in one step.
-func (s *Shell) WithRegistry(f func(r *Registry[*Conn])) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(&s.reg)
-}
-
-// Rekey moves c to key k in the registry (under the caller's WithRegistry).
-func (c *Conn) Rekey(r *Registry[*Conn], k AddrKey) {
-	r.Drop(c.key, c)
-	c.key = k
-	r.Register(k, c)
-}
-
-// Key returns where the registry has c (under the caller's WithRegistry).
-func (c *Conn) Key() AddrKey { return c.key }
-
 // Existing is the server side's decision when the peer of the accepted
 // connection c asks for a session (CLIENT_IDENT or SESSION_RECONNECT): it
 // looks up the messenger's connection to that peer and decides with Ceph's
@@ -470,7 +452,7 @@ func (s *Shell) ConnClosed(c *Conn, prev State, err error, notify bool) {
 	}
 	s.faults.Add(1)
 	level := slog.LevelDebug
-	if PeerBrokeProtocol(err) {
+	if peerBrokeProtocol(err) {
 		level = slog.LevelWarn // the peer broke the protocol: say so
 	}
 	c.Mu.Lock()
@@ -488,9 +470,9 @@ func (s *Shell) ConnClosed(c *Conn, prev State, err error, notify bool) {
 	}
 }
 
-// PeerBrokeProtocol reports whether err says the peer broke the msgr2
+// peerBrokeProtocol reports whether err says the peer broke the msgr2
 // protocol (worth a warning), rather than a network failure.
-func PeerBrokeProtocol(err error) bool {
+func peerBrokeProtocol(err error) bool {
 	var fe *msgr2.FrameError
 	return errors.As(err, &fe) || errors.Is(err, session.ErrProtocol) || errors.Is(err, session.ErrAuth) ||
 		errors.Is(err, session.ErrPeerType) || errors.Is(err, session.ErrMissingFeatures) ||
