@@ -20,8 +20,9 @@ import (
 // Messenger is the event-loop messenger (Ceph's AsyncMessenger). Create it
 // with NewMessenger; it implements gomsgr.Messenger. Besides the methods
 // listed here it has the interface's Name, SetPolicy, SetDefaultPolicy,
-// AddDispatcher, Addrs, MarkDown, MarkDownAll and Wait, and Perf (its
-// perf counters) and DispatchThrottleBytes, shared with package simple.
+// AddDispatcher, Addrs, ConnectTo, SendTo, MarkDown, MarkDownAll and Wait,
+// and Perf (its perf counters), DispatchThrottleBytes and SetInject,
+// shared with package simple.
 type Messenger struct {
 	messengerAPI
 	sh   msgrbase.Shell

@@ -24,7 +24,10 @@ const maxAcceptBackoff = 2 * time.Second
 
 // Messenger is the goroutine-per-connection messenger (Ceph's
 // SimpleMessenger role). Create it with NewMessenger; it implements
-// gomsgr.Messenger.
+// gomsgr.Messenger. Besides the methods listed here it has the interface's
+// Name, SetPolicy, SetDefaultPolicy, AddDispatcher, Addrs, ConnectTo,
+// SendTo, MarkDown, MarkDownAll and Wait, and Perf, DispatchThrottleBytes
+// and SetInject, shared with package conn.
 type Messenger struct {
 	messengerAPI
 	sh   msgrbase.Shell
