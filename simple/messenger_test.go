@@ -95,7 +95,7 @@ func TestBindPortRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	if port := any.Addrs()[0].Addr.Port(); port == 0 {
-		t.Fatal("BindAnyPort bound port 0")
+		t.Fatal("Bind with port 0 and no range left port 0")
 	}
 	if err := any.Bind(context.Background(), local); err == nil {
 		t.Fatal("a second Bind on a bound messenger succeeded")

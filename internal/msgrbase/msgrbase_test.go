@@ -1,10 +1,13 @@
 package msgrbase
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"slices"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -269,5 +272,35 @@ func TestDefaults(t *testing.T) {
 	d.SetDefaults()
 	if dthr != -1 || ready != time.Second {
 		t.Errorf("set values changed: dispatch throttle %d, ready %v", dthr, ready)
+	}
+}
+
+// TestBindRetryHonoursContext: a range scan that finds every port in use
+// retries BindRetryDelay apart, and stops when the context ends instead of
+// sleeping through its retries.
+func TestBindRetryHonoursContext(t *testing.T) {
+	cfg := BindConfig{PortMin: 7000, PortMax: 7001, RetryCount: 100, RetryDelay: time.Hour, Logger: slog.New(slog.DiscardHandler), Prefix: "t"}
+	tried := 0
+	inUse := func(netip.AddrPort) (int, error) { tried++; return 0, syscall.EADDRINUSE }
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := Bind(ctx, cfg, netip.MustParseAddrPort("127.0.0.1:0"), []uint16{7001}, inUse)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("Bind with every port in use: %v, want the context's end and the last EADDRINUSE", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("Bind returned after %v, not when the context ended", el)
+	}
+	if tried != 1 {
+		t.Fatalf("tried %d ports, want 1 (7000; 7001 is avoided) before the first retry delay", tried)
+	}
+	// Port 0 with no range is one try at a kernel port, no retry.
+	tried = 0
+	if _, err := Bind(context.Background(), BindConfig{Logger: cfg.Logger}, netip.MustParseAddrPort("127.0.0.1:0"), nil, inUse); err == nil || tried != 1 {
+		t.Fatalf("kernel-port Bind: %v after %d tries, want the error after 1", err, tried)
+	}
+	if err := (BindConfig{PortMin: 9, PortMax: 8}).Check(); err == nil {
+		t.Fatal("a range out of order passed Check")
 	}
 }
