@@ -89,20 +89,29 @@ func DecodeDecrypt(k Key, b []byte) (value []byte, n int, err error) {
 	if err := d.Err(); err != nil {
 		return nil, 0, fmt.Errorf("%w: envelope: %w", ErrDecode, err)
 	}
-	plain, err := Decrypt(k, ct)
+	value, err = openEnvelope(k, ct)
 	if err != nil {
 		return nil, 0, err
 	}
+	return value, d.Offset(), nil
+}
+
+// openEnvelope decrypts an envelope's ciphertext and checks its header.
+func openEnvelope(k Key, ct []byte) ([]byte, error) {
+	plain, err := Decrypt(k, ct)
+	if err != nil {
+		return nil, err
+	}
 	if len(plain) < envelopeHeaderBytes {
-		return nil, 0, fmt.Errorf("%w: envelope of %d bytes", ErrBadMagic, len(plain))
+		return nil, fmt.Errorf("%w: envelope of %d bytes", ErrBadMagic, len(plain))
 	}
 	if v := plain[0]; v != 1 {
-		return nil, 0, fmt.Errorf("%w: envelope version %d", ErrBadMagic, v)
+		return nil, fmt.Errorf("%w: envelope version %d", ErrBadMagic, v)
 	}
 	if m := binary.LittleEndian.Uint64(plain[1:]); m != EnvelopeMagic {
-		return nil, 0, fmt.Errorf("%w: %#x", ErrBadMagic, m)
+		return nil, fmt.Errorf("%w: %#x", ErrBadMagic, m)
 	}
-	return plain[envelopeHeaderBytes:], d.Offset(), nil
+	return plain[envelopeHeaderBytes:], nil
 }
 
 // ChallengeKey computes the client's proof of its secret for
