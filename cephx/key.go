@@ -14,12 +14,10 @@ const KeyTypeAES uint16 = 1
 // SecretBytes is the length of an AES-128 secret.
 const SecretBytes = 16
 
-// encodedKeyBytes is the CryptoKey encoding of an AES key:
-// u16 type, utime created {u32 sec, u32 nsec}, u16 len, 16 bytes.
-const encodedKeyBytes = 2 + 8 + 2 + SecretBytes
-
 // Key is Ceph's CryptoKey: a typed secret with its creation time. Only
-// AES-128 keys (type 1, 16 secret bytes) are accepted.
+// AES-128 keys (type 1, 16 secret bytes) are accepted. Its encoding is
+// 28 bytes: u16 type, utime created {u32 sec, u32 nsec}, u16 length 16,
+// the secret.
 type Key struct {
 	Type    uint16
 	Created Time

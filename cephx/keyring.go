@@ -110,9 +110,12 @@ func LoadKeyring(path string) (Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(ioLimit(f)); err != nil {
+	_, err = buf.ReadFrom(ioLimit(f))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("cephx: %s: %w", path, err)
 	}
 	if buf.Len() > maxKeyringBytes {
