@@ -167,6 +167,17 @@ func TestParseAuthDoneOldServer(t *testing.T) {
 	}
 }
 
+func TestParseAuthDoneEmptySecret(t *testing.T) {
+	auth, _ := testTickets()
+	payload := ResponseHeader{RequestType: GetAuthSessionKey}.Append(nil)
+	payload = AppendServiceTicketReply(payload, testKey, auth)
+	payload = append(payload, 0, 0, 0, 0, 0, 0, 0, 0) // empty cbl, empty extra_tickets
+	done, err := ParseAuthDone(payload, testKey)
+	if err != nil || done.ConnectionSecret != nil || len(done.Tickets) != 1 {
+		t.Fatalf("ParseAuthDone = %+v, %v", done, err)
+	}
+}
+
 func TestParseAuthDoneStatus(t *testing.T) {
 	payload := ResponseHeader{RequestType: GetAuthSessionKey, Status: -1}.Append(nil)
 	if _, err := ParseAuthDone(payload, testKey); !errors.Is(err, ErrAuthFailed) {

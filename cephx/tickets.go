@@ -207,8 +207,11 @@ func ParseAuthDone(payload []byte, clientSecret Key) (AuthDone, error) {
 	if err := finish(d, "auth done"); err != nil {
 		return AuthDone{}, err
 	}
-	if done.ConnectionSecret, err = DecodeConnectionSecret(cbl, done.SessionKey); err != nil {
-		return AuthDone{}, err
+	// An empty bufferlist means no connection secret, as in Ceph.
+	if len(cbl) > 0 {
+		if done.ConnectionSecret, err = DecodeConnectionSecret(cbl, done.SessionKey); err != nil {
+			return AuthDone{}, err
+		}
 	}
 	if len(extra) > 0 {
 		more, err := DecodeServiceTicketReply(extra, done.SessionKey, nil)
