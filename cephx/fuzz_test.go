@@ -52,8 +52,12 @@ func FuzzDecodeAuthenticate(f *testing.F) {
 	f.Add(Authenticate{ClientChallenge: 1, Key: 2, OtherKeys: 0x15}.Append(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := DecodeAuthenticate(b)
-		if err == nil && len(b) > 2 && b[2] >= 2 {
-			if got := a.Append(nil); !bytes.Equal(got[3:], b[3:]) {
+		if err == nil && b[2] >= 2 {
+			// The decoder ignores the version bytes of CephXAuthenticate
+			// (offset 2) and of the old ticket (offset 19), as Ceph does.
+			want := bytes.Clone(b)
+			want[2], want[19] = 3, 1
+			if got := a.Append(nil); !bytes.Equal(got, want) {
 				t.Fatalf("round trip: %x -> %x", b, got)
 			}
 		}
