@@ -132,8 +132,11 @@ func LoadKeyring(path string) (Keyring, error) {
 // keyring: explicit (the keyring option) when not empty, else the
 // default of the keyring option with $cluster and $name expanded:
 // /etc/ceph/$cluster.$name.keyring, /etc/ceph/$cluster.keyring,
-// /etc/ceph/keyring, /etc/ceph/keyring.bin. An explicit value may be a
-// comma-separated list, as in Ceph.
+// /etc/ceph/keyring, /etc/ceph/keyring.bin (the option's default in
+// Ceph's options table; FreeBSD builds append the same four names under
+// /usr/local/etc/ceph, which this function leaves out). An explicit value
+// may be a comma-separated list, as in Ceph. Ceph's mds and osd daemons
+// change the default; this is the client's list.
 func KeyringPaths(explicit, cluster, name string) []string {
 	if cluster == "" {
 		cluster = "ceph"
