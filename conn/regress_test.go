@@ -14,6 +14,7 @@ import (
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/driver/epoll"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/internal/msgrtest"
 	"github.com/gomsgr/gomsgr/perf"
 	"github.com/gomsgr/gomsgr/testhooks"
 )
@@ -101,29 +102,12 @@ func TestIdleTimeoutAfterReplacement(t *testing.T) {
 		leakcheck.Check(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 6}, Workers: 1,
-			Center: centerCfg(drv), IdleTimeout: 500 * time.Millisecond})
-		must(t, srv.SetDefaultPolicy(gomsgr.StatefulServer(0)))
-		must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { m.Release() })))
-		if err := srv.Bind(ctx, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cli := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 6}, Workers: 1,
-			Center: centerCfg(drv), InitialBackoff: 10 * time.Millisecond})
-		must(t, cli.SetDefaultPolicy(gomsgr.LosslessClient(0)))
-		if err := cli.Start(); err != nil {
-			t.Fatal(err)
-		}
-		c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.WaitReady(ctx); err != nil {
-			t.Fatal(err)
-		}
+		srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 6}, Workers: 1,
+			Center: centerCfg(drv), IdleTimeout: 500 * time.Millisecond}),
+			gomsgr.StatefulServer(0), gomsgr.DispatcherFunc(func(m *gomsgr.Message) { m.Release() }))
+		cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 6}, Workers: 1,
+			Center: centerCfg(drv), InitialBackoff: 10 * time.Millisecond}), gomsgr.LosslessClient(0))
+		c := openSession(ctx, t, cli, srv)
 		// Fail the client's socket once: it reconnects to the same session,
 		// and the server replaces the session's socket.
 		cli.SetInject(testhooks.Inject{SocketFailures: 1})
@@ -188,30 +172,13 @@ func TestWriteInterestFailureFaults(t *testing.T) {
 	// The server stops reading: its dispatcher holds everything and the
 	// dispatch throttle is small, so the client's socket fills up.
 	release := make(chan struct{})
-	srv := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 7}, Workers: 1,
-		DispatchThrottleBytes: 64 << 10, RcvBufBytes: 4096})
-	must(t, srv.SetDefaultPolicy(gomsgr.StatelessServer(0)))
-	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { <-release; m.Release() })))
+	srv := msgrtest.Serve(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 7}, Workers: 1,
+		DispatchThrottleBytes: 64 << 10, RcvBufBytes: 4096}),
+		gomsgr.StatelessServer(0), gomsgr.DispatcherFunc(func(m *gomsgr.Message) { <-release; m.Release() }))
 	defer close(release)
-	if err := srv.Bind(ctx, netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	cli := newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}, Workers: 1,
-		Center: center.Config{Driver: "test-refuse-writable", Wait: center.WaitThread}})
-	must(t, cli.SetDefaultPolicy(gomsgr.LossyClient(0)))
-	if err := cli.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cli := msgrtest.Start(t, newMsgr(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 7}, Workers: 1,
+		Center: center.Config{Driver: "test-refuse-writable", Wait: center.WaitThread}}), gomsgr.LossyClient(0))
+	c := openSession(ctx, t, cli, srv)
 	payload := make([]byte, 1<<20)
 	for i := 0; ; i++ {
 		if err := c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: payload}); err != nil {
@@ -229,4 +196,18 @@ func TestWriteInterestFailureFaults(t *testing.T) {
 	if err := c.Err(); !errors.Is(err, errNoWritable) {
 		t.Fatalf("connection failed with %v, want the driver's refusal", err)
 	}
+}
+
+// openSession connects cli to srv's first address and waits until the
+// session is open.
+func openSession(ctx context.Context, t *testing.T, cli, srv gomsgr.Messenger) gomsgr.Connection {
+	t.Helper()
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
