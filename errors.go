@@ -25,6 +25,11 @@ var (
 	// ErrIdleTimeout is a connection's cause when nothing was read for
 	// the idle timeout (ms_connection_idle_timeout).
 	ErrIdleTimeout = errors.New("gomsgr: connection idle timeout")
+	// ErrAuth is a connection's cause when authentication failed: the
+	// peer refused our credentials or we refused its, no auth method or
+	// connection mode was acceptable to both sides, or the handshake
+	// signatures did not match.
+	ErrAuth = errors.New("gomsgr: authentication failed")
 	// ErrMarkedDown is a connection's cause when it was marked down.
 	ErrMarkedDown = errors.New("gomsgr: connection marked down")
 )

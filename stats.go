@@ -24,6 +24,9 @@ type SessionStats struct {
 	Replacements uint64
 	// RemoteResets counts sessions reset because the peer's was.
 	RemoteResets uint64
+	// AuthFailures counts connections closed because authentication
+	// failed (errors.Is(err, ErrAuth)), either side's refusal.
+	AuthFailures uint64
 	// InjectedSocketFailures, InjectedCongestion, InjectedDelays (internal
 	// delays at race points) and InjectedRecvDelays (messages held back)
 	// count the faults the testing hooks' injection caused.

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gomsgr/gomsgr/auth"
+
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
@@ -80,6 +82,12 @@ type Options struct {
 	// logged at Info: a SESSION_RESET that keeps the queue makes such gaps
 	// in Ceph and here.
 	FailOnSkippedMessage bool
+	// Auth says how the messenger authenticates its peers and protects
+	// its connections: the auth methods (none, cephx) and connection
+	// modes it offers and accepts, its key and the keyring of the peers
+	// it accepts. nil speaks auth none in crc mode both ways. See package
+	// auth.
+	Auth *auth.Config
 	// SampleEvery is how many messages share one timing: one message in
 	// SampleEvery is timed for msgr_send_messages_queue_lat, one ACK in
 	// SampleEvery for msgr_handle_ack_lat (their averages and histograms

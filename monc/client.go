@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/cephx"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/testhooks"
@@ -35,8 +37,18 @@ type Options struct {
 	// FSID is the cluster fsid that MMonCommand carries. When zero, the
 	// client learns it from the monmap (MMonGetMap) on its first session.
 	FSID msgr2.UUID
-	// AuthID is the auth entity id: "admin" for client.admin (default).
-	AuthID string
+	// Name is the entity to authenticate as (default "client.admin"; the
+	// ceph CLI's --name).
+	Name string
+	// Key is Name's cephx secret. With it (or Keyring) the client
+	// authenticates with cephx; without both it uses auth none.
+	Key *cephx.Key
+	// Keyring is a keyring file (or Ceph's comma-separated list of them)
+	// to read Name's key from when Key is nil (the ceph CLI's --keyring).
+	Keyring string
+	// Auth, when set, replaces what Name, Key and Keyring configure: the
+	// methods and connection modes to offer (see package auth).
+	Auth *auth.Config
 	// Driver is the event-loop driver: "epoll" (default) or "uring", which
 	// needs the program to import driver/uring (see package center).
 	Driver string
@@ -67,8 +79,8 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.AuthID == "" {
-		o.AuthID = "admin"
+	if o.Name == "" {
+		o.Name = "client.admin"
 	}
 	if o.Driver == "" {
 		o.Driver = "epoll"
@@ -95,6 +107,24 @@ func (o Options) withDefaults() Options {
 		o.Logger = slog.Default()
 	}
 	return o
+}
+
+// authConfig returns the messenger's authentication: Auth, or cephx with
+// Key or the key found in Keyring, or nil (auth none).
+func (o Options) authConfig() (*auth.Config, error) {
+	switch {
+	case o.Auth != nil:
+		return o.Auth, nil
+	case o.Key != nil:
+		return &auth.Config{Name: o.Name, Key: o.Key}, nil
+	case o.Keyring != "":
+		k, _, err := FindKey(o.Keyring, o.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &auth.Config{Name: o.Name, Key: &k}, nil
+	}
+	return nil, nil
 }
 
 // Stats counts sessions, for tests and dumps.
@@ -173,7 +203,12 @@ func New(opts Options) (*Client, error) {
 	if opts.NoRevision1 {
 		testing = &testhooks.Config{NoRevision1: true}
 	}
+	ac, err := opts.authConfig()
+	if err != nil {
+		return nil, errors.Join(err, stack.Stop(context.Background()))
+	}
 	m, err := conn.NewMessenger(conn.Options{
+		Auth:         ac,
 		Name:         gomsgr.EntityName{Type: gomsgr.EntityClient, Num: -1},
 		Stack:        stack,
 		ReadyTimeout: opts.ReadyTimeout,

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gomsgr/gomsgr/auth"
+
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/perf"
@@ -77,6 +79,12 @@ type Options struct {
 	// the message is delivered and the gap counted in
 	// SessionStats.Skipped, as in conn.
 	FailOnSkippedMessage bool
+	// Auth says how the messenger authenticates its peers and protects
+	// its connections: the auth methods (none, cephx) and connection
+	// modes it offers and accepts, its key and the keyring of the peers
+	// it accepts. nil speaks auth none in crc mode both ways. See package
+	// auth.
+	Auth *auth.Config
 	// SampleEvery is how many events share one timing, as in conn: one
 	// message in SampleEvery is timed for msgr_send_messages_queue_lat,
 	// one read's processing in SampleEvery for msgr_running_recv_time and

@@ -19,6 +19,7 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		DispatchThrottleBytes: cfg.DispatchThrottleBytes,
 		Testing:               cfg.Testing,
 		Logger:                cfg.Logger,
+		Auth:                  cfg.Auth,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -30,6 +31,9 @@ func TestMessenger(t *testing.T) { msgrtest.Run(t, factory) }
 
 // TestLossless runs the lossless scenarios (Ceph's test_msgr
 // ReconnectTest, StatefulTest, ClientStandbyTest, ConnectionRaceTest, ...).
+// TestAuth runs the authentication scenarios (Ceph's test_msgr AuthTest).
+func TestAuth(t *testing.T) { msgrtest.RunAuth(t, factory) }
+
 func TestLossless(t *testing.T) { msgrtest.RunLossless(t, factory) }
 
 // TestSynthetic runs the synthetic workload (Ceph's SyntheticWorkload).

@@ -32,6 +32,7 @@ type binaries struct {
 	mon        string // ceph-mon
 	monmaptool string // monmaptool
 	ceph       string // ceph (the CLI)
+	authtool   string // ceph-authtool
 }
 
 // fallbackDirs are searched after $PATH: test environments often run with a
@@ -119,7 +120,7 @@ func findBinaries(pathEnv string, extra []string) (b binaries, missing []string)
 	for _, x := range []struct {
 		name string
 		dst  *string
-	}{{"ceph-mon", &b.mon}, {"monmaptool", &b.monmaptool}, {"ceph", &b.ceph}} {
+	}{{"ceph-mon", &b.mon}, {"monmaptool", &b.monmaptool}, {"ceph", &b.ceph}, {"ceph-authtool", &b.authtool}} {
 		p := lookPath(x.name, pathEnv, extra)
 		if p == "" {
 			missing = append(missing, x.name)

@@ -46,6 +46,7 @@ type Option func(*config)
 
 type config struct {
 	conf  [][2]string                    // extra [global] settings, in order
+	cephx bool                           // require cephx; keyrings made by ceph-authtool
 	ports func() (p2, p1 int, err error) // tests replace it to force a bind clash
 }
 
@@ -57,6 +58,18 @@ type config struct {
 func Conf(key, value string) Option {
 	return func(c *config) { c.conf = append(c.conf, [2]string{key, value}) }
 }
+
+// Cephx makes the mon require cephx of everyone (auth_cluster_required,
+// auth_service_required and auth_client_required = cephx). Its keyring,
+// made with ceph-authtool, holds mon., client.admin (all caps) and
+// client.ro (caps mon "allow r": a write command fails with EACCES); the
+// ceph.conf names it, so the ceph CLI authenticates as client.admin.
+func Cephx() Option {
+	return func(c *config) { c.cephx = true }
+}
+
+// RestrictedClient is the entity a Cephx mon knows with read-only caps.
+const RestrictedClient = "client.ro"
 
 // Mon is one ceph-mon (mon.a) that this process started on 127.0.0.1, with
 // its own directory holding ceph.conf, the monmap, the mon's data, its logs,
@@ -356,12 +369,40 @@ func (m *Mon) prepare(ctx context.Context) error {
 	if err := os.WriteFile(m.ConfPath(), []byte(m.confText()), 0o644); err != nil {
 		return fmt.Errorf("cephtest: %w", err)
 	}
+	var mkfsArgs []string
+	if m.cfg.cephx {
+		if err := m.makeKeyring(ctx); err != nil {
+			return err
+		}
+		mkfsArgs = []string{"--keyring", m.KeyringPath()}
+	}
 	monmap := filepath.Join(m.dir, "monmap")
 	if err := m.run(ctx, m.bins.monmaptool, "--create", "--clobber", "--fsid", m.fsid,
 		"--addv", monID, m.AddrVec(), monmap); err != nil {
 		return err
 	}
-	return m.run(ctx, m.bins.mon, "-c", m.ConfPath(), "--mkfs", "-i", monID, "--monmap", monmap)
+	return m.run(ctx, m.bins.mon, append([]string{"-c", m.ConfPath(), "--mkfs", "-i", monID, "--monmap", monmap}, mkfsArgs...)...)
+}
+
+// KeyringPath returns the keyring of a Cephx mon: mon., client.admin and
+// RestrictedClient.
+func (m *Mon) KeyringPath() string { return filepath.Join(m.dir, "ceph.keyring") }
+
+// makeKeyring creates the keyring with ceph-authtool, as Ceph's manual
+// deployment does.
+func (m *Mon) makeKeyring(ctx context.Context) error {
+	kr := m.KeyringPath()
+	for _, args := range [][]string{
+		{"--create-keyring", kr, "--gen-key", "-n", "mon.", "--cap", "mon", "allow *"},
+		{kr, "--gen-key", "-n", "client.admin", "--cap", "mon", "allow *", "--cap", "osd", "allow *",
+			"--cap", "mds", "allow *", "--cap", "mgr", "allow *"},
+		{kr, "--gen-key", "-n", RestrictedClient, "--cap", "mon", "allow r"},
+	} {
+		if err := m.run(ctx, m.bins.authtool, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // confText returns the ceph.conf.
@@ -370,9 +411,9 @@ func (m *Mon) confText() string {
 	global := [][2]string{
 		{"fsid", m.fsid},
 		{"mon host", m.AddrVec()},
-		{"auth cluster required", "none"},
-		{"auth service required", "none"},
-		{"auth client required", "none"},
+		{"auth cluster required", m.authMethod()},
+		{"auth service required", m.authMethod()},
+		{"auth client required", m.authMethod()},
 		{"ms_mode", "crc"},
 		{"ms_client_mode", "crc"},
 		{"ms_service_mode", "crc"},
@@ -396,6 +437,9 @@ func (m *Mon) confText() string {
 		{"ms bind retry count", "1"},
 		{"ms bind retry delay", "1"},
 	}
+	if m.cfg.cephx {
+		global = append(global, [2]string{"keyring", m.KeyringPath()})
+	}
 	for _, kv := range m.cfg.conf {
 		found := false
 		for i := range global {
@@ -417,6 +461,13 @@ func (m *Mon) confText() string {
 	fmt.Fprintf(&b, "\n[mon]\nmon data = %s\nadmin socket = %s\npid file = %s\n",
 		filepath.Join(d, "data"), filepath.Join(d, "run", "$name.asok"), filepath.Join(d, "run", "$name.pid"))
 	return b.String()
+}
+
+func (m *Mon) authMethod() string {
+	if m.cfg.cephx {
+		return "cephx"
+	}
+	return "none"
 }
 
 // confKey normalizes a Ceph option name: spaces, dashes and underscores are

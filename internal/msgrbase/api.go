@@ -87,7 +87,7 @@ func (a MessengerAPI) SessionStats() gomsgr.SessionStats {
 	return gomsgr.SessionStats{
 		Faults: s.Faults.Load(), Reconnects: s.Reconnects.Load(), Standbys: s.Standbys.Load(),
 		Requeued: s.Requeued.Load(), Replayed: s.Replayed.Load(), Duplicates: s.Duplicates.Load(), Skipped: s.Skipped.Load(),
-		Replacements: s.Replacements.Load(), RemoteResets: s.RemoteResets.Load(),
+		Replacements: s.Replacements.Load(), RemoteResets: s.RemoteResets.Load(), AuthFailures: s.AuthFailures.Load(),
 		InjectedSocketFailures: s.InjSocket.Load(), InjectedCongestion: s.InjCongestion.Load(),
 		InjectedDelays: s.InjDelays.Load(), InjectedRecvDelays: s.InjRecvDelays.Load(),
 	}

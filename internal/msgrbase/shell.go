@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomsgr/gomsgr/auth"
+
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/clock"
 	"github.com/gomsgr/gomsgr/internal/prioq"
@@ -35,6 +37,7 @@ type ShellConfig struct {
 	Testing               *testhooks.Config // the test hooks; its Inject is applied at once
 	MaxSegmentBytes       uint32            // the frame segment limit (0: msgr2's default)
 	FailOnSkippedMessage  bool              // ms_die_on_skipped_message, as a session failure
+	Auth                  *auth.Config      // authentication (nil: none, crc)
 }
 
 // Dialer is how a messenger makes and starts an outgoing connection; the
@@ -69,6 +72,7 @@ type Shell struct {
 	self       gomsgr.Messenger
 	dialer     Dialer
 	sampleMask uint32
+	auth       session.Auth // nil: auth none, crc
 	nonce      atomic.Uint32
 	perf       *perf.Set
 	// Pols are the policies and their throttles; DThr is the dispatch
@@ -101,7 +105,11 @@ func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) error {
 	if err := cfg.Bind.Check(); err != nil {
 		return err
 	}
-	s.cfg, s.self, s.dialer = cfg, self, d
+	a, err := cfg.Auth.Engine()
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.Prefix, err)
+	}
+	s.cfg, s.self, s.dialer, s.auth = cfg, self, d, a
 	if cfg.Testing != nil {
 		s.SetInject(cfg.Testing.Inject)
 	}
@@ -132,11 +140,19 @@ func (s *Shell) SessionConfig(role session.Role, peerType gomsgr.EntityType, tar
 		Policy: s.Pols.Policy, GlobalSeq: s.GSeq.Next,
 		MaxSegmentBytes:      s.cfg.MaxSegmentBytes,
 		FailOnSkippedMessage: s.cfg.FailOnSkippedMessage,
+		Auth:                 s.auth,
+		AuthFailed:           s.authFailed,
 	}
 	if h := s.cfg.Testing; h != nil {
 		cfg.NoRevision1, cfg.Step = h.NoRevision1, h.Step
 	}
 	return cfg
+}
+
+// authFailed counts and logs an authentication failure of any connection.
+func (s *Shell) authFailed(err error) {
+	s.SC.AuthFailures.Add(1)
+	s.cfg.Logger.Warn(s.cfg.Prefix+": authentication failed", "err", err)
 }
 
 // BindConfig returns how the messenger binds (ms_bind_*).

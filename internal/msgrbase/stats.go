@@ -6,6 +6,6 @@ import "sync/atomic"
 // messengers report them as their SessionStats.
 type SessionCounters struct {
 	Faults, Reconnects, Standbys, Requeued, Replayed, Duplicates atomic.Uint64
-	Replacements, RemoteResets, Skipped                          atomic.Uint64
+	Replacements, RemoteResets, Skipped, AuthFailures            atomic.Uint64
 	InjSocket, InjCongestion, InjDelays, InjRecvDelays           atomic.Uint64
 }

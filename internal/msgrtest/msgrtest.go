@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/testhooks"
@@ -43,6 +44,8 @@ type Config struct {
 	// Logger, when set, receives the messenger's log (RunLossless sets a
 	// debug logger when GOMSGR_DEBUG is set).
 	Logger *slog.Logger
+	// Auth is the messenger's authentication (nil: none, crc).
+	Auth *auth.Config
 }
 
 // Factory creates an unstarted messenger for cfg.

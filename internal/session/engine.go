@@ -74,7 +74,8 @@ var (
 	ErrPeerType = errors.New("session: wrong peer entity type")
 	// ErrAuth means authentication failed or asked for an unsupported
 	// method or mode.
-	ErrAuth = errors.New("session: authentication failed")
+	// It is gomsgr.ErrAuth, so that users match it without this package.
+	ErrAuth = gomsgr.ErrAuth
 	// ErrMissingFeatures means one side lacks Ceph features the other
 	// requires.
 	ErrMissingFeatures = errors.New("session: missing required features")
@@ -169,6 +170,13 @@ type Config struct {
 	// message?" and goes on: after a SESSION_RESET that keeps the queue,
 	// the requeued messages keep their seqs and the new session sees a gap.
 	FailOnSkippedMessage bool
+	// Auth authenticates the peer and picks the connection mode; nil
+	// speaks auth none in crc mode.
+	Auth Auth
+	// AuthFailed, when set, hears of every authentication failure: the
+	// session's own (wrapping ErrAuth) and each refusal of a peer's
+	// method that leaves the peer free to offer another.
+	AuthFailed func(error)
 }
 
 // Engine is one connection's msgr2 session state. It is not safe for
@@ -207,6 +215,8 @@ type Engine struct {
 	ackedOut uint64 // last inSeq we told the peer about
 
 	keepaliveStamp msgr2.UTime // last KEEPALIVE2_ACK received
+
+	auth authState // this socket's authentication
 
 	// payload scratch, reused so that steady-state frames decode without
 	// allocating
@@ -265,7 +275,10 @@ func (e *Engine) Start() {
 	if e.stopped {
 		return
 	}
+	e.auth.reset()
+	start := len(e.out)
 	e.out = msgr2.AppendBanner(e.out, e.banner())
+	e.auth.recordTx(e.out[start:])
 }
 
 // Restart prepares the engine for a new socket of the same session (Ceph's
@@ -376,6 +389,9 @@ func (e *Engine) closeWith(err error) {
 	if e.state != StateClosed {
 		e.state = StateClosed
 		e.err = err
+		if errors.Is(err, ErrAuth) {
+			e.authFailed(err)
+		}
 	}
 }
 
@@ -409,6 +425,7 @@ func (e *Engine) Feed(b []byte) (n, need int, err error) {
 			if err != nil {
 				return n, 0, e.fail(err)
 			}
+			e.auth.recordRx(b[n : n+bn])
 			n += bn
 			if err := e.step(StepRecvBanner); err != nil {
 				return n, 0, e.fail(err)
@@ -431,6 +448,7 @@ func (e *Engine) Feed(b []byte) (n, need int, err error) {
 		if err != nil {
 			return n, 0, e.fail(err)
 		}
+		e.auth.recordRx(b[n : n+fn])
 		n += fn
 		if f.Aborted {
 			continue // the sender aborted the frame: drop it
@@ -477,7 +495,9 @@ func (e *Engine) send(p msgr2.Payload) {
 			return
 		}
 	}
+	start := len(e.out)
 	e.out = msgr2.AppendControl(e.out, e.rev, p)
+	e.auth.recordTx(e.out[start:])
 }
 
 func (e *Engine) handleFrame(f *msgr2.Frame) error {
@@ -489,17 +509,10 @@ func (e *Engine) handleFrame(f *msgr2.Frame) error {
 	switch {
 	case e.state == StateHello && tag == msgr2.TagHello:
 		return e.handleHello(f)
-	case e.state == StateAuth && e.cfg.Role == Server && tag == msgr2.TagAuthRequest:
-		return e.handleAuthRequest(f)
-	case e.state == StateAuth && e.cfg.Role == Client && tag == msgr2.TagAuthDone:
-		return e.handleAuthDone(f)
-	case e.state == StateAuth && e.cfg.Role == Client && tag == msgr2.TagAuthBadMethod:
-		var bad msgr2.AuthBadMethod
-		if err := bad.DecodePayload(f.Payload()); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: peer refused method %v (result %d, allowed %v, modes %v)",
-			ErrAuth, bad.Method, bad.Result, bad.AllowedMethods, bad.AllowedModes)
+	case e.state == StateAuth && e.cfg.Role == Server:
+		return e.handleAuthServer(tag, f)
+	case e.state == StateAuth && e.cfg.Role == Client:
+		return e.handleAuthClient(tag, f)
 	case e.state == StateAuthSig && tag == msgr2.TagAuthSignature:
 		return e.handleAuthSignature(f)
 	case e.state == StateIdent && e.cfg.Role == Server && tag == msgr2.TagClientIdent:
@@ -573,11 +586,7 @@ func (e *Engine) handleHello(f *msgr2.Frame) error {
 	e.learnedAddr = h.PeerAddr
 	e.state = StateAuth
 	if e.cfg.Role == Client {
-		e.send(&msgr2.AuthRequest{
-			Method:         msgr2.AuthNone,
-			PreferredModes: []msgr2.ConMode{msgr2.ConModeCRC},
-			Payload:        e.authPayload(),
-		})
+		return e.sendAuthRequest(nil)
 	}
 	return nil
 }
@@ -604,52 +613,9 @@ func (e *Engine) authPayload() []byte {
 	return msgr2.AppendU64(b, e.globalID)
 }
 
-func (e *Engine) handleAuthRequest(f *msgr2.Frame) error {
-	var r msgr2.AuthRequest
-	if err := r.DecodePayload(f.Payload()); err != nil {
-		return err
-	}
-	crc := false
-	for _, m := range r.PreferredModes {
-		crc = crc || m == msgr2.ConModeCRC
-	}
-	if r.Method != msgr2.AuthNone || !crc {
-		e.send(&msgr2.AuthBadMethod{
-			Method:         r.Method,
-			Result:         -95, // -EOPNOTSUPP
-			AllowedMethods: []msgr2.AuthMethod{msgr2.AuthNone},
-			AllowedModes:   []msgr2.ConMode{msgr2.ConModeCRC},
-		})
-		return fmt.Errorf("%w: peer asked for method %v with modes %v; only none/crc is supported", ErrAuth, r.Method, r.PreferredModes)
-	}
-	e.send(&msgr2.AuthDone{GlobalID: e.globalID, ConMode: msgr2.ConModeCRC})
-	e.send(&msgr2.AuthSignature{Signature: msgr2.Signature(nil, nil)})
-	e.state = StateAuthSig
-	return nil
-}
-
-func (e *Engine) handleAuthDone(f *msgr2.Frame) error {
-	var d msgr2.AuthDone
-	if err := d.DecodePayload(f.Payload()); err != nil {
-		return err
-	}
-	if d.ConMode != msgr2.ConModeCRC {
-		return fmt.Errorf("%w: server chose connection mode %v; only crc is supported", ErrAuth, d.ConMode)
-	}
-	e.globalID = d.GlobalID
-	e.send(&msgr2.AuthSignature{Signature: msgr2.Signature(nil, nil)})
-	e.state = StateAuthSig
-	return nil
-}
-
 func (e *Engine) handleAuthSignature(f *msgr2.Frame) error {
-	var s msgr2.AuthSignature
-	if err := s.DecodePayload(f.Payload()); err != nil {
+	if err := e.checkSignature(f); err != nil {
 		return err
-	}
-	// Auth none has an empty session key: the signature is all zeros.
-	if s.Signature != msgr2.Signature(nil, nil) {
-		return fmt.Errorf("%w: bad AUTH_SIGNATURE", ErrAuth)
 	}
 	e.state = StateIdent
 	if e.cfg.Role == Client {
@@ -842,6 +808,7 @@ func (e *Engine) Resume(from *Engine, req *Request, v Verdict) error {
 	e.out = e.out[:0]
 	e.reconnecting = false
 	e.peerType, e.policy, e.learnedAddr = from.peerType, from.policy, from.learnedAddr
+	e.auth, from.auth = from.auth, authState{} // the new socket's keys and mode
 	e.peerAddrs, e.peerGSeq = from.peerAddrs, from.peerGSeq
 	if v.ResetExisting {
 		e.resetSession()

@@ -263,11 +263,20 @@ func TestBadInput(t *testing.T) {
 		_, s, _, _ := pair(t, gomsgr.LossyClient(0), gomsgr.StatelessServer(0))
 		in := msgr2.AppendBanner(nil, msgr2.LocalBanner)
 		in = msgr2.AppendControl(in, msgr2.Rev1, &msgr2.Hello{EntityType: msgr2.EntityClient, PeerAddr: srvAddr})
-		in = msgr2.AppendControl(in, msgr2.Rev1, &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeCRC}})
-		if _, _, err := s.Feed(in); !errors.Is(err, ErrAuth) {
+		req := msgr2.AppendControl(nil, msgr2.Rev1, &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeCRC}})
+		// A refused method leaves the client free to offer another...
+		if n, _, err := s.Feed(append(in, req...)); err != nil || n != len(in)+len(req) || s.State() != StateAuth {
+			t.Fatalf("first refusal: consumed %d of %d, %v, state %v; want all, nil, auth", n, len(in)+len(req), err, s.State())
+		}
+		// ...up to maxAuthRefusals times.
+		var more []byte
+		for range maxAuthRefusals - 1 {
+			more = append(more, req...)
+		}
+		if _, _, err := s.Feed(more); !errors.Is(err, ErrAuth) {
 			t.Fatalf("got %v, want ErrAuth", err)
 		}
-		// It answered with AUTH_BAD_METHOD before closing.
+		// It answered each with AUTH_BAD_METHOD before closing.
 		out := s.Output()
 		_, bn, _ := msgr2.ParseBanner(out)
 		r := msgr2.FrameReader{Rev: msgr2.Rev1}
@@ -281,8 +290,8 @@ func TestBadInput(t *testing.T) {
 			tags = append(tags, f.Tag())
 			out = out[n:]
 		}
-		if len(tags) != 2 || tags[1] != msgr2.TagAuthBadMethod {
-			t.Fatalf("server wrote %v, want HELLO, AUTH_BAD_METHOD", tags)
+		if len(tags) != 1+maxAuthRefusals || tags[maxAuthRefusals] != msgr2.TagAuthBadMethod {
+			t.Fatalf("server wrote %v, want HELLO and %d AUTH_BAD_METHOD", tags, maxAuthRefusals)
 		}
 	})
 }

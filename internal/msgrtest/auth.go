@@ -1,0 +1,162 @@
+package msgrtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
+	"github.com/gomsgr/gomsgr/cephx"
+	"github.com/gomsgr/gomsgr/internal/leakcheck"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// RunAuth runs the authentication scenarios (Ceph's test_msgr AuthTest and
+// more): a cephx round trip, a cephx-only server refusing auth none and a
+// server allowing both accepting it, a wrong key and an unknown entity
+// refused with gomsgr.ErrAuth on both sides, and a client falling back to
+// the method the server allows.
+func RunAuth(t *testing.T, newMsgr Factory) {
+	tests := []struct {
+		name string
+		f    func(*testing.T, Factory)
+	}{
+		{"CephxRoundTrip", testCephxRoundTrip},
+		{"NoneRefusedByCephxServer", testNoneRefused},
+		{"NoneAcceptedByBoth", testNoneAcceptedByBoth},
+		{"WrongKey", testWrongKey},
+		{"UnknownEntity", testUnknownEntity},
+		{"FallBackToNone", testFallBackToNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			tc.f(t, newMsgr)
+		})
+	}
+}
+
+// NewKey returns a fresh random AES cephx key.
+func NewKey(t testing.TB) cephx.Key {
+	t.Helper()
+	k := cephx.Key{Type: 1, Created: cephx.Time{Sec: uint32(time.Now().Unix())}}
+	if _, err := rand.Read(k.Secret[:]); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// authPair starts a server with srvAuth and a lossy client with cliAuth,
+// connects and waits for the session: it returns the connection and the
+// WaitReady error.
+func authPair(t *testing.T, newMsgr Factory, srvAuth, cliAuth *auth.Config) (gomsgr.Messenger, gomsgr.Messenger, *recorder, gomsgr.Connection, error) {
+	t.Helper()
+	srv, _ := server(t, newMsgr, Config{Auth: srvAuth}, gomsgr.StatelessServer(0))
+	cli, cr := client(t, newMsgr, Config{Auth: cliAuth, ReadyTimeout: 30 * time.Second}, gomsgr.LossyClient(0))
+	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return srv, cli, cr, c, c.WaitReady(ctx)
+}
+
+// echoOnce sends one message on c and waits for its echo.
+func echoOnce(t *testing.T, c gomsgr.Connection, cr *recorder) {
+	t.Helper()
+	data := payload(3, 9000)
+	if err := c.SendMessage(&gomsgr.Message{Type: MsgTest, Tid: 1, Front: []byte("auth"), Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	cr.waitFor(t, 10*time.Second, "the echo", func() bool { return len(cr.msgs) == 1 })
+	if got := cr.msg(0); string(got.Front) != "auth" || !bytes.Equal(got.Data, data) {
+		t.Fatalf("echo differs: front %q, %d data bytes", got.Front, len(got.Data))
+	}
+}
+
+func keyring(name string, k cephx.Key) cephx.Keyring {
+	return cephx.Keyring{name: {Key: k}}
+}
+
+// statser is a messenger that reports SessionStats (both of ours).
+type statser interface {
+	SessionStats() gomsgr.SessionStats
+}
+
+// wantAuthFailure checks that the client's err is an auth error and that
+// both messengers counted one.
+func wantAuthFailure(t *testing.T, srv, cli gomsgr.Messenger, err error) {
+	t.Helper()
+	if !errors.Is(err, gomsgr.ErrAuth) {
+		t.Fatalf("client: %v, want an error wrapping gomsgr.ErrAuth", err)
+	}
+	wantCounted(t, "client", cli)
+	wantCounted(t, "server", srv)
+}
+
+func wantCounted(t *testing.T, side string, m gomsgr.Messenger) {
+	t.Helper()
+	s, ok := m.(statser)
+	if !ok {
+		t.Fatalf("%T has no SessionStats", m)
+	}
+	WaitUntil(t, 10*time.Second, side+" counts the auth failure", func() bool { return s.SessionStats().AuthFailures > 0 })
+}
+
+func testCephxRoundTrip(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	_, _, cr, c, err := authPair(t, newMsgr,
+		&auth.Config{Keyring: keyring("client.admin", k)},
+		&auth.Config{Name: "client.admin", Key: &k})
+	if err != nil {
+		t.Fatalf("cephx session: %v", err)
+	}
+	echoOnce(t, c, cr)
+}
+
+func testNoneRefused(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	srv, cli, _, _, err := authPair(t, newMsgr, &auth.Config{Keyring: keyring("client.admin", k)}, nil)
+	wantAuthFailure(t, srv, cli, err)
+}
+
+func testNoneAcceptedByBoth(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	srv := &auth.Config{Keyring: keyring("client.admin", k), ServiceMethods: []msgr2.AuthMethod{auth.Cephx, auth.None}}
+	_, _, cr, c, err := authPair(t, newMsgr, srv, nil)
+	if err != nil {
+		t.Fatalf("auth none against a server allowing cephx and none: %v", err)
+	}
+	echoOnce(t, c, cr)
+}
+
+func testWrongKey(t *testing.T, newMsgr Factory) {
+	good, bad := NewKey(t), NewKey(t)
+	srv, cli, _, _, err := authPair(t, newMsgr,
+		&auth.Config{Keyring: keyring("client.admin", good)},
+		&auth.Config{Name: "client.admin", Key: &bad})
+	wantAuthFailure(t, srv, cli, err)
+}
+
+func testUnknownEntity(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	srv, cli, _, _, err := authPair(t, newMsgr,
+		&auth.Config{Keyring: keyring("client.admin", k)},
+		&auth.Config{Name: "client.bob", Key: &k})
+	wantAuthFailure(t, srv, cli, err)
+}
+
+func testFallBackToNone(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	cli := &auth.Config{Name: "client.admin", Key: &k, ClientMethods: []msgr2.AuthMethod{auth.Cephx, auth.None}}
+	_, _, cr, c, err := authPair(t, newMsgr, nil, cli)
+	if err != nil {
+		t.Fatalf("cephx-or-none client against an auth none server: %v", err)
+	}
+	echoOnce(t, c, cr)
+}
