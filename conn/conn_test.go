@@ -43,13 +43,13 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 func TestMessengerEpoll(t *testing.T) { msgrtest.Run(t, factory("epoll")) }
 func TestMessengerUring(t *testing.T) { msgrtest.Run(t, factory("uring")) }
 
-// The lossless scenarios (Ceph's test_msgr ReconnectTest, StatefulTest,
-// ClientStandbyTest, ConnectionRaceTest, ...), on both drivers.
 // TestAuth runs the authentication scenarios (Ceph's test_msgr AuthTest).
 func TestAuth(t *testing.T) {
 	bothDrivers(t, func(t *testing.T, d string) { msgrtest.RunAuth(t, factory(d)) })
 }
 
+// The lossless scenarios (Ceph's test_msgr ReconnectTest, StatefulTest,
+// ClientStandbyTest, ConnectionRaceTest, ...), on both drivers.
 func TestLosslessEpoll(t *testing.T) { msgrtest.RunLossless(t, factory("epoll")) }
 func TestLosslessUring(t *testing.T) { msgrtest.RunLossless(t, factory("uring")) }
 

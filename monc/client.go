@@ -385,6 +385,14 @@ func (c *Client) attemptFailedLocked(err error) {
 	if c.closed {
 		return
 	}
+	if errors.Is(err, gomsgr.ErrAuth) {
+		// The mon refused our credentials (or we refused the mon's): a
+		// retry would be refused too. Fail the waiting requests now; the
+		// next request tries again.
+		c.failAllLocked(fmt.Errorf("%w at %v: %w", ErrNoSession, c.opts.Addr, err))
+		c.idleLocked()
+		return
+	}
 	if len(c.calls) == 0 {
 		// Nobody waits: the next request reconnects.
 		c.idleLocked()

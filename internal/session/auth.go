@@ -159,8 +159,8 @@ func (e *Engine) sendAuthRequest(allowed []msgr2.AuthMethod) error {
 		}
 	}
 	if method == msgr2.AuthUnknown {
-		return fmt.Errorf("%w: no auth method in common (ours %v, tried %v, peer allows %v)",
-			ErrAuth, e.methods(e.peerType), e.auth.tried, allowed)
+		return fmt.Errorf("%w: no other auth method to offer (ours %v, tried %v)",
+			ErrAuth, e.methods(e.peerType), e.auth.tried)
 	}
 	e.auth.tried = append(e.auth.tried, method)
 	e.auth.method = method
@@ -200,12 +200,23 @@ func (e *Engine) handleAuthClient(tag msgr2.Tag, f *msgr2.Frame) error {
 			return err
 		}
 		if err := e.sendAuthRequest(bad.AllowedMethods); err != nil {
-			return fmt.Errorf("%w: peer refused %v (result %d, allows methods %v, modes %v)",
-				err, bad.Method, bad.Result, bad.AllowedMethods, bad.AllowedModes)
+			return fmt.Errorf("%w: %v refused by the peer: %s (it allows methods %v, modes %v)",
+				err, bad.Method, refusal(bad.Result), bad.AllowedMethods, bad.AllowedModes)
 		}
 		return nil
 	}
 	return fmt.Errorf("%w: %v frame in state %v (%v)", ErrProtocol, tag, e.state, e.cfg.Role)
+}
+
+// refusal names an AUTH_BAD_METHOD result.
+func refusal(result int32) string {
+	switch result {
+	case -13:
+		return "permission denied (EACCES: wrong key or unknown entity)"
+	case -95:
+		return "method or mode not allowed (EOPNOTSUPP)"
+	}
+	return fmt.Sprintf("result %d", result)
 }
 
 func (e *Engine) handleAuthDone(f *msgr2.Frame) error {
