@@ -106,6 +106,9 @@ func (c Conf) MonAddr() (netip.AddrPort, error) {
 	return netip.AddrPort{}, fmt.Errorf("monc: no msgr2 address in mon_host %q", c.MonHost)
 }
 
+// ErrNoKeyring means none of the keyring files FindKey tried exists.
+var ErrNoKeyring = errors.New("monc: no keyring")
+
 // FindKey returns name's key from the first keyring that exists among
 // Ceph's paths for it (cephx.KeyringPaths of explicit, the keyring
 // option or a path).
@@ -126,5 +129,5 @@ func FindKey(explicit, name string) (cephx.Key, string, error) {
 		}
 		return e.Key, p, nil
 	}
-	return cephx.Key{}, "", fmt.Errorf("monc: no keyring for %s (tried %s)", name, strings.Join(tried, ", "))
+	return cephx.Key{}, "", fmt.Errorf("%w for %s (tried %s)", ErrNoKeyring, name, strings.Join(tried, ", "))
 }

@@ -178,7 +178,7 @@ func benchLibrados(ctx context.Context, g *globals, n int, b *benchFlags) (_ res
 		"--duration", strconv.FormatFloat(b.dur.Seconds(), 'f', -1, 64),
 		"--warmup", strconv.FormatFloat(b.warmup.Seconds(), 'f', -1, 64),
 		"--timeout", strconv.FormatFloat(g.timeout.Seconds(), 'f', -1, 64),
-		"--cmd", b.cmd)
+		"--cmd", b.cmd, "--name", g.name, "--keyring", g.keyPath)
 	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

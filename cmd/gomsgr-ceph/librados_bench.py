@@ -22,21 +22,24 @@ def main():
     p.add_argument("--warmup", type=float, default=0.5)
     p.add_argument("--timeout", type=float, default=10.0)
     p.add_argument("--cmd", default='{"prefix": "version"}')
+    p.add_argument("--name", default="client.admin", help="entity to authenticate as")
+    p.add_argument("--keyring", default="", help="keyring for cephx (empty: auth none)")
     a = p.parse_args()
+    auth = "cephx" if a.keyring else "none"
 
     conf = {
         "mon_host": "v2:" + a.mon,
-        "auth_cluster_required": "none",
-        "auth_service_required": "none",
-        "auth_client_required": "none",
+        "auth_cluster_required": auth,
+        "auth_service_required": auth,
+        "auth_client_required": auth,
         "ms_client_mode": "crc",
         "ms_mon_client_mode": "crc",
-        "keyring": "/dev/null",
+        "keyring": a.keyring or "/dev/null",
         "log_to_stderr": "false",
         "err_to_stderr": "false",
         "log_file": "/dev/null",
     }
-    cluster = rados.Rados(rados_id="admin", conffile="/dev/null", conf=conf)
+    cluster = rados.Rados(name=a.name, conffile="/dev/null", conf=conf)
     cluster.connect(timeout=int(a.timeout))
     try:
         start = time.perf_counter()

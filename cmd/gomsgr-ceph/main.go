@@ -1,7 +1,8 @@
 // Command gomsgr-ceph talks to a real Ceph monitor through gomsgr (msgr2,
-// crc mode, auth none), like a tiny `ceph` CLI:
+// crc mode, cephx or auth none), like a tiny `ceph` CLI:
 //
-//	gomsgr-ceph -m 127.0.0.1:3300 version
+//	gomsgr-ceph -c /etc/ceph/ceph.conf -n client.admin version
+//	gomsgr-ceph -m 127.0.0.1:3300 -k ceph.client.admin.keyring version
 //	gomsgr-ceph -m 127.0.0.1:3300 command '{"prefix": "status"}'
 //	gomsgr-ceph -m 127.0.0.1:3300 command '{"prefix": "config-key set", "key": "k"}' -i value.txt
 //	gomsgr-ceph -m 127.0.0.1:3300 get-version osdmap
@@ -9,7 +10,10 @@
 //	gomsgr-ceph -throwaway compare -c 1,8 -d 2s -rounds 3
 //
 // -m is the mon's msgr2 address as the monmap advertises it (default
-// $GOMSGR_MON, else 127.0.0.1:3300). -throwaway starts a single mon of its
+// $GOMSGR_MON, else 127.0.0.1:3300, or mon_host of the ceph.conf given
+// with -c). -n names the entity to authenticate as (client.admin), -k its
+// keyring; without -k the conf's keyring and then Ceph's default paths are
+// tried, and when there is no keyring at all the client uses auth none. -throwaway starts a single mon of its
 // own for the run (it installs the Ceph packages when run as root and they
 // are missing) and stops it at the end. command prints the output on stdout
 // and the status on stderr, and exits 1 with "Error EINVAL: ..." when the mon
@@ -33,6 +37,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gomsgr/gomsgr/auth"
+	"github.com/gomsgr/gomsgr/cephx"
 	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring" for -driver uring
 	"github.com/gomsgr/gomsgr/internal/cephtest"
 	"github.com/gomsgr/gomsgr/monc"
@@ -60,14 +66,20 @@ flags:
 
 // globals are the flags before the subcommand.
 type globals struct {
-	mon       string
-	driver    string
-	timeout   time.Duration
-	spin      time.Duration
-	fsid      string
-	rev0      bool
-	throwaway bool
-	verbose   bool
+	mon        string
+	monSet     bool // -m given
+	name       string
+	keyring    string
+	keyPath    string // the keyring file the key came from ("" for auth none)
+	conf       string
+	throwCephx bool
+	driver     string
+	timeout    time.Duration
+	spin       time.Duration
+	fsid       string
+	rev0       bool
+	throwaway  bool
+	verbose    bool
 }
 
 // run is main without the process: it returns the exit code.
@@ -91,16 +103,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 	fs.BoolVar(&g.rev0, "msgr2.0", false, "offer msgr2.0 framing only (no REVISION_1)")
 	fs.BoolVar(&g.throwaway, "throwaway", false, "start a throwaway single mon on 127.0.0.1 for this run (ignores -m)")
 	fs.BoolVar(&g.verbose, "v", false, "print session details on stderr")
+	fs.StringVar(&g.name, "n", "client.admin", "the entity to authenticate as (cephx)")
+	fs.StringVar(&g.keyring, "k", "", "keyring with the entity's key; default: ceph.conf's keyring, then Ceph's default paths (/etc/ceph/ceph.NAME.keyring, ...); no keyring found means auth none")
+	fs.StringVar(&g.conf, "c", "", "ceph.conf to read mon_host, fsid and keyring from (-m, -fsid and -k override it)")
+	fs.BoolVar(&g.throwCephx, "throwaway-cephx", false, "with -throwaway: the mon requires cephx (and -k defaults to its keyring)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	fs.Visit(func(f *flag.Flag) { g.monSet = g.monSet || f.Name == "m" })
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return 2
 	}
 	if g.throwaway {
 		lctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		mon, err := cephtest.Launch(lctx)
+		var opts []cephtest.Option
+		if g.throwCephx {
+			opts = append(opts, cephtest.Cephx())
+		}
+		mon, err := cephtest.Launch(lctx, opts...)
 		cancel()
 		if err != nil {
 			fmt.Fprintln(stderr, "gomsgr-ceph:", err)
@@ -112,7 +133,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 				code = max(code, 1)
 			}
 		}()
-		g.mon = mon.V2Addr()
+		g.mon, g.monSet = mon.V2Addr(), true
+		if g.throwCephx && g.keyring == "" {
+			g.keyring = mon.KeyringPath()
+		}
 		fmt.Fprintf(stderr, "gomsgr-ceph: throwaway mon.a at v2:%s (fsid %s, conf %s)\n", mon.V2Addr(), mon.FSID(), mon.ConfPath())
 	}
 	err := subcommand(ctx, &g, fs.Arg(0), fs.Args()[1:], stdout, stderr)
@@ -134,17 +158,63 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 var errUsage = errors.New("usage")
 
 func (g *globals) options() (monc.Options, error) {
-	ap, err := netip.ParseAddrPort(g.mon)
-	if err != nil {
-		return monc.Options{}, fmt.Errorf("-m %q: %w", g.mon, err)
+	var conf monc.Conf
+	if g.conf != "" {
+		var err error
+		if conf, err = monc.ReadConf(g.conf, g.name); err != nil {
+			return monc.Options{}, err
+		}
 	}
-	o := monc.Options{Addr: ap, Driver: g.driver, ReadyTimeout: g.timeout, NoRevision1: g.rev0, Spin: g.spin}
+	var ap netip.AddrPort
+	var err error
+	if g.conf != "" && !g.monSet {
+		ap, err = conf.MonAddr()
+	} else if ap, err = netip.ParseAddrPort(g.mon); err != nil {
+		err = fmt.Errorf("-m %q: %w", g.mon, err)
+	}
+	if err != nil {
+		return monc.Options{}, err
+	}
+	o := monc.Options{Addr: ap, Driver: g.driver, ReadyTimeout: g.timeout, NoRevision1: g.rev0, Spin: g.spin, Name: g.name}
+	k, implicit, err := g.key(conf)
+	switch {
+	case err != nil:
+		return o, err
+	case k != nil && implicit:
+		// A key found at a default path may belong to another cluster:
+		// fall back to auth none if the mon allows only that.
+		o.Auth = &auth.Config{Name: g.name, Key: k, ClientMethods: []msgr2.AuthMethod{auth.Cephx, auth.None}}
+	case k != nil:
+		o.Key = k
+	}
+	if g.fsid == "" && conf.FSID != (msgr2.UUID{}) {
+		o.FSID = conf.FSID
+	}
 	if g.fsid != "" {
 		if o.FSID, err = msgr2.ParseUUID(g.fsid); err != nil {
 			return o, fmt.Errorf("-fsid: %w", err)
 		}
 	}
 	return o, nil
+}
+
+// key finds the entity's key: -k, else the conf's keyring, else Ceph's
+// default paths (implicit); nil (auth none) when no keyring exists and
+// none was named.
+func (g *globals) key(conf monc.Conf) (_ *cephx.Key, implicit bool, _ error) {
+	explicit := g.keyring
+	if explicit == "" {
+		explicit = conf.Keyring
+	}
+	k, path, err := monc.FindKey(explicit, g.name)
+	switch {
+	case err == nil:
+		g.keyPath = path
+		return &k, explicit == "", nil
+	case explicit == "" && errors.Is(err, monc.ErrNoKeyring):
+		return nil, false, nil
+	}
+	return nil, false, err
 }
 
 func (g *globals) dial(ctx context.Context) (*monc.Client, error) {

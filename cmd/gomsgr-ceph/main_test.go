@@ -88,6 +88,33 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// -c, -n and -k against a mon that requires cephx: the ceph.conf gives
+// the mon's address and the keyring; a client with read-only caps gets
+// EACCES for a write, as the ceph CLI prints it; without a keyring the
+// client speaks auth none and the mon refuses it.
+func TestCephxFlags(t *testing.T) {
+	mon := cephtest.StartMon(t, cephtest.Cephx())
+	want := cli(t, mon, "version")
+	if code, out, errs := gomsgrCeph(t, "-c", mon.ConfPath(), "version"); code != 0 || out != want {
+		t.Errorf("-c conf version: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if code, out, errs := gomsgrCeph(t, "-m", mon.V2Addr(), "-n", "client.admin", "-k", mon.KeyringPath(), "version"); code != 0 || out != want {
+		t.Errorf("-m -n -k version: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, _, errs := gomsgrCeph(t, "-c", mon.ConfPath(), "-n", cephtest.RestrictedClient, "command", `{"prefix": "config-key set", "key": "k", "val": "v"}`)
+	if code != 1 || errs != "Error EACCES: access denied\n" {
+		t.Errorf("write as %s: exit %d, stderr %q; want 1 and Error EACCES", cephtest.RestrictedClient, code, errs)
+	}
+	code, _, errs = gomsgrCeph(t, "-m", mon.V2Addr(), "-k", filepath.Join(t.TempDir(), "missing"), "version")
+	if code != 1 || !strings.Contains(errs, "missing") {
+		t.Errorf("missing keyring: exit %d, stderr %q", code, errs)
+	}
+	code, _, errs = gomsgrCeph(t, "-m", mon.V2Addr(), "-timeout", "5s", "version")
+	if code != 1 || !strings.Contains(errs, "authentication failed") {
+		t.Errorf("auth none against cephx: exit %d, stderr %q; want an authentication error", code, errs)
+	}
+}
+
 func TestBadUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"frobnicate"}, {"-m", "127.0.0.1:1", "get-version"}, {"-m", "127.0.0.1:1", "command"}} {
 		if code, _, _ := gomsgrCeph(t, args...); code != 2 {
