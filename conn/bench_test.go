@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
+	"github.com/gomsgr/gomsgr/cephx"
 	"github.com/gomsgr/gomsgr/conn"
 	"github.com/gomsgr/gomsgr/internal/msgrtest"
 )
@@ -86,4 +88,18 @@ func BenchmarkCounting(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkHandshake: connect to first reply with auth none and with
+// cephx (a keyring on the server, a key on the client), epoll.
+//
+//	go test ./conn -run '^$' -bench Handshake -benchtime 2000x -count 3
+func BenchmarkHandshake(b *testing.B) {
+	k := msgrtest.NewKey(b)
+	b.Run("none", func(b *testing.B) { msgrtest.BenchHandshake(b, factory("epoll"), nil, nil) })
+	b.Run("cephx", func(b *testing.B) {
+		msgrtest.BenchHandshake(b, factory("epoll"),
+			&auth.Config{Keyring: cephx.Keyring{"client.admin": {Key: k}}},
+			&auth.Config{Name: "client.admin", Key: &k})
+	})
 }

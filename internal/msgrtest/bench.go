@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
 )
 
 // echoServer is a fast dispatcher that answers every message with one of the
@@ -193,4 +194,56 @@ func reportCPU(b *testing.B, start int64) {
 	if now := cpuTime(); start >= 0 && now >= 0 {
 		b.ReportMetric(float64(now-start)/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// BenchHandshake measures a new session's cost, connect to first reply:
+// each op dials the server (lossy client), waits for the handshake (with
+// srvAuth and cliAuth: auth none when nil, cephx when given keys), sends
+// one message, waits for its echo and marks the connection down. It
+// reports p50 and p99 next to ns/op.
+func BenchHandshake(b *testing.B, newMsgr Factory, srvAuth, cliAuth *auth.Config) {
+	srv := newMsgr(b, Config{Name: osd0, Auth: srvAuth})
+	configure(b, srv, gomsgr.StatelessServer(0), &echoServer{payload: make([]byte, 64)})
+	if err := srv.Bind(context.Background(), local); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	cli := newMsgr(b, Config{Name: client1, Auth: cliAuth})
+	done := make(chan struct{}, 1)
+	configure(b, cli, gomsgr.LossyClient(0), &replies{fn: func(uint64) { done <- struct{}{} }})
+	if err := cli.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer stop(b, cli, srv)
+	ctx := context.Background()
+	one := func(i int) {
+		c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.WaitReady(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.SendMessage(&gomsgr.Message{Type: MsgTest, Tid: uint64(i)}); err != nil {
+			b.Fatal(err)
+		}
+		<-done
+		c.MarkDown()
+	}
+	for i := range 20 {
+		one(i)
+	}
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		one(i)
+		lat[i] = time.Since(start)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2]), "p50-ns")
+	b.ReportMetric(float64(lat[len(lat)*99/100]), "p99-ns")
 }
