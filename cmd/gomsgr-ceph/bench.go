@@ -207,6 +207,10 @@ func compareCmd(ctx context.Context, g *globals, args []string, stdout, stderr i
 	if b.rounds < 1 {
 		return fmt.Errorf("-rounds %d: want 1 or more", b.rounds)
 	}
+	// Resolve the keyring once, so that librados uses the same one.
+	if _, err := g.options(); err != nil {
+		return err
+	}
 	clients := []string{"epoll", "uring", "librados"}
 	var all []result
 	for _, n := range b.conc {
