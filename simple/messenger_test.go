@@ -218,24 +218,27 @@ func TestKeepaliveAndMarkDownByAddr(t *testing.T) {
 	}
 }
 
-// TestBadMethodIsAnswered: a client asking for cephx in secure mode gets
-// AUTH_BAD_METHOD (the engine's answer) before the server closes, not just
-// a closed socket.
+// TestBadMethodIsAnswered: a client asking for cephx in secure mode from
+// an auth-none server gets AUTH_BAD_METHOD (the engine's answer) for each
+// request, so that it may offer another method, and the server closes
+// after the fourth refusal, not just a closed socket.
 func TestBadMethodIsAnswered(t *testing.T) {
 	leakcheck.Check(t)
 	srv := msgrtest.Serve(t, newMsgr(t, simple.Options{Name: osd0}), gomsgr.StatelessServer(0))
-	tags, err := rawHandshake(srv.Addrs()[0].Addr.String(), &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeSecure}})
+	req := &msgr2.AuthRequest{Method: msgr2.AuthCephx, PreferredModes: []msgr2.ConMode{msgr2.ConModeSecure}}
+	tags, err := rawHandshake(srv.Addrs()[0].Addr.String(), req, req, req, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []msgr2.Tag{msgr2.TagHello, msgr2.TagAuthBadMethod}; !slices.Equal(tags, want) {
+	want := []msgr2.Tag{msgr2.TagHello, msgr2.TagAuthBadMethod, msgr2.TagAuthBadMethod, msgr2.TagAuthBadMethod, msgr2.TagAuthBadMethod}
+	if !slices.Equal(tags, want) {
 		t.Fatalf("server sent %v before closing, want %v", tags, want)
 	}
 }
 
-// rawHandshake speaks msgr2 by hand: banner, HELLO, then req; it returns
+// rawHandshake speaks msgr2 by hand: banner, HELLO, then reqs; it returns
 // the tags of the frames the server sent until it closed the connection.
-func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
+func rawHandshake(addr string, reqs ...msgr2.Payload) ([]msgr2.Tag, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -243,7 +246,9 @@ func rawHandshake(addr string, req msgr2.Payload) ([]msgr2.Tag, error) {
 	defer func() { _ = c.Close() }() // read to EOF or failed already: nothing left to lose
 	out := msgr2.AppendBanner(nil, msgr2.LocalBanner)
 	out = msgr2.AppendControl(out, msgr2.Rev1, &msgr2.Hello{EntityType: msgr2.EntityClient})
-	out = msgr2.AppendControl(out, msgr2.Rev1, req)
+	for _, req := range reqs {
+		out = msgr2.AppendControl(out, msgr2.Rev1, req)
+	}
 	if _, err := c.Write(out); err != nil {
 		return nil, err
 	}

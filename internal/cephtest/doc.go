@@ -11,7 +11,7 @@
 // so Restart brings the same monitor (same fsid, same ports) back.
 //
 // The Debian packages ceph-mon and ceph-common provide the binaries
-// (ceph-mon, monmaptool, ceph). Install looks for them and, when they are
+// (ceph-mon, monmaptool, ceph, ceph-authtool). Install looks for them and, when they are
 // missing and the process runs as root, installs them with apt-get, once per
 // process and under a file lock shared by parallel test binaries. When they
 // are missing and the process is not root, Install returns an error saying

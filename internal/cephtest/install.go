@@ -45,7 +45,7 @@ var (
 	installErr  error
 )
 
-// Install makes sure ceph-mon, monmaptool and ceph are installed. When one
+// Install makes sure ceph-mon, monmaptool, ceph and ceph-authtool are installed. When one
 // is missing and the process runs as root, it installs the Debian
 // packages ceph-mon and ceph-common with apt-get; when it is not root, it returns an error that says how to install
 // them. The work runs once per process (later calls return the first
@@ -114,7 +114,7 @@ func install(pathEnv string, extra []string, root bool, doInstall func() error) 
 	return bins, nil
 }
 
-// findBinaries resolves ceph-mon, monmaptool and ceph; missing lists the
+// findBinaries resolves ceph-mon, monmaptool, ceph and ceph-authtool; missing lists the
 // names it did not find.
 func findBinaries(pathEnv string, extra []string) (b binaries, missing []string) {
 	for _, x := range []struct {
