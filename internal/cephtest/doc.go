@@ -1,7 +1,8 @@
 // Package cephtest starts a real, throwaway, single ceph-mon on 127.0.0.1
 // for tests that must talk to Ceph itself rather than to a mock.
 //
-// StartMon creates a temporary directory with a ceph.conf (auth none, crc
+// StartMon creates a temporary directory with a ceph.conf (auth none, or
+// cephx with keyrings from ceph-authtool when given Cephx(); crc
 // mode for every connection type), a monmap holding one monitor "a" on two
 // free loopback ports (msgr2 and msgr1), runs ceph-mon --mkfs and then
 // ceph-mon in the foreground under exec.Cmd, in its own process group, and
