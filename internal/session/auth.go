@@ -127,6 +127,19 @@ func (e *Engine) AuthMethod() msgr2.AuthMethod { return e.auth.method }
 // secure), once authenticated.
 func (e *Engine) ConMode() msgr2.ConMode { return e.auth.mode }
 
+// SecureTx returns the sealing state of a secure-mode session (nil in crc
+// mode): the frame writer seals MESSAGE frames with it, in the order they
+// are written, after the control frames taken from Output before them.
+func (e *Engine) SecureTx() *msgr2.SecureTx { return e.tx }
+
+// PeekFrame reads the preamble of the frame at the start of b without
+// consuming it, and returns its total size on the wire. In secure mode it
+// opens the frame's first record in place (once: Feed finds it open), so
+// b must be the buffer Feed is given next. A short b gives msgr2.ErrShort.
+func (e *Engine) PeekFrame(b []byte) (msgr2.Preamble, int, error) {
+	return e.fr.Peek(b)
+}
+
 // AuthPeer returns the entity the peer authenticated as (server side, an
 // authenticating method; empty for auth none).
 func (e *Engine) AuthPeer() string { return e.auth.result.Peer }
@@ -336,11 +349,20 @@ func (e *Engine) sendSignature() error {
 	if e.auth.overrun {
 		return fmt.Errorf("%w: handshake longer than %d bytes", ErrAuth, maxTranscriptBytes)
 	}
-	if e.auth.mode == msgr2.ConModeSecure {
-		return fmt.Errorf("%w: secure mode is not supported yet", ErrAuth)
-	}
 	sig := msgr2.Signature(e.auth.result.SessionKey, e.auth.rx)
 	e.auth.rec = false
+	if e.auth.mode == msgr2.ConModeSecure {
+		// Everything from here on is sealed, AUTH_SIGNATURE first, in both
+		// directions.
+		if e.rev == msgr2.Rev0 {
+			return fmt.Errorf("%w: secure mode needs msgr2.1 framing; the peer speaks msgr2.0", ErrAuth)
+		}
+		tx, rx, err := msgr2.NewSecure(e.auth.result.Secret, e.cfg.Role == Client)
+		if err != nil {
+			return fmt.Errorf("%w: secure mode: %w", ErrAuth, err)
+		}
+		e.tx, e.fr.Secure = tx, rx
+	}
 	e.send(&msgr2.AuthSignature{Signature: sig})
 	e.state = StateAuthSig
 	return nil
