@@ -59,7 +59,7 @@ func (e *fakeEngine) Feed(b []byte) (n, need int, err error) {
 	return n, 0, nil
 }
 
-func (e *fakeEngine) Open() bool               { return e.open }
+func (e *fakeEngine) Open() bool                                 { return e.open }
 func (e *fakeEngine) Peek(b []byte) (msgr2.Preamble, int, error) { return e.fr.Peek(b) }
 func (e *fakeEngine) Budget(size int64, h *msgrbase.Held) bool {
 	if e.refuse {
