@@ -205,8 +205,8 @@ func TestWriterAdvance(t *testing.T) {
 	m1, m2 := msg(1), msg(2)
 	h1.Seq, h2.Seq = 1, 2
 	m1.Seq, m2.Seq = 1, 2
-	w.Message(m1, &h1, msgr2.Rev1)
-	w.Message(m2, &h2, msgr2.Rev1)
+	must(t, w.Message(m1, &h1, msgr2.Rev1))
+	must(t, w.Message(m2, &h2, msgr2.Rev1))
 	var all []byte
 	for _, b := range w.Buffers(nil) {
 		all = append(all, b...)
@@ -238,12 +238,12 @@ func TestWriterAdvance(t *testing.T) {
 	}
 	// Lossy: released once written; Drop hands back what was not.
 	m3, m4 := msg(3), msg(4)
-	w.Message(m3, &h1, msgr2.Rev1)
+	must(t, w.Message(m3, &h1, msgr2.Rev1))
 	n3 := 0
 	for _, b := range w.Buffers(nil) {
 		n3 += len(b)
 	}
-	w.Message(m4, &h2, msgr2.Rev1)
+	must(t, w.Message(m4, &h2, msgr2.Rev1))
 	w.Advance(n3, false)
 	if released != 2 {
 		t.Fatalf("a written lossy message was not released (%d)", released)
@@ -276,17 +276,24 @@ func TestZeroAllocs(t *testing.T) {
 	var h msgr2.MsgHeader2
 	var bufs [][]byte
 	w.Control([]byte("warm"))
-	w.Message(m, &h, msgr2.Rev1)
+	must(t, w.Message(m, &h, msgr2.Rev1))
 	bufs = w.Buffers(bufs[:0])
 	w.Advance(1<<30, true)
 	w.Sent.Ack(1 << 62)
 	if a := testing.AllocsPerRun(1000, func() {
 		w.Control([]byte("ack"))
-		w.Message(m, &h, msgr2.Rev1)
+		must(t, w.Message(m, &h, msgr2.Rev1))
 		bufs = w.Buffers(bufs[:0])
 		w.Advance(1<<30, true)
 		w.Sent.Ack(1 << 62)
 	}); a != 0 {
 		t.Errorf("Writer: %.1f allocs per message, want 0", a)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
