@@ -48,14 +48,17 @@ type Config struct {
 	// daemons). Default: cephx when Keyring is set, else none.
 	ServiceMethods []msgr2.AuthMethod
 	// ClientModes are the connection modes offered to servers other than
-	// monitors, preferred first (Ceph's ms_client_mode). Default: crc.
+	// monitors, preferred first (Ceph's ms_client_mode). Default: crc,
+	// then secure, as Ceph's.
 	ClientModes []msgr2.ConMode
 	// MonClientModes are the modes offered to monitors (Ceph's
-	// ms_mon_client_mode). Default: crc.
+	// ms_mon_client_mode). Default: secure, then crc, as Ceph's.
 	MonClientModes []msgr2.ConMode
 	// ServiceModes are the modes a server accepts; it picks the first of
 	// the client's list that is here (Ceph's ms_service_mode and
-	// ms_mon_service_mode). Default: crc.
+	// ms_mon_service_mode). Default: crc and secure. Auth none only ever
+	// gives crc: without a session key there is no secret to encrypt
+	// with.
 	ServiceModes []msgr2.ConMode
 	// TicketTTL is the validity of the tickets a server issues; 0 means
 	// DefaultTicketTTL.
@@ -73,9 +76,9 @@ func (c *Config) Engine() (session.Auth, error) {
 	a := &engineAuth{cfg: *c}
 	a.client = orDefault(c.ClientMethods, c.Key != nil)
 	a.service = orDefault(c.ServiceMethods, c.Keyring != nil)
-	a.clientModes = modesOrCRC(c.ClientModes)
-	a.monModes = modesOrCRC(c.MonClientModes)
-	a.serviceModes = modesOrCRC(c.ServiceModes)
+	a.clientModes = modesOr(c.ClientModes, CRC, Secure)
+	a.monModes = modesOr(c.MonClientModes, Secure, CRC)
+	a.serviceModes = modesOr(c.ServiceModes, CRC, Secure)
 	if a.cfg.TicketTTL <= 0 {
 		a.cfg.TicketTTL = DefaultTicketTTL
 	}
@@ -127,11 +130,11 @@ func orDefault(ms []msgr2.AuthMethod, cephx bool) []msgr2.AuthMethod {
 	return []msgr2.AuthMethod{None}
 }
 
-func modesOrCRC(ms []msgr2.ConMode) []msgr2.ConMode {
+func modesOr(ms []msgr2.ConMode, def ...msgr2.ConMode) []msgr2.ConMode {
 	if len(ms) > 0 {
 		return ms
 	}
-	return []msgr2.ConMode{CRC}
+	return def
 }
 
 // engineAuth is a checked Config with defaults filled in; it implements

@@ -29,9 +29,10 @@ func TestConfigDefaults(t *testing.T) {
 		m    []msgr2.AuthMethod
 		mode []msgr2.ConMode
 	}{
-		{session.Client, msgr2.EntityMon, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.CRC}},
-		{session.Client, msgr2.EntityOSD, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.CRC}},
-		{session.Server, msgr2.EntityClient, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.CRC}},
+		// Ceph's ms_mon_client_mode, ms_client_mode, ms_service_mode.
+		{session.Client, msgr2.EntityMon, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.Secure, auth.CRC}},
+		{session.Client, msgr2.EntityOSD, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.CRC, auth.Secure}},
+		{session.Server, msgr2.EntityClient, []msgr2.AuthMethod{auth.Cephx}, []msgr2.ConMode{auth.CRC, auth.Secure}},
 	} {
 		if m := a.Methods(c.role, c.peer); !slices.Equal(m, c.m) {
 			t.Errorf("%v with %v: methods %v, want %v", c.role, c.peer, m, c.m)

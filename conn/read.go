@@ -116,8 +116,8 @@ func (f *feeder) Feed(b []byte) (n, need int, err error) {
 // Open reports whether the session is open.
 func (f *feeder) Open() bool { return f.eng.State() == session.StateReady }
 
-// Revision is the session's framing revision.
-func (f *feeder) Revision() msgr2.Revision { return f.eng.Revision() }
+// Peek reads the next frame's preamble and size (Engine.PeekFrame).
+func (f *feeder) Peek(b []byte) (msgr2.Preamble, int, error) { return f.eng.PeekFrame(b) }
 
 // Budget takes a MESSAGE frame's budget without waiting: one message
 // and its payload bytes from the peer type's throttles, the bytes from the

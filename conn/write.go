@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/framing"
@@ -112,13 +113,14 @@ func (c *Connection) gather() bool {
 			c.eng.QueueKeepalive(time.Now())
 		}
 	}
+	c.wr.Secure = c.eng.SecureTx()
 	c.takeControl()
 	if !ready {
 		return c.wr.Pending()
 	}
 	sent := false
 	c.core.Mu.Lock()
-	for c.core.Out.Len() > 0 && c.wr.Parts() < framing.MaxIovecs-8 {
+	for c.core.Out.Len() > 0 && c.wr.Parts() < framing.MaxIovecs-8 && !c.wr.Full() {
 		it := c.core.Out.PopHighest()
 		c.core.Mu.Unlock()
 		if !it.Queued.IsZero() {
@@ -131,7 +133,16 @@ func (c *Connection) gather() bool {
 		h := it.M.Header()
 		c.eng.PrepareMessage(&h)
 		it.M.Seq = h.Seq // the sent list is trimmed by seq
-		c.wr.Message(it.M, &h, c.eng.Revision())
+		if err := c.wr.Message(it.M, &h, c.eng.Revision()); err != nil {
+			// The sealer's nonces ran out: the message goes back for the
+			// next socket (new keys), and this one faults.
+			c.eng.Requeued(1)
+			c.core.Mu.Lock()
+			c.core.Out.PushFront(gomsgr.PrioHighest, it)
+			c.core.Mu.Unlock()
+			c.fault(fmt.Errorf("conn: write: %w", err))
+			return false
+		}
 		c.cnt.cb.Inc(perf.SendMessages)
 		sent = true
 		c.core.Mu.Lock()

@@ -17,17 +17,38 @@ import (
 )
 
 // TestCephx runs mon commands against a mon that requires cephx of
-// everyone, with keyrings made by ceph-authtool: as client.admin (version,
-// status, config-key set and get) and as a client whose caps (mon "allow
-// r") make a write fail with EACCES; a wrong key and an unknown entity
-// fail with gomsgr.ErrAuth, not a timeout; after a mon restart the client
-// authenticates again. The mon's debug_ms log shows the sessions in crc
-// mode and its debug_auth log our cephx entity.
+// everyone, with keyrings made by ceph-authtool, in crc mode and with the
+// mon forced to secure mode: as client.admin (version, status, config-key
+// set and get) and as a client whose caps (mon "allow r") make a write
+// fail with EACCES; a wrong key and an unknown entity fail with
+// gomsgr.ErrAuth, not a timeout; after a mon restart the client
+// authenticates again. The mon's debug_ms log shows the sessions' mode and
+// its debug_auth log our cephx entities.
 func TestCephx(t *testing.T) {
-	mon := cephtest.StartMon(t, cephtest.Cephx(), cephtest.Conf("debug_ms", "20"), cephtest.Conf("debug_auth", "20"))
+	for _, mode := range []string{"crc", "secure"} {
+		t.Run(mode, func(t *testing.T) { testCephx(t, mode) })
+	}
+}
+
+func testCephx(t *testing.T, mode string) {
+	opts := []cephtest.Option{cephtest.Cephx(), cephtest.Conf("debug_ms", "20"), cephtest.Conf("debug_auth", "20")}
+	if mode == "secure" {
+		for _, k := range []string{"ms_mon_service_mode", "ms_mon_cluster_mode", "ms_client_mode", "ms_mon_client_mode"} {
+			opts = append(opts, cephtest.Conf(k, "secure"))
+		}
+	}
+	mon := cephtest.StartMon(t, opts...)
 	kr := mon.KeyringPath()
 	forEach(t, func(t *testing.T, o monc.Options) {
 		o.Keyring = kr
+		if mode == "secure" && o.NoRevision1 {
+			// Secure mode needs msgr2.1's records: refused with a clear
+			// error, not a hang.
+			if err := dialErr(t, mon, o); !errors.Is(err, gomsgr.ErrAuth) || !strings.Contains(err.Error(), "msgr2.1") {
+				t.Fatalf("secure mode over msgr2.0 framing: %v, want gomsgr.ErrAuth naming msgr2.1", err)
+			}
+			return
+		}
 		c := dialUnchecked(t, mon, o)
 		want := strings.TrimSpace(string(ceph(t, mon, "version")))
 		if got, err := c.Version(testCtx(t, 10*time.Second)); err != nil || got != want {
@@ -86,7 +107,7 @@ func TestCephx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{" crc :", "cephx server client.admin", "cephx server " + cephtest.RestrictedClient} {
+	for _, s := range []string{" " + mode + " :", "cephx server client.admin", "cephx server " + cephtest.RestrictedClient} {
 		if !strings.Contains(string(log), s) {
 			t.Errorf("the mon's log has no %q", s)
 		}

@@ -40,6 +40,27 @@ type FrameReader struct {
 	// SkipDataCRC skips checking segment crcs (Ceph's ms_crc_data=false);
 	// the preamble crc is always checked.
 	SkipDataCRC bool
+	// Secure, once a secure-mode session has its keys, opens each frame
+	// in place (see SecureRx); Decode and Peek then read secure records.
+	Secure *SecureRx
+}
+
+// Peek reads the preamble of the frame at the start of b, without
+// consuming it, and returns it with the frame's size on the wire. In
+// secure mode it opens the frame's preamble record in place (see
+// SecureRx.Peek). A b too short for the preamble gives ErrShort, bare.
+func (r *FrameReader) Peek(b []byte) (Preamble, int, error) {
+	if r.Secure != nil {
+		return r.Secure.Peek(b, r.limit())
+	}
+	if len(b) < PreambleSize {
+		return Preamble{}, PreambleSize, ErrShort
+	}
+	var p Preamble
+	if err := parsePreamble(&p, b, r.limit()); err != nil {
+		return p, 0, err
+	}
+	return p, p.FrameSize(r.Rev), nil
 }
 
 func (r *FrameReader) limit() uint32 {
@@ -65,6 +86,9 @@ func (r *FrameReader) ParsePreamble(b []byte) (Preamble, error) {
 // with ParsePreamble, compute its Layout, read the segments where they
 // belong and check them with VerifyFrame instead.
 func (r *FrameReader) Decode(b []byte) (f Frame, n int, err error) {
+	if r.Secure != nil {
+		return r.Secure.Decode(b, r.limit())
+	}
 	if len(b) < PreambleSize {
 		return f, PreambleSize, ErrShort
 	}

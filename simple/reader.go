@@ -199,8 +199,13 @@ func (f *feeder) Feed(b []byte) (n, need int, err error) { return (*Connection)(
 // Open reports whether the session is open.
 func (f *feeder) Open() bool { return f.core.St.Load() == msgrbase.Ready }
 
-// Revision is the session's framing revision, as the last feed left it.
-func (f *feeder) Revision() msgr2.Revision { return f.rev }
+// Peek reads the next frame's preamble and size (Engine.PeekFrame), under
+// the lock that guards the engine.
+func (f *feeder) Peek(b []byte) (msgr2.Preamble, int, error) {
+	f.core.Mu.Lock()
+	defer f.core.Mu.Unlock()
+	return f.eng.PeekFrame(b)
+}
 
 // Budget takes a MESSAGE frame's budget, waiting for it; the writer
 // is woken first, so that replies and acks go out meanwhile.

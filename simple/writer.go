@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomsgr/gomsgr"
 	"github.com/gomsgr/gomsgr/internal/clock"
+	"github.com/gomsgr/gomsgr/internal/framing"
 	"github.com/gomsgr/gomsgr/internal/msgrbase"
 	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/perf"
@@ -119,19 +120,50 @@ func (c *Connection) gather(s *socket) bool {
 		c.core.Keepalive = false
 		c.eng.QueueKeepalive(time.Now())
 	}
+	c.wr.Secure = c.eng.SecureTx()
 	c.takeControl()
 	if ready {
 		c.takeMessages()
 	}
 	rev := c.eng.Revision()
+	if c.wr.Secure != nil {
+		// Seal under the lock: the reader's engine seals control frames
+		// with the same nonce sequence, and the order on the wire must be
+		// the order of sealing.
+		err := c.encode(rev)
+		if err != nil && c.sockErr == nil {
+			c.sockErr = fmt.Errorf("simple: write: %w", err)
+		}
+		c.core.Mu.Unlock()
+		if err != nil {
+			c.interrupt(s) // the reader fails, and the fault path runs
+			return false
+		}
+		return true
+	}
 	c.core.Mu.Unlock()
 	// Encode outside the lock: the reader keeps going.
-	for i := range c.batch {
-		c.wr.Message(c.batch[i].m, &c.batch[i].h, rev)
-		c.batch[i] = outMsg{}
-	}
-	c.batch = c.batch[:0]
+	_ = c.encode(rev) // crc mode: no error
 	return true
+}
+
+// encode adds the batch's messages to the writer. On an error (secure
+// mode's nonces ran out; the caller holds mu then) the messages not added
+// go back to the front of the out-queue, in order, for the next socket.
+func (c *Connection) encode(rev msgr2.Revision) error {
+	var err error
+	for i := range c.batch {
+		if err = c.wr.Message(c.batch[i].m, &c.batch[i].h, rev); err != nil {
+			for j := len(c.batch) - 1; j >= i; j-- {
+				c.core.Out.PushFront(gomsgr.PrioHighest, msgrbase.OutItem{M: c.batch[j].m})
+			}
+			c.eng.Requeued(len(c.batch) - i)
+			break
+		}
+	}
+	clear(c.batch)
+	c.batch = c.batch[:0]
+	return err
 }
 
 // takeMessages takes up to maxBatch messages from the out-queue, giving
@@ -139,7 +171,8 @@ func (c *Connection) gather(s *socket) bool {
 // ACK if there is none. Caller holds mu.
 func (c *Connection) takeMessages() {
 	var now clock.Instant
-	for c.core.Out.Len() > 0 && len(c.batch) < maxBatch {
+	bytes := 0
+	for c.core.Out.Len() > 0 && len(c.batch) < maxBatch && (c.wr.Secure == nil || bytes < framing.SecureBatchBytes) {
 		it := c.core.Out.PopHighest()
 		m := it.M
 		if !it.Queued.IsZero() { // a sampled message: read the clock once
@@ -152,6 +185,7 @@ func (c *Connection) takeMessages() {
 			c.msgr.sh.SC.Replayed.Add(1)
 		}
 		c.core.PC.Inc(perf.SendMessages)
+		bytes += m.Len()
 		c.batch = append(c.batch, outMsg{m: m, h: m.Header()})
 		h := &c.batch[len(c.batch)-1].h
 		c.eng.PrepareMessage(h)

@@ -31,20 +31,19 @@ type fakeEngine struct {
 	sizes   []int
 	owned   int // frames delivered in a buffer of their own
 	budgets int
+	fr      msgr2.FrameReader
 }
 
 func (e *fakeEngine) Feed(b []byte) (n, need int, err error) {
-	for len(b) >= msgr2.PreambleSize {
-		p, err := msgr2.ParsePreambleLimit(b, msgr2.DefaultMaxSegmentBytes)
+	for len(b) > 0 {
+		f, size, err := e.fr.Decode(b)
+		if err == msgr2.ErrShort {
+			return n, size, nil
+		}
 		if err != nil {
 			return n, 0, err
 		}
-		size := p.FrameSize(msgr2.Rev1)
-		if len(b) < size {
-			return n, size, nil
-		}
-		hdr := b[msgr2.PreambleSize:]
-		h, err := msgr2.ParseMsgHeader2(hdr[:msgr2.MsgHeader2Size])
+		h, _, _, _, err := msgr2.DecodeMessage(&f)
 		if err != nil {
 			return n, 0, err
 		}
@@ -57,14 +56,11 @@ func (e *fakeEngine) Feed(b []byte) (n, need int, err error) {
 		held.Release()
 		b, n = b[size:], n+size
 	}
-	if len(b) > 0 {
-		return n, msgr2.PreambleSize, nil
-	}
 	return n, 0, nil
 }
 
-func (e *fakeEngine) Open() bool               { return e.open }
-func (e *fakeEngine) Revision() msgr2.Revision { return msgr2.Rev1 }
+func (e *fakeEngine) Open() bool                                 { return e.open }
+func (e *fakeEngine) Peek(b []byte) (msgr2.Preamble, int, error) { return e.fr.Peek(b) }
 func (e *fakeEngine) Budget(size int64, h *msgrbase.Held) bool {
 	if e.refuse {
 		return false
@@ -106,7 +102,7 @@ func TestReaderFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10, SmallIdle: tc.small})
-			e := &fakeEngine{r: r, open: true}
+			e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true}
 			var in []byte
 			for i, n := range tc.sizes {
 				in = append(in, frame(uint64(i+1), n)...)
@@ -143,7 +139,7 @@ func TestReaderFrames(t *testing.T) {
 // is fed, and processing resumes where it stopped.
 func TestReaderBlocked(t *testing.T) {
 	r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10})
-	e := &fakeEngine{r: r, open: true, refuse: true}
+	e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true, refuse: true}
 	in := append(frame(1, 10), frame(2, 10)...)
 	b := r.Space()
 	r.Filled(copy(b, in))
@@ -167,7 +163,7 @@ func TestReaderBlocked(t *testing.T) {
 func TestReaderHeldReleased(t *testing.T) {
 	th := msgrbase.NewThrottle(perf.NewSet("t"), "m", 10)
 	r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10})
-	e := &fakeEngine{r: r, open: true, thr: msgrbase.Throttles{Msgs: th}}
+	e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true, thr: msgrbase.Throttles{Msgs: th}}
 	in := frame(1, 10)
 	b := r.Space()
 	r.Filled(copy(b, in[:40])) // the preamble, not the whole frame
@@ -187,7 +183,7 @@ func TestReaderHeldReleased(t *testing.T) {
 // than the prefetch buffer is a protocol error, not a buffer.
 func TestReaderHandshakeLimit(t *testing.T) {
 	r := NewReader(ReaderConfig{PrefetchBytes: 4096, Prefix: "t"})
-	e := &fakeEngine{r: r}
+	e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r}
 	in := frame(1, 8000)
 	b := r.Space()
 	r.Filled(copy(b, in))
@@ -209,8 +205,8 @@ func TestWriterAdvance(t *testing.T) {
 	m1, m2 := msg(1), msg(2)
 	h1.Seq, h2.Seq = 1, 2
 	m1.Seq, m2.Seq = 1, 2
-	w.Message(m1, &h1, msgr2.Rev1)
-	w.Message(m2, &h2, msgr2.Rev1)
+	must(t, w.Message(m1, &h1, msgr2.Rev1))
+	must(t, w.Message(m2, &h2, msgr2.Rev1))
 	var all []byte
 	for _, b := range w.Buffers(nil) {
 		all = append(all, b...)
@@ -242,12 +238,12 @@ func TestWriterAdvance(t *testing.T) {
 	}
 	// Lossy: released once written; Drop hands back what was not.
 	m3, m4 := msg(3), msg(4)
-	w.Message(m3, &h1, msgr2.Rev1)
+	must(t, w.Message(m3, &h1, msgr2.Rev1))
 	n3 := 0
 	for _, b := range w.Buffers(nil) {
 		n3 += len(b)
 	}
-	w.Message(m4, &h2, msgr2.Rev1)
+	must(t, w.Message(m4, &h2, msgr2.Rev1))
 	w.Advance(n3, false)
 	if released != 2 {
 		t.Fatalf("a written lossy message was not released (%d)", released)
@@ -262,7 +258,7 @@ func TestZeroAllocs(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10})
-	e := &fakeEngine{r: r, open: true, frames: make([]uint64, 0, 4096), sizes: make([]int, 0, 4096)}
+	e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true, frames: make([]uint64, 0, 4096), sizes: make([]int, 0, 4096)}
 	in := append(frame(1, 100), frame(2, 4000)...)
 	if a := testing.AllocsPerRun(1000, func() {
 		e.frames, e.sizes = e.frames[:0], e.sizes[:0]
@@ -280,17 +276,24 @@ func TestZeroAllocs(t *testing.T) {
 	var h msgr2.MsgHeader2
 	var bufs [][]byte
 	w.Control([]byte("warm"))
-	w.Message(m, &h, msgr2.Rev1)
+	must(t, w.Message(m, &h, msgr2.Rev1))
 	bufs = w.Buffers(bufs[:0])
 	w.Advance(1<<30, true)
 	w.Sent.Ack(1 << 62)
 	if a := testing.AllocsPerRun(1000, func() {
 		w.Control([]byte("ack"))
-		w.Message(m, &h, msgr2.Rev1)
+		must(t, w.Message(m, &h, msgr2.Rev1))
 		bufs = w.Buffers(bufs[:0])
 		w.Advance(1<<30, true)
 		w.Sent.Ack(1 << 62)
 	}); a != 0 {
 		t.Errorf("Writer: %.1f allocs per message, want 0", a)
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

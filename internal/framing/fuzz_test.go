@@ -2,6 +2,8 @@ package framing
 
 import (
 	"testing"
+
+	"github.com/gomsgr/gomsgr/msgr2"
 )
 
 // FuzzReader feeds arbitrary bytes, in arbitrary chunks, through a Reader
@@ -15,7 +17,7 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8, small bool) {
 		r := NewReader(ReaderConfig{PrefetchBytes: 4096, MaxSegmentBytes: 64 << 10, SmallIdle: small, Prefix: "fuzz"})
 		defer r.Reset()
-		e := &fakeEngine{r: r, open: true}
+		e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true}
 		step := int(chunk)%64 + 1
 		for len(in) > 0 {
 			b := r.Space()

@@ -45,8 +45,10 @@ type Feeder interface {
 	// Open reports whether the session is open: MESSAGE frames are then
 	// fed one at a time, each with its budget.
 	Open() bool
-	// Revision is the session's framing revision (frame sizes depend on it).
-	Revision() msgr2.Revision
+	// Peek reads the preamble of the frame at the start of b and its size
+	// on the wire (session.Engine.PeekFrame: in secure mode it opens the
+	// frame's first record in place); msgr2.ErrShort when b is too short.
+	Peek(b []byte) (msgr2.Preamble, int, error)
 	// Budget takes the receive-throttle budget of a MESSAGE frame whose
 	// payload (front, middle and data) is size bytes into h; false stops
 	// reading (ErrBlocked). (A size, not the preamble: a pointer passed
@@ -195,12 +197,12 @@ func (r *Reader) Process(f Feeder) error {
 		truncated := false
 		open := f.Open()
 		if open && len(avail) >= msgr2.PreambleSize {
-			p, err := msgr2.ParsePreambleLimit(avail, r.cfg.MaxSegmentBytes)
-			if err == nil { // else: Feed reports the error
+			p, fs, err := f.Peek(avail)
+			if err == nil { // else: Feed reports the error, or the need
 				if p.Tag == msgr2.TagMessage && !r.Held.Taken() && !f.Budget(payloadSize(&p), &r.Held) {
 					return ErrBlocked
 				}
-				if fs := p.FrameSize(f.Revision()); fs < len(avail) {
+				if fs < len(avail) {
 					avail, truncated = avail[:fs], true
 				}
 			}

@@ -12,6 +12,11 @@ import (
 // Linux).
 const MaxIovecs = 1024
 
+// SecureBatchBytes is how many sealed bytes a Writer in secure mode
+// gathers before Full says stop: sealed messages are copies, so a batch is
+// bounded in bytes, not only in buffers.
+const SecureBatchBytes = 256 << 10
+
 // part is one piece of pending output. On the last piece of a message, m
 // and f are set, so that the message is done once the piece is written.
 type part struct {
@@ -32,7 +37,17 @@ type Writer struct {
 	// Sent keeps written messages until acknowledged, when the session is
 	// lossless (Advance's keep).
 	Sent SentList
+	// Secure, in a secure-mode session, seals each MESSAGE frame into the
+	// Writer's own buffer as it is added (the owner sets it from
+	// session.Engine.SecureTx). Frames must be sealed in the order they
+	// go out: add the engine's control output before the messages that
+	// follow it.
+	Secure *msgr2.SecureTx
 }
+
+// Full reports that a secure-mode Writer holds a batch's worth of sealed
+// bytes: add no more messages until some are written.
+func (w *Writer) Full() bool { return w.Secure != nil && len(w.ctrl) >= SecureBatchBytes }
 
 // Pending reports whether output waits to be written.
 func (w *Writer) Pending() bool { return len(w.parts) > 0 }
@@ -55,8 +70,21 @@ func (w *Writer) Control(out []byte) {
 // Message adds m's MESSAGE frame with header h (seq and ack already
 // assigned by the engine) for revision rev. The payload is referenced: m
 // must not change until written. Payload crcs computed when m was sent
-// (gomsgr's SendMessage) are used instead of checksumming again.
-func (w *Writer) Message(m *gomsgr.Message, h *msgr2.MsgHeader2, rev msgr2.Revision) {
+// (gomsgr's SendMessage) are used instead of checksumming again. In
+// secure mode the frame is sealed into the Writer's buffer instead (a
+// copy); the error is the sealer's (its nonce counter ran out), after
+// which the connection must fault.
+func (w *Writer) Message(m *gomsgr.Message, h *msgr2.MsgHeader2, rev msgr2.Revision) error {
+	if w.Secure != nil {
+		start := len(w.ctrl)
+		ctrl, err := w.Secure.AppendMessage(w.ctrl, h, m.Front, m.Middle, m.Data)
+		if err != nil {
+			return err
+		}
+		w.ctrl = ctrl
+		w.parts = append(w.parts, part{b: w.ctrl[start:len(w.ctrl):len(w.ctrl)], m: m})
+		return nil
+	}
 	f := framePool.Get().(*msgr2.MessageFrame)
 	if pc := msgint.PayloadCRCs(m); pc != nil {
 		f.EncodeCRC(rev, h, m.Front, m.Middle, m.Data, pc)
@@ -72,6 +100,7 @@ func (w *Writer) Message(m *gomsgr.Message, h *msgr2.MsgHeader2, rev msgr2.Revis
 		w.parts = append(w.parts, p)
 	}
 	clear(w.tmp)
+	return nil
 }
 
 // Buffers appends the pending buffers, in order, to dst (for net.Buffers).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ func RunAuth(t *testing.T, newMsgr Factory) {
 		{"WrongKey", testWrongKey},
 		{"UnknownEntity", testUnknownEntity},
 		{"FallBackToNone", testFallBackToNone},
+		{"SecureRoundTrip", testSecureRoundTrip},
+		{"SecureRefusedByCRCServer", testSecureRefused},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +80,20 @@ func echoOnce(t *testing.T, c gomsgr.Connection, cr *recorder) {
 	if got := cr.msg(0); string(got.Front) != "auth" || !bytes.Equal(got.Data, data) {
 		t.Fatalf("echo differs: front %q, %d data bytes", got.Front, len(got.Data))
 	}
+}
+
+var (
+	secureKeyOnce sync.Once
+	secureKey     cephx.Key
+)
+
+// secureAuth is the authentication of a messenger that speaks only cephx
+// in secure mode, both as a client (client.admin) and as a server.
+func secureAuth(t testing.TB) *auth.Config {
+	secureKeyOnce.Do(func() { secureKey = NewKey(t) })
+	k := secureKey
+	return &auth.Config{Name: "client.admin", Key: &k, Keyring: keyring("client.admin", k),
+		ClientModes: []msgr2.ConMode{auth.Secure}, ServiceModes: []msgr2.ConMode{auth.Secure}}
 }
 
 func keyring(name string, k cephx.Key) cephx.Keyring {
@@ -159,4 +176,35 @@ func testFallBackToNone(t *testing.T, newMsgr Factory) {
 		t.Fatalf("cephx-or-none client against an auth none server: %v", err)
 	}
 	echoOnce(t, c, cr)
+}
+
+func testSecureRoundTrip(t *testing.T, newMsgr Factory) {
+	_, _, cr, c, err := authPair(t, newMsgr, secureAuth(t), secureAuth(t))
+	if err != nil {
+		t.Fatalf("secure session: %v", err)
+	}
+	echoOnce(t, c, cr)
+	// Large ones too: several records per frame, frames spanning reads.
+	for i := range 20 {
+		data := payload(i, 70000+i*1000)
+		if err := c.SendMessage(&gomsgr.Message{Type: MsgTest, Tid: uint64(10 + i), Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cr.waitFor(t, 20*time.Second, "the echoes", func() bool { return len(cr.msgs) == 21 })
+	for i, m := range cr.all()[1:] {
+		if !bytes.Equal(m.Data, payload(i, 70000+i*1000)) {
+			t.Fatalf("echo %d differs (%d bytes)", i, len(m.Data))
+		}
+	}
+}
+
+// A client that insists on secure mode is refused by a server that allows
+// only crc, with ErrAuth on the client and a counted failure on both.
+func testSecureRefused(t *testing.T, newMsgr Factory) {
+	k := NewKey(t)
+	srv, cli, _, _, err := authPair(t, newMsgr,
+		&auth.Config{Keyring: keyring("client.admin", k), ServiceModes: []msgr2.ConMode{auth.CRC}},
+		&auth.Config{Name: "client.admin", Key: &k, ClientModes: []msgr2.ConMode{auth.Secure}})
+	wantAuthFailure(t, srv, cli, err)
 }

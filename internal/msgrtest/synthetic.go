@@ -63,7 +63,8 @@ type synVariant struct {
 	// Op mix in percent: connect, mark down, sleep; the rest sends.
 	connectPct, dropPct, sleepPct int
 	sleepMin, sleepMax            time.Duration
-	opsScale                      int // GOMSGR_STRESS=1: ops times this (0: 1)
+	opsScale                      int  // GOMSGR_STRESS=1: ops times this (0: 1)
+	secure                        bool // cephx and secure mode on every connection
 }
 
 // bindClients: clients of peer policies must be reachable for the server
@@ -133,7 +134,9 @@ func synVariants() []synVariant {
 	delayV.name, delayV.cliInj = "InjectDelay", injDelay
 	cong := ssLc("Congestion")
 	cong.congestion = true
-	return []synVariant{ssLc("StatefulServerLosslessClient"), peer, injV, delayV, cong}
+	secV := injV
+	secV.name, secV.secure = "InjectSecure", true
+	return []synVariant{ssLc("StatefulServerLosslessClient"), peer, injV, delayV, cong, secV}
 }
 
 // RunSynthetic runs the synthetic workload's variants (all lossless but

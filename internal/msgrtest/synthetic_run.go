@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
 	"github.com/gomsgr/gomsgr/internal/leakcheck"
 	"github.com/gomsgr/gomsgr/testhooks"
 )
@@ -217,7 +218,12 @@ func (w *synWorkload) makePayloads() {
 }
 
 func (w *synWorkload) config(name gomsgr.EntityName, workers int, inj testhooks.Inject, base *slog.Logger) Config {
+	var ac *auth.Config
+	if w.v.secure {
+		ac = secureAuth(w.t)
+	}
 	return Config{
+		Auth:                  ac,
 		Name:                  name,
 		Workers:               workers,
 		ReadyTimeout:          5 * time.Second,

@@ -127,6 +127,19 @@ func (e *Engine) AuthMethod() msgr2.AuthMethod { return e.auth.method }
 // secure), once authenticated.
 func (e *Engine) ConMode() msgr2.ConMode { return e.auth.mode }
 
+// SecureTx returns the sealing state of a secure-mode session (nil in crc
+// mode): the frame writer seals MESSAGE frames with it, in the order they
+// are written, after the control frames taken from Output before them.
+func (e *Engine) SecureTx() *msgr2.SecureTx { return e.tx }
+
+// PeekFrame reads the preamble of the frame at the start of b without
+// consuming it, and returns its total size on the wire. In secure mode it
+// opens the frame's first record in place (once: Feed finds it open), so
+// b must be the buffer Feed is given next. A short b gives msgr2.ErrShort.
+func (e *Engine) PeekFrame(b []byte) (msgr2.Preamble, int, error) {
+	return e.fr.Peek(b)
+}
+
 // AuthPeer returns the entity the peer authenticated as (server side, an
 // authenticating method; empty for auth none).
 func (e *Engine) AuthPeer() string { return e.auth.result.Peer }
@@ -141,11 +154,23 @@ func (e *Engine) methods(t msgr2.EntityType) []msgr2.AuthMethod {
 	return e.cfg.Auth.Methods(e.cfg.Role, t)
 }
 
-func (e *Engine) modes(t msgr2.EntityType) []msgr2.ConMode {
+var crcOnly = []msgr2.ConMode{msgr2.ConModeCRC}
+
+// modes returns the connection modes for a peer of type t with method m:
+// auth none has no session key, so no secret to encrypt with, and gives
+// crc only (when crc is allowed at all).
+func (e *Engine) modes(t msgr2.EntityType, m msgr2.AuthMethod) []msgr2.ConMode {
 	if e.cfg.Auth == nil {
-		return []msgr2.ConMode{msgr2.ConModeCRC}
+		return crcOnly
 	}
-	return e.cfg.Auth.Modes(e.cfg.Role, t)
+	ms := e.cfg.Auth.Modes(e.cfg.Role, t)
+	if m == msgr2.AuthNone {
+		if slices.Contains(ms, msgr2.ConModeCRC) {
+			return crcOnly
+		}
+		return nil
+	}
+	return ms
 }
 
 // sendAuthRequest offers the first method not tried yet that allowed
@@ -174,7 +199,7 @@ func (e *Engine) sendAuthRequest(allowed []msgr2.AuthMethod) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v request: %w", ErrAuth, method, err)
 	}
-	e.send(&msgr2.AuthRequest{Method: method, PreferredModes: e.modes(e.peerType), Payload: payload})
+	e.send(&msgr2.AuthRequest{Method: method, PreferredModes: e.modes(e.peerType, method), Payload: payload})
 	return nil
 }
 
@@ -224,8 +249,8 @@ func (e *Engine) handleAuthDone(f *msgr2.Frame) error {
 	if err := d.DecodePayload(f.Payload()); err != nil {
 		return err
 	}
-	if !slices.Contains(e.modes(e.peerType), d.ConMode) {
-		return fmt.Errorf("%w: server chose connection mode %v; we offered %v", ErrAuth, d.ConMode, e.modes(e.peerType))
+	if offered := e.modes(e.peerType, e.auth.method); !slices.Contains(offered, d.ConMode) {
+		return fmt.Errorf("%w: server chose connection mode %v; we offered %v", ErrAuth, d.ConMode, offered)
 	}
 	res, err := e.auth.client.Done(d.GlobalID, d.ConMode, d.Payload)
 	if err != nil {
@@ -301,7 +326,7 @@ func (e *Engine) startServerAuth(r *msgr2.AuthRequest) error {
 		e.badMethod(r.Method, -95) // -EOPNOTSUPP
 		return fmt.Errorf("%w: %v peer asked for method %v; allowed %v", ErrAuth, e.peerType, r.Method, e.methods(e.peerType))
 	}
-	ours := e.modes(e.peerType)
+	ours := e.modes(e.peerType, r.Method)
 	for _, m := range r.PreferredModes {
 		if slices.Contains(ours, m) {
 			e.auth.mode = m
@@ -325,7 +350,7 @@ func (e *Engine) startServerAuth(r *msgr2.AuthRequest) error {
 func (e *Engine) badMethod(m msgr2.AuthMethod, result int32) {
 	e.send(&msgr2.AuthBadMethod{
 		Method: m, Result: result,
-		AllowedMethods: e.methods(e.peerType), AllowedModes: e.modes(e.peerType),
+		AllowedMethods: e.methods(e.peerType), AllowedModes: e.modes(e.peerType, msgr2.AuthUnknown),
 	})
 }
 
@@ -336,11 +361,20 @@ func (e *Engine) sendSignature() error {
 	if e.auth.overrun {
 		return fmt.Errorf("%w: handshake longer than %d bytes", ErrAuth, maxTranscriptBytes)
 	}
-	if e.auth.mode == msgr2.ConModeSecure {
-		return fmt.Errorf("%w: secure mode is not supported yet", ErrAuth)
-	}
 	sig := msgr2.Signature(e.auth.result.SessionKey, e.auth.rx)
 	e.auth.rec = false
+	if e.auth.mode == msgr2.ConModeSecure {
+		// Everything from here on is sealed, AUTH_SIGNATURE first, in both
+		// directions.
+		if e.rev == msgr2.Rev0 {
+			return fmt.Errorf("%w: secure mode needs msgr2.1 framing; the peer speaks msgr2.0", ErrAuth)
+		}
+		tx, rx, err := msgr2.NewSecure(e.auth.result.Secret, e.cfg.Role == Client)
+		if err != nil {
+			return fmt.Errorf("%w: secure mode: %w", ErrAuth, err)
+		}
+		e.tx, e.fr.Secure = tx, rx
+	}
 	e.send(&msgr2.AuthSignature{Signature: sig})
 	e.state = StateAuthSig
 	return nil

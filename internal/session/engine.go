@@ -216,7 +216,8 @@ type Engine struct {
 
 	keepaliveStamp msgr2.UTime // last KEEPALIVE2_ACK received
 
-	auth authState // this socket's authentication
+	auth authState       // this socket's authentication
+	tx   *msgr2.SecureTx // secure mode: seals what we send (fr.Secure opens)
 
 	// payload scratch, reused so that steady-state frames decode without
 	// allocating
@@ -296,6 +297,7 @@ func (e *Engine) Restart(role Role, peerAddr msgr2.EntityAddr) {
 	e.state, e.err, e.stopped, e.stepErr = StateBanner, nil, false, nil
 	e.rev = 0
 	e.fr = msgr2.FrameReader{MaxSegmentBytes: e.cfg.MaxSegmentBytes}
+	e.tx = nil
 	e.out = e.out[:0]
 	e.reconnecting, e.replace, e.verdict = false, nil, Verdict{}
 }
@@ -496,6 +498,14 @@ func (e *Engine) send(p msgr2.Payload) {
 		}
 	}
 	start := len(e.out)
+	if e.tx != nil {
+		out, err := e.tx.AppendControl(e.out, p)
+		if err != nil && e.stepErr == nil {
+			e.stepErr = fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		e.out = out
+		return
+	}
 	e.out = msgr2.AppendControl(e.out, e.rev, p)
 	e.auth.recordTx(e.out[start:])
 }
@@ -804,7 +814,9 @@ func (e *Engine) Resume(from *Engine, req *Request, v Verdict) error {
 	e.cfg.Role = Server
 	e.state, e.err, e.stopped, e.stepErr = StateIdent, nil, false, nil
 	e.rev = from.rev
-	e.fr = msgr2.FrameReader{Rev: from.rev, MaxSegmentBytes: e.cfg.MaxSegmentBytes}
+	// The socket's keys and nonces come with it.
+	e.fr = msgr2.FrameReader{Rev: from.rev, MaxSegmentBytes: e.cfg.MaxSegmentBytes, Secure: from.fr.Secure}
+	e.tx = from.tx
 	e.out = e.out[:0]
 	e.reconnecting = false
 	e.peerType, e.policy, e.learnedAddr = from.peerType, from.policy, from.learnedAddr

@@ -1,0 +1,5 @@
+//go:build !race
+
+package msgr2
+
+const raceEnabled = false
