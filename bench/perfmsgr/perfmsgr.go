@@ -19,9 +19,12 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
 	"github.com/gomsgr/gomsgr/center"
+	"github.com/gomsgr/gomsgr/cephx"
 	"github.com/gomsgr/gomsgr/conn"
 	_ "github.com/gomsgr/gomsgr/driver/uring" // registers "uring", one of Impls
+	"github.com/gomsgr/gomsgr/msgr2"
 	"github.com/gomsgr/gomsgr/simple"
 )
 
@@ -44,16 +47,50 @@ type Config struct {
 	// Lossless selects the lossless policies (lossless_client /
 	// stateful_server) instead of lossy_client / stateless_server.
 	Lossless bool
+	// Mode is the sessions' security: "" or "none" (auth none, crc mode),
+	// "crc" (cephx, crc mode) or "secure" (cephx, AES-GCM secure mode).
+	// Both ends use BenchKey.
+	Mode string
+}
+
+// BenchKey is the cephx key of the workload's client.bench entity. It is a
+// fixed, public benchmark key, so that a server and a client started
+// separately agree on it; never use it to protect anything.
+const BenchKey = "AQBlamRlAAAAABAAYmVuY2gta2V5LWdvbXNncg=="
+
+// Auth returns the authentication Mode selects (nil for none).
+func (c Config) Auth() (*auth.Config, error) {
+	var modes []msgr2.ConMode
+	switch c.Mode {
+	case "", "none":
+		return nil, nil
+	case "crc":
+		modes = []msgr2.ConMode{auth.CRC}
+	case "secure":
+		modes = []msgr2.ConMode{auth.Secure}
+	default:
+		return nil, fmt.Errorf("perfmsgr: unknown mode %q (want none, crc or secure)", c.Mode)
+	}
+	k, err := cephx.ParseKey(BenchKey)
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Config{Name: "client.bench", Key: &k, Keyring: cephx.Keyring{"client.bench": {Key: k}},
+		ClientModes: modes, ServiceModes: modes}, nil
 }
 
 // New creates an unstarted messenger for name.
 func New(cfg Config, name gomsgr.EntityName) (gomsgr.Messenger, error) {
+	ac, err := cfg.Auth()
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Impl {
 	case "epoll", "uring":
-		return conn.NewMessenger(conn.Options{Name: name, Workers: cfg.Workers,
+		return conn.NewMessenger(conn.Options{Name: name, Workers: cfg.Workers, Auth: ac,
 			Center: center.Config{Driver: cfg.Impl, Wait: cfg.Wait, Spin: cfg.Spin}})
 	case "simple":
-		return simple.NewMessenger(simple.Options{Name: name})
+		return simple.NewMessenger(simple.Options{Name: name, Auth: ac})
 	}
 	return nil, fmt.Errorf("perfmsgr: unknown implementation %q (want epoll, uring or simple)", cfg.Impl)
 }

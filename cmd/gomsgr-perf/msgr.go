@@ -26,7 +26,7 @@ import (
 
 // msgrFlags are the flags shared by server, client and local -mode msgr.
 type msgrFlags struct {
-	impl, wait, pprofAddr, cpuProfile, memProfile, jsonOut string
+	impl, wait, pprofAddr, cpuProfile, memProfile, jsonOut, mode string
 	workers                                                int
 	spin                                                   time.Duration
 	lossless, perfDump                                     bool
@@ -43,10 +43,11 @@ func (f *msgrFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file at the end")
 	fs.StringVar(&f.jsonOut, "json", "", "write the result as JSON to this file")
 	fs.BoolVar(&f.perfDump, "perf-dump", false, "print the messengers' perf counters (Ceph's perf dump) at the end")
+	fs.StringVar(&f.mode, "security", "none", "session security: none (auth none, crc), crc (cephx, crc) or secure (cephx, AES-GCM); server and client must agree")
 }
 
 func (f *msgrFlags) config() (perfmsgr.Config, error) {
-	cfg := perfmsgr.Config{Impl: f.impl, Workers: f.workers, Spin: f.spin, Lossless: f.lossless}
+	cfg := perfmsgr.Config{Impl: f.impl, Workers: f.workers, Spin: f.spin, Lossless: f.lossless, Mode: f.mode}
 	switch f.wait {
 	case "poller":
 	case "thread":

@@ -89,11 +89,16 @@ var (
 
 // secureAuth is the authentication of a messenger that speaks only cephx
 // in secure mode, both as a client (client.admin) and as a server.
-func secureAuth(t testing.TB) *auth.Config {
+func secureAuth(t testing.TB) *auth.Config { return CephxAuth(t, auth.Secure) }
+
+// CephxAuth is the authentication of a messenger that speaks only cephx in
+// connection mode mode, both as a client (client.admin) and as a server,
+// with a key shared by every messenger of the test binary.
+func CephxAuth(t testing.TB, mode msgr2.ConMode) *auth.Config {
 	secureKeyOnce.Do(func() { secureKey = NewKey(t) })
 	k := secureKey
 	return &auth.Config{Name: "client.admin", Key: &k, Keyring: keyring("client.admin", k),
-		ClientModes: []msgr2.ConMode{auth.Secure}, ServiceModes: []msgr2.ConMode{auth.Secure}}
+		ClientModes: []msgr2.ConMode{mode}, ServiceModes: []msgr2.ConMode{mode}}
 }
 
 func keyring(name string, k cephx.Key) cephx.Keyring {
