@@ -27,9 +27,9 @@ import (
 // msgrFlags are the flags shared by server, client and local -mode msgr.
 type msgrFlags struct {
 	impl, wait, pprofAddr, cpuProfile, memProfile, jsonOut, mode string
-	workers                                                int
-	spin                                                   time.Duration
-	lossless, perfDump                                     bool
+	workers                                                      int
+	spin                                                         time.Duration
+	lossless, perfDump                                           bool
 }
 
 func (f *msgrFlags) register(fs *flag.FlagSet) {
