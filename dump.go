@@ -48,6 +48,9 @@ type ConnectionDump struct {
 	Unacked  int    `json:"unacked"`       // written, not yet acknowledged (lossless)
 	Features uint64 `json:"features"`      // Connection.Features
 	Registry string `json:"registry"`      // conns, accepting or anon
+	Auth     string `json:"auth"`          // Security.Method
+	Mode     string `json:"con_mode"`      // Security.Mode
+	Entity   string `json:"auth_entity"`   // Security.Entity
 }
 
 // WriteJSON writes d as indented JSON.

@@ -82,6 +82,22 @@ type Connection interface {
 	PeerAddr() EntityAddr
 	// Features returns the Ceph feature bits both sides agreed on.
 	Features() uint64
+	// Security says how the session was authenticated and protected,
+	// once the handshake is done: a server's dispatcher can authorize
+	// requests by the entity its peer proved to be.
+	Security() Security
 	// Messenger returns the messenger the connection belongs to.
 	Messenger() Messenger
+}
+
+// Security is how a session was authenticated and protected (see package
+// auth).
+type Security struct {
+	// Method is the auth method: "none" or "cephx".
+	Method string
+	// Mode is the connection mode: "crc" or "secure" (AES-GCM).
+	Mode string
+	// Entity is the entity the peer authenticated as ("client.admin"), on
+	// the server side of a cephx session; empty otherwise.
+	Entity string
 }

@@ -59,6 +59,7 @@ type Conn struct {
 	PeerName  gomsgr.EntityName // under Mu, known once ready
 	PeerAddrs gomsgr.AddrVec    // under Mu, known once ready
 	Features  uint64            // under Mu
+	Sec       gomsgr.Security   // under Mu, known once ready
 	Out       prioq.Queue[OutItem]
 	Keepalive bool // under Mu: a KEEPALIVE2 is asked for
 	// Replacing is set (under Mu) while a socket from the peer is on its
@@ -178,6 +179,7 @@ func (c *Conn) SetReady(e *session.Engine) {
 func (c *Conn) SetReadyLocked(e *session.Engine) {
 	name, addrs, _ := e.Peer()
 	c.PeerName, c.PeerAddrs, c.Features = name, addrs, e.Features()
+	c.Sec = gomsgr.Security{Method: e.AuthMethod().String(), Mode: e.ConMode().String(), Entity: e.AuthPeer()}
 	c.PeerT = e.PeerType()
 	c.St.Store(Ready)
 	c.notifyLocked()
@@ -316,6 +318,13 @@ func (a API) Features() uint64 {
 	a.c.Mu.Lock()
 	defer a.c.Mu.Unlock()
 	return a.c.Features
+}
+
+// Security says how the session was authenticated and protected.
+func (a API) Security() gomsgr.Security {
+	a.c.Mu.Lock()
+	defer a.c.Mu.Unlock()
+	return a.c.Sec
 }
 
 // Messenger returns the messenger the connection belongs to.

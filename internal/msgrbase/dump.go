@@ -32,6 +32,8 @@ func (s *Shell) Dump(workers []gomsgr.WorkerDump, listeners []gomsgr.ListenerDum
 			Role: c.Role(), State: c.State(), Worker: -1, OutQueue: c.QueueLen(), Unacked: c.Unacked(),
 			Features: c.Features(), Registry: where,
 		}
+		sec := c.Security()
+		cd.Auth, cd.Mode, cd.Entity = sec.Method, sec.Mode, sec.Entity
 		if w, ok := c.(interface{ Worker() int }); ok {
 			cd.Worker = w.Worker()
 		}

@@ -53,20 +53,30 @@ func NewKey(t testing.TB) cephx.Key {
 	return k
 }
 
+// pair is a server and a client messenger with their recorders, and the
+// client's connection to the server.
+type pair struct {
+	srv, cli gomsgr.Messenger
+	sr, cr   *recorder
+	c        gomsgr.Connection
+}
+
 // authPair starts a server with srvAuth and a lossy client with cliAuth,
-// connects and waits for the session: it returns the connection and the
-// WaitReady error.
-func authPair(t *testing.T, newMsgr Factory, srvAuth, cliAuth *auth.Config) (gomsgr.Messenger, gomsgr.Messenger, *recorder, gomsgr.Connection, error) {
+// connects and waits for the session: it returns them and the WaitReady
+// error.
+func authPair(t *testing.T, newMsgr Factory, srvAuth, cliAuth *auth.Config) (pair, error) {
 	t.Helper()
-	srv, _ := server(t, newMsgr, Config{Auth: srvAuth}, gomsgr.StatelessServer(0))
-	cli, cr := client(t, newMsgr, Config{Auth: cliAuth, ReadyTimeout: 30 * time.Second}, gomsgr.LossyClient(0))
-	c, err := cli.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+	var p pair
+	p.srv, p.sr = server(t, newMsgr, Config{Auth: srvAuth}, gomsgr.StatelessServer(0))
+	p.cli, p.cr = client(t, newMsgr, Config{Auth: cliAuth, ReadyTimeout: 30 * time.Second}, gomsgr.LossyClient(0))
+	c, err := p.cli.ConnectTo(gomsgr.EntityOSD, p.srv.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.c = c
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	return srv, cli, cr, c, c.WaitReady(ctx)
+	return p, c.WaitReady(ctx)
 }
 
 // echoOnce sends one message on c and waits for its echo.
@@ -132,72 +142,83 @@ func wantCounted(t *testing.T, side string, m gomsgr.Messenger) {
 
 func testCephxRoundTrip(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
-	_, _, cr, c, err := authPair(t, newMsgr,
+	p, err := authPair(t, newMsgr,
 		&auth.Config{Keyring: keyring("client.admin", k)},
 		&auth.Config{Name: "client.admin", Key: &k})
 	if err != nil {
 		t.Fatalf("cephx session: %v", err)
 	}
-	echoOnce(t, c, cr)
+	echoOnce(t, p.c, p.cr)
+	// Both sides say how the session is protected; the server knows who
+	// its peer proved to be.
+	if got := p.c.Security(); got != (gomsgr.Security{Method: "cephx", Mode: "crc"}) {
+		t.Fatalf("client's view: %+v", got)
+	}
+	if got := p.sr.msg(0).Conn.Security(); got != (gomsgr.Security{Method: "cephx", Mode: "crc", Entity: "client.admin"}) {
+		t.Fatalf("server's view: %+v", got)
+	}
 }
 
 func testNoneRefused(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
-	srv, cli, _, _, err := authPair(t, newMsgr, &auth.Config{Keyring: keyring("client.admin", k)}, nil)
-	wantAuthFailure(t, srv, cli, err)
+	p, err := authPair(t, newMsgr, &auth.Config{Keyring: keyring("client.admin", k)}, nil)
+	wantAuthFailure(t, p.srv, p.cli, err)
 }
 
 func testNoneAcceptedByBoth(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
 	srv := &auth.Config{Keyring: keyring("client.admin", k), ServiceMethods: []msgr2.AuthMethod{auth.Cephx, auth.None}}
-	_, _, cr, c, err := authPair(t, newMsgr, srv, nil)
+	p, err := authPair(t, newMsgr, srv, nil)
 	if err != nil {
 		t.Fatalf("auth none against a server allowing cephx and none: %v", err)
 	}
-	echoOnce(t, c, cr)
+	echoOnce(t, p.c, p.cr)
 }
 
 func testWrongKey(t *testing.T, newMsgr Factory) {
 	good, bad := NewKey(t), NewKey(t)
-	srv, cli, _, _, err := authPair(t, newMsgr,
+	p, err := authPair(t, newMsgr,
 		&auth.Config{Keyring: keyring("client.admin", good)},
 		&auth.Config{Name: "client.admin", Key: &bad})
-	wantAuthFailure(t, srv, cli, err)
+	wantAuthFailure(t, p.srv, p.cli, err)
 }
 
 func testUnknownEntity(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
-	srv, cli, _, _, err := authPair(t, newMsgr,
+	p, err := authPair(t, newMsgr,
 		&auth.Config{Keyring: keyring("client.admin", k)},
 		&auth.Config{Name: "client.bob", Key: &k})
-	wantAuthFailure(t, srv, cli, err)
+	wantAuthFailure(t, p.srv, p.cli, err)
 }
 
 func testFallBackToNone(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
 	cli := &auth.Config{Name: "client.admin", Key: &k, ClientMethods: []msgr2.AuthMethod{auth.Cephx, auth.None}}
-	_, _, cr, c, err := authPair(t, newMsgr, nil, cli)
+	p, err := authPair(t, newMsgr, nil, cli)
 	if err != nil {
 		t.Fatalf("cephx-or-none client against an auth none server: %v", err)
 	}
-	echoOnce(t, c, cr)
+	echoOnce(t, p.c, p.cr)
 }
 
 func testSecureRoundTrip(t *testing.T, newMsgr Factory) {
-	_, _, cr, c, err := authPair(t, newMsgr, secureAuth(t), secureAuth(t))
+	p, err := authPair(t, newMsgr, secureAuth(t), secureAuth(t))
 	if err != nil {
 		t.Fatalf("secure session: %v", err)
 	}
-	echoOnce(t, c, cr)
+	echoOnce(t, p.c, p.cr)
 	// Large ones too: several records per frame, frames spanning reads.
 	for i := range 20 {
 		data := payload(i, 70000+i*1000)
-		if err := c.SendMessage(&gomsgr.Message{Type: MsgTest, Tid: uint64(10 + i), Data: data}); err != nil {
+		if err := p.c.SendMessage(&gomsgr.Message{Type: MsgTest, Tid: uint64(10 + i), Data: data}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cr.waitFor(t, 20*time.Second, "the echoes", func() bool { return len(cr.msgs) == 21 })
-	for i, m := range cr.all()[1:] {
+	p.cr.waitFor(t, 20*time.Second, "the echoes", func() bool { return len(p.cr.msgs) == 21 })
+	if got := p.sr.msg(0).Conn.Security(); got != (gomsgr.Security{Method: "cephx", Mode: "secure", Entity: "client.admin"}) {
+		t.Fatalf("server's view: %+v", got)
+	}
+	for i, m := range p.cr.all()[1:] {
 		if !bytes.Equal(m.Data, payload(i, 70000+i*1000)) {
 			t.Fatalf("echo %d differs (%d bytes)", i, len(m.Data))
 		}
@@ -208,8 +229,8 @@ func testSecureRoundTrip(t *testing.T, newMsgr Factory) {
 // only crc, with ErrAuth on the client and a counted failure on both.
 func testSecureRefused(t *testing.T, newMsgr Factory) {
 	k := NewKey(t)
-	srv, cli, _, _, err := authPair(t, newMsgr,
+	p, err := authPair(t, newMsgr,
 		&auth.Config{Keyring: keyring("client.admin", k), ServiceModes: []msgr2.ConMode{auth.CRC}},
 		&auth.Config{Name: "client.admin", Key: &k, ClientModes: []msgr2.ConMode{auth.Secure}})
-	wantAuthFailure(t, srv, cli, err)
+	wantAuthFailure(t, p.srv, p.cli, err)
 }
