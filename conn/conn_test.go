@@ -29,8 +29,13 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 			InitialBackoff:        cfg.InitialBackoff,
 			MaxBackoff:            cfg.MaxBackoff,
 			DispatchThrottleBytes: cfg.DispatchThrottleBytes,
-			Testing:               cfg.Testing,
-			Logger:                cfg.Logger,
+
+			MessageProgressTimeout: cfg.MessageProgressTimeout,
+			ThrottleShare:          cfg.ThrottleShare,
+			MaxHandshaking:         cfg.MaxHandshaking,
+
+			Testing: cfg.Testing,
+			Logger:  cfg.Logger,
 		})
 		if err != nil {
 			t.Fatal(err)

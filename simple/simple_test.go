@@ -17,8 +17,13 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		InitialBackoff:        cfg.InitialBackoff,
 		MaxBackoff:            cfg.MaxBackoff,
 		DispatchThrottleBytes: cfg.DispatchThrottleBytes,
-		Testing:               cfg.Testing,
-		Logger:                cfg.Logger,
+
+		MessageProgressTimeout: cfg.MessageProgressTimeout,
+		ThrottleShare:          cfg.ThrottleShare,
+		MaxHandshaking:         cfg.MaxHandshaking,
+
+		Testing: cfg.Testing,
+		Logger:  cfg.Logger,
 	})
 	if err != nil {
 		t.Fatal(err)
