@@ -39,7 +39,9 @@ type Options struct {
 	// their own, which the received message keeps.
 	PrefetchBytes int
 	// ReadyTimeout bounds connect + handshake (ms_connection_ready_timeout
-	// 10s).
+	// 10s), on both sides: an accepted connection that is not ready
+	// within it (parked anywhere in banner, hello, auth or ident) is
+	// closed too.
 	ReadyTimeout time.Duration
 	// IdleTimeout closes a connection with no input for that long
 	// (ms_connection_idle_timeout 900s).
