@@ -318,7 +318,7 @@ func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
 // round trips.
 func testHandshakeBound(t *testing.T, newMsgr Factory) {
 	const bound = 8
-	srv, _ := server(t, newMsgr, Config{MaxHandshaking: bound, ReadyTimeout: 2 * time.Second}, gomsgr.StatelessServer(0))
+	srv, _ := server(t, newMsgr, Config{MaxHandshaking: bound, ReadyTimeout: 4 * time.Second}, gomsgr.StatelessServer(0))
 	addr := srv.Addrs()[0]
 	sp := perfOf(t, srv)
 
