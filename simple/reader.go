@@ -212,7 +212,11 @@ func (f *feeder) Revision() msgr2.Revision { return f.rev }
 func (f *feeder) Budget(size int64, h *msgrbase.Held) bool {
 	c := (*Connection)(f)
 	if c.core.Thr == (msgrbase.Throttles{}) && c.msgr.sh.DThr == nil {
-		return true // nothing limits: nothing to hold, nothing to stall
+		// Nothing limits: an empty budget, taken at once, still marks the
+		// frame as pending for the progress deadline (as conn's does).
+		h.TryTake(msgrbase.Throttles{}, nil, size)
+		c.prog.Took(size)
+		return true
 	}
 	c.signalWriter()
 	if !h.Take(c.core.Thr, c.msgr.sh.DThr, size, c.isClosed) {

@@ -237,6 +237,36 @@ func testStallers(t *testing.T, newMsgr Factory) {
 	WaitUntil(t, 20*time.Second, "the throttles to hold nothing", func() bool { return heldBudget(sp) == 0 })
 }
 
+// testStallNoThrottle: with no receive throttle at all (no policy limits,
+// the dispatch throttle off) a stranger's claim holds no budget but still
+// pins a frame-sized buffer: the progress deadline closes it all the same.
+func testStallNoThrottle(t *testing.T, newMsgr Factory) {
+	const stallers = 4
+	srv, _ := server(t, newMsgr, Config{DispatchThrottleBytes: -1, MessageProgressTimeout: 200 * time.Millisecond}, gomsgr.StatelessServer(0))
+	addr := srv.Addrs()[0]
+	sp := perfOf(t, srv)
+	for i := range stallers {
+		p, err := dialRaw(addr, int64(9300+i), session.StateReady)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		if err := p.claim(4 << 20); err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		err = closedByServer(p.nc, 30*time.Second)
+		closeConn(t, p.nc)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+	}
+	WaitUntil(t, 20*time.Second, "a stall counted for every staller", func() bool {
+		return sp.Total().Get(perf.ConnectionStalls) >= stallers
+	})
+	if n := sp.Total().Get(perf.ConnectionStalls); n != stallers {
+		t.Fatalf("msgr_connection_stalls = %d, want %d", n, stallers)
+	}
+}
+
 // testThrottleShare: one connection may not take more than its share (1/4)
 // of a byte throttle while others hold budget. A slow dispatcher holds a
 // small message; a stranger then claims 14 MiB of the 16 MiB dispatch

@@ -74,6 +74,7 @@ func Run(t *testing.T, newMsgr Factory) {
 		{"WaitReady", testWaitReady},
 		{"ZeroAllocs", testZeroAllocs},
 		{"Stallers", testStallers},
+		{"StallNoThrottle", testStallNoThrottle},
 		{"ThrottleShare", testThrottleShare},
 		{"HandshakeBound", testHandshakeBound},
 	}
