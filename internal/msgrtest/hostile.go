@@ -237,6 +237,39 @@ func testStallers(t *testing.T, newMsgr Factory) {
 	WaitUntil(t, 20*time.Second, "the throttles to hold nothing", func() bool { return heldBudget(sp) == 0 })
 }
 
+// testStallLossless: under a lossless server policy a stall is a fault
+// like any other: the session is kept (the peer may reconnect) but the
+// socket goes, and with it the budget.
+func testStallLossless(t *testing.T, newMsgr Factory) {
+	const stallers = 2
+	pol := gomsgr.StatefulServer(0)
+	pol.ThrottleBytes = 16 << 20
+	srv, _ := server(t, newMsgr, Config{DispatchThrottleBytes: 16 << 20, MessageProgressTimeout: 200 * time.Millisecond}, pol)
+	addr := srv.Addrs()[0]
+	sp := perfOf(t, srv)
+	for i := range stallers {
+		p, err := dialRaw(addr, int64(9400+i), session.StateReady)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		if err := p.claim(4 << 20); err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		err = closedByServer(p.nc, 30*time.Second)
+		closeConn(t, p.nc)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+	}
+	WaitUntil(t, 20*time.Second, "a stall counted for every staller", func() bool {
+		return sp.Total().Get(perf.ConnectionStalls) >= stallers
+	})
+	WaitUntil(t, 20*time.Second, "the throttles to hold nothing", func() bool { return heldBudget(sp) == 0 })
+	if f := srv.(interface{ SessionStats() gomsgr.SessionStats }).SessionStats().Faults; f < stallers {
+		t.Fatalf("%d faults, want at least %d (one per stall)", f, stallers)
+	}
+}
+
 // testStallNoThrottle: with no receive throttle at all (no policy limits,
 // the dispatch throttle off) a stranger's claim holds no budget but still
 // pins a frame-sized buffer: the progress deadline closes it all the same.

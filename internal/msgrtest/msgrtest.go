@@ -75,6 +75,7 @@ func Run(t *testing.T, newMsgr Factory) {
 		{"ZeroAllocs", testZeroAllocs},
 		{"Stallers", testStallers},
 		{"StallNoThrottle", testStallNoThrottle},
+		{"StallLossless", testStallLossless},
 		{"ThrottleShare", testThrottleShare},
 		{"HandshakeBound", testHandshakeBound},
 	}
