@@ -121,8 +121,10 @@ type Options struct {
 	// until the throttle holds nothing, then goes alone (as Ceph lets an
 	// oversized message through an empty throttle): one connection cannot
 	// take everything while others need it, and a message larger than the
-	// share is still received once the throttle drains. Negative or >= 1
-	// turns the share off (Ceph's rule only).
+	// share is still received once the throttle drains. Under constant
+	// load from others such a message waits for a moment when the
+	// throttle is empty, so keep the share well above the usual message
+	// size. Negative or >= 1 turns the share off (Ceph's rule only).
 	ThrottleShare float64
 	// MaxHandshaking bounds the accepted connections that are not ready
 	// yet (banner, hello, auth and ident exchanges, however many rounds
