@@ -32,4 +32,10 @@ var (
 	ErrAuth = errors.New("gomsgr: authentication failed")
 	// ErrMarkedDown is a connection's cause when it was marked down.
 	ErrMarkedDown = errors.New("gomsgr: connection marked down")
+	// ErrStalled is a connection's cause when a message whose receive
+	// budget it took at the frame's preamble did not arrive whole within
+	// the message progress deadline (the messengers'
+	// MessageProgressTimeout): the peer claimed throttle budget and then
+	// sent the payload too slowly, or not at all.
+	ErrStalled = errors.New("gomsgr: message stalled")
 )

@@ -29,9 +29,14 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 			InitialBackoff:        cfg.InitialBackoff,
 			MaxBackoff:            cfg.MaxBackoff,
 			DispatchThrottleBytes: cfg.DispatchThrottleBytes,
-			Testing:               cfg.Testing,
-			Logger:                cfg.Logger,
-			Auth:                  cfg.Auth,
+
+			MessageProgressTimeout: cfg.MessageProgressTimeout,
+			ThrottleShare:          cfg.ThrottleShare,
+			MaxHandshaking:         cfg.MaxHandshaking,
+
+			Testing: cfg.Testing,
+			Logger:  cfg.Logger,
+			Auth:    cfg.Auth,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -51,6 +51,8 @@ type Connection struct {
 	halfAccepted bool           // accepted, not yet ready (Ceph's accept states)
 	readBlocked  bool           // a throttle refused: stop reading until throttleTmr
 	throttleTmr  center.Timer
+	prog         framing.Progress // the message progress deadline (stall.go)
+	stallTmr     center.Timer
 
 	rs  recovery // faults, reconnects, replacement (lossless.go)
 	inj delays   // injected receive delays (inject.go)
@@ -85,6 +87,8 @@ func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType g
 	c.readyTimer.Init(c.onReadyTimeout)
 	c.idleTimer.Init(c.onIdleTimer)
 	c.throttleTmr.Init(c.onThrottleRetry)
+	c.stallTmr.Init(c.onStall)
+	c.prog.Init(m.opts.MessageProgressTimeout)
 	c.rs.reconnectTm.Init(c.onReconnectTimer)
 	c.inj.delayTmr.Init(c.onDelayTimer)
 	c.sess.PeerAddr = target

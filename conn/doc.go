@@ -12,6 +12,13 @@
 // (internal/msgrbase) and the frame pipeline (internal/framing) are the
 // ones package simple uses too; docs/ARCHITECTURE.md says how they fit.
 //
+// Peers are strangers until their session is open, and may be hostile
+// after it (docs/ARCHITECTURE.md, "Hostile peers"): Options.ReadyTimeout
+// and Options.MaxHandshaking bound the handshakes, a frame may take only
+// Options.ThrottleShare of a receive throttle others need, and a message
+// whose budget was taken must arrive within
+// Options.MessageProgressTimeout (else gomsgr.ErrStalled).
+//
 // The event loop needs Linux: elsewhere NewMessenger fails with an error
 // that wraps errors.ErrUnsupported (package simple runs everywhere). epoll
 // is linked by default; the io_uring driver is linked by importing it:

@@ -215,6 +215,9 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	c.c.CancelTimer(&c.readyTimer)
 	c.c.CancelTimer(&c.idleTimer)
 	c.c.CancelTimer(&c.throttleTmr)
+	c.c.CancelTimer(&c.stallTmr)
+	c.prog.Reset()
+	c.msgr.sh.HandshakeDone(&c.core) // an accepted socket's slot
 	c.readBlocked = false
 	if c.sock.open() {
 		// An error leaves an interest the close below ends anyway.

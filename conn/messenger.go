@@ -61,7 +61,8 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
 		Testing: opts.Testing, MaxSegmentBytes: opts.MaxSegmentBytes, FailOnSkippedMessage: opts.FailOnSkippedMessage,
-		Auth: opts.Auth,
+		Auth:          opts.Auth,
+		ThrottleShare: opts.ThrottleShare, MaxHandshaking: opts.MaxHandshaking,
 	}); err != nil {
 		return nil, err
 	}

@@ -48,7 +48,9 @@ type Options struct {
 	// their own.
 	PrefetchBytes int
 	// ReadyTimeout bounds connect + handshake (ms_connection_ready_timeout
-	// 10s).
+	// 10s), on both sides: an accepted connection that is not ready
+	// within it (parked anywhere in banner, hello, auth or ident) is
+	// closed too.
 	ReadyTimeout time.Duration
 	// IdleTimeout closes a connection with no input for that long
 	// (ms_connection_idle_timeout 900s).
@@ -107,6 +109,42 @@ type Options struct {
 	// InitialBackoff, each next one doubles up to MaxBackoff
 	// (ms_initial_backoff 0.2s, ms_max_backoff 15s).
 	InitialBackoff, MaxBackoff time.Duration
+	// MessageProgressTimeout bounds how long a MESSAGE frame may take to
+	// arrive whole once its receive-throttle budget was taken at its
+	// preamble (gomsgr's own; Ceph has none). A connection that holds
+	// budget past it is faulted with gomsgr.ErrStalled (counted in
+	// msgr_connection_stalls) and the budget is given back, so that a
+	// peer claiming large payloads and sending them slowly or never
+	// stalls other clients for at most this long. Default 30s: a
+	// connection never waits on us while it holds budget (we read it at
+	// once), so a legitimate sender needs only its own bandwidth; 30s
+	// takes a 90 MiB write (osd_max_write_size) at 3 MB/s, yet a stranger
+	// cannot hold the budget for the 15 minutes of IdleTimeout. Negative
+	// turns it off.
+	MessageProgressTimeout time.Duration
+	// ThrottleShare is the fraction of each byte throttle
+	// (Policy.ThrottleBytes, DispatchThrottleBytes) that one frame may
+	// take while anyone else holds budget from it (gomsgr's own, default
+	// 1/4). A frame claiming more waits, its connection not reading,
+	// until the throttle holds nothing, then goes alone (as Ceph lets an
+	// oversized message through an empty throttle): one connection cannot
+	// take everything while others need it, and a message larger than the
+	// share is still received once the throttle drains. Under constant
+	// load from others such a message waits for a moment when the
+	// throttle is empty, so keep the share well above the usual message
+	// size. Negative or >= 1 turns the share off (Ceph's rule only).
+	ThrottleShare float64
+	// MaxHandshaking bounds the accepted connections that are not ready
+	// yet (banner, hello, auth and ident exchanges, however many rounds
+	// auth takes; gomsgr's own, default 4096). Past it a newly accepted
+	// socket is closed at once (counted in msgr_handshakes_refused); the
+	// peer retries with its backoff. ReadyTimeout closes handshakes that
+	// do not finish in time, on either side. 4096 handshakes are a storm
+	// of reconnects (a server restarting under thousands of clients stays
+	// below it), while each parked one may pin a prefetch buffer until
+	// ReadyTimeout (at most 256 MiB in all with the default 64 KiB). Negative turns the
+	// bound off.
+	MaxHandshaking int
 	// Testing holds the test hooks (step hooks, fault injection, interop
 	// switches); nil in production.
 	Testing *testhooks.Config
@@ -123,6 +161,7 @@ func (o Options) withDefaults() Options {
 		BindRetryCount: &o.BindRetryCount, BindRetryDelay: &o.BindRetryDelay,
 		PrefetchBytes: &o.PrefetchBytes, ReadyTimeout: &o.ReadyTimeout, IdleTimeout: &o.IdleTimeout,
 		DispatchThrottleBytes: &o.DispatchThrottleBytes, SampleEvery: &o.SampleEvery, Logger: &o.Logger,
+		MessageProgressTimeout: &o.MessageProgressTimeout, ThrottleShare: &o.ThrottleShare, MaxHandshaking: &o.MaxHandshaking,
 	}.SetDefaults()
 	if o.ListenBacklog <= 0 {
 		o.ListenBacklog = 512

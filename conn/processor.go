@@ -13,6 +13,7 @@ import (
 	"github.com/gomsgr/gomsgr/center"
 	"github.com/gomsgr/gomsgr/driver"
 	"github.com/gomsgr/gomsgr/internal/session"
+	"github.com/gomsgr/gomsgr/perf"
 )
 
 // maxAcceptBackoff bounds how long accepting pauses after the process ran
@@ -30,6 +31,7 @@ type Processor struct {
 	w       *center.Worker
 	backoff time.Duration
 	paused  bool
+	pc      *perf.Counters // its worker's (nil: counting off)
 	timer   center.Timer
 	// accepted counts accepted sockets; acceptErrors failed accepts other
 	// than EAGAIN (both read by dumps on other goroutines).
@@ -59,6 +61,9 @@ func (p *Processor) Addr() gomsgr.EntityAddr { return p.addr }
 
 func (p *Processor) start() error {
 	p.w = p.m.stack.Pick()
+	if !p.m.opts.NoCounters {
+		p.pc = p.m.sh.Perf().Worker(p.w.ID())
+	}
 	var err error
 	if serr := p.w.Center().Submit(func() {
 		err = p.w.Center().AddFile(p.sock.fd, driver.Readable, p.accept)
@@ -104,6 +109,13 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 			return
 		}
 		p.accepted.Add(1)
+		if !p.m.sh.AdmitAccepted() {
+			// Too many accepted connections are not ready yet
+			// (MaxHandshaking): refuse this one at once.
+			p.pc.Inc(perf.HandshakesRefused)
+			ns.Close()
+			continue
+		}
 		peer := gomsgr.Msgr2Addr(peerAP)
 		w := p.m.stack.Pick()
 		c := newConnection(p.m, w, session.Server, 0, peer, p.m.Addrs())
@@ -114,6 +126,7 @@ func (p *Processor) accept(fd int, _ driver.Mask) {
 		}
 		if err := w.Center().Submit(func() { c.accepted(ns) }); err != nil {
 			ns.Close()
+			p.m.sh.HandshakeDone(&c.core)
 			p.m.sh.Unregister(&c.core)
 			w.Release()
 		}

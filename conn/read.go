@@ -75,6 +75,9 @@ func (c *Connection) readLoop(now center.Instant) {
 // pushes back on the sender meanwhile).
 func (c *Connection) process() bool {
 	err := c.rd.Process((*feeder)(c))
+	if c.prog.After(&c.rd, c.c.Now()) {
+		c.c.AddTimer(&c.stallTmr, c.prog.Timeout())
+	}
 	switch {
 	case err == nil:
 		return c.core.St.Load() != msgrbase.Closed
@@ -123,7 +126,11 @@ func (f *feeder) Peek(b []byte) (msgr2.Preamble, int, error) { return f.eng.Peek
 // and its payload bytes from the peer type's throttles, the bytes from the
 // dispatch throttle; all or nothing.
 func (f *feeder) Budget(size int64, h *msgrbase.Held) bool {
-	return h.TryTake(f.core.Thr, f.msgr.sh.DThr, size)
+	if !h.TryTake(f.core.Thr, f.msgr.sh.DThr, size) {
+		return false
+	}
+	f.prog.Took(size)
+	return true
 }
 
 // onThrottleRetry reads again after a throttle refused.

@@ -53,6 +53,15 @@ const (
 	// ConnectionIdleTimeouts is msgr_connection_idle_timeouts: connections
 	// closed for idleness. Labeled in Ceph, like ConnectionReadyTimeouts.
 	ConnectionIdleTimeouts
+	// ConnectionStalls is msgr_connection_stalls (gomsgr's, not Ceph's):
+	// connections faulted because a message whose receive-throttle budget
+	// they held did not arrive whole within the message progress deadline
+	// (gomsgr.ErrStalled).
+	ConnectionStalls
+	// HandshakesRefused is msgr_handshakes_refused (gomsgr's, not Ceph's):
+	// accepted sockets closed at once because the messenger already had
+	// its maximum of accepted connections not yet ready (MaxHandshaking).
+	HandshakesRefused
 
 	// NumCounters is the number of worker counters; valid Counters are below it.
 	NumCounters
@@ -126,6 +135,8 @@ var descs = [NumCounters]Desc{
 	SendEncryptedBytes:      {"msgr_send_encrypted_bytes", "Network sent encrypted bytes", KindCounter, UnitBytes},
 	ConnectionReadyTimeouts: {"msgr_connection_ready_timeouts", "Number of not yet ready connections declared as dead", KindCounter, UnitNone},
 	ConnectionIdleTimeouts:  {"msgr_connection_idle_timeouts", "Number of connections closed due to idleness", KindCounter, UnitNone},
+	ConnectionStalls:        {"msgr_connection_stalls", "Number of connections closed because a message holding receive budget stalled", KindCounter, UnitNone},
+	HandshakesRefused:       {"msgr_handshakes_refused", "Number of accepted connections refused over the handshaking limit", KindCounter, UnitNone},
 }
 
 // kinds is descs' Kind column, kept apart so the hot path reads 16 bytes.

@@ -33,6 +33,8 @@ func TestCephNames(t *testing.T) {
 		{"msgr_send_encrypted_bytes", KindCounter},
 		{"msgr_connection_ready_timeouts", KindCounter},
 		{"msgr_connection_idle_timeouts", KindCounter},
+		{"msgr_connection_stalls", KindCounter},
+		{"msgr_handshakes_refused", KindCounter},
 	}
 	if len(want) != int(NumCounters) {
 		t.Fatalf("NumCounters = %d, want %d", NumCounters, len(want))

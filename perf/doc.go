@@ -58,6 +58,11 @@
 //   - ConnectionReadyTimeouts: a connection not ready within the connect
 //     timeout was faulted; ConnectionIdleTimeouts: an open connection idle
 //     longer than the idle timeout was faulted.
+//   - ConnectionStalls (gomsgr's own): a connection holding receive budget
+//     for a message that did not arrive whole within the message progress
+//     deadline was faulted; HandshakesRefused (gomsgr's own): an accepted
+//     socket was closed at once because too many accepted connections were
+//     not ready yet.
 //
 // A throttle calls its Throttle's Record methods where Ceph's Throttle
 // updates its logger: RecordGetStarted before a get may wait, RecordWait

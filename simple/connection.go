@@ -57,17 +57,20 @@ type Connection struct {
 	sockErr      error              // why the current attempt was cut (a timeout, a write error); first wins
 	readyTimer   *time.Timer
 	idleTimer    *time.Timer
-	readyNow     bool   // set by Ready, taken by the connection's goroutine
-	lossless     bool   // written messages wait in wr.Sent for the peer's ack
-	acked        uint64 // the highest seq the peer acknowledged in this session
-	halfAccepted bool   // accepted, not yet ready (Ceph's accept states)
-	wasReady     bool   // the session was open once: its throttles are fixed
+	stallTimer   *time.Timer // the message progress deadline (stall.go)
+	stallGen     uint64      // the socket attempt stallTimer was armed for
+	readyNow     bool        // set by Ready, taken by the connection's goroutine
+	lossless     bool        // written messages wait in wr.Sent for the peer's ack
+	acked        uint64      // the highest seq the peer acknowledged in this session
+	halfAccepted bool        // accepted, not yet ready (Ceph's accept states)
+	wasReady     bool        // the session was open once: its throttles are fixed
 	handoff      *handoff
 	replaceWith  *Connection // the existing connection a VerdictReplace chose
 
 	// The connection's goroutine only.
 	isClosed   func() bool    // c.stopRead, bound once (a method value per wait would allocate)
 	rd         framing.Reader // received bytes into frames (and its throttle budget)
+	prog       framing.Progress
 	inbox      []inItem       // delivered by the engine during one Feed
 	wakeWriter bool           // a feed left output: signal the writer
 	rev        msgr2.Revision // the engine's, as the last feed left it
@@ -132,6 +135,7 @@ func newConnection(m *Messenger, role session.Role, peerType gomsgr.EntityType, 
 	}
 	c.eng = session.New(m.sh.SessionConfig(role, peerType, target, myAddrs), (*sink)(c))
 	c.rd.Init(framing.ReaderConfig{PrefetchBytes: m.opts.PrefetchBytes, MaxSegmentBytes: m.opts.MaxSegmentBytes, SmallIdle: true, Prefix: "simple"})
+	c.prog.Init(m.opts.MessageProgressTimeout)
 	return c
 }
 
@@ -200,6 +204,9 @@ func (c *Connection) stopTimersLocked() {
 	}
 	if c.idleTimer != nil {
 		c.idleTimer.Stop()
+	}
+	if c.stallTimer != nil {
+		c.stallTimer.Stop()
 	}
 }
 

@@ -44,6 +44,12 @@
 // 64 KiB before the session is ready, a connection that fails on input
 // still sends the engine's answer (AUTH_BAD_METHOD, IDENT_MISSING_FEATURES)
 // before it closes, and Options.ReadyTimeout bounds connect + handshake.
+// After it, strangers are bounded as in conn (docs/ARCHITECTURE.md,
+// "Hostile peers"): Options.MessageProgressTimeout closes a connection
+// that claims receive budget and does not send the message
+// (gomsgr.ErrStalled), Options.ThrottleShare keeps one frame from taking
+// more than its share of a throttle others need, and
+// Options.MaxHandshaking bounds the accepted connections not ready yet.
 //
 //	m, _ := simple.NewMessenger(simple.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 0}})
 //	m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) { ... }))

@@ -69,7 +69,8 @@ func NewMessenger(opts Options) (*Messenger, error) {
 		Bind: msgrbase.BindConfig{PortMin: opts.BindPortMin, PortMax: opts.BindPortMax,
 			RetryCount: opts.BindRetryCount, RetryDelay: opts.BindRetryDelay},
 		Testing: opts.Testing, MaxSegmentBytes: opts.MaxSegmentBytes, FailOnSkippedMessage: opts.FailOnSkippedMessage,
-		Auth: opts.Auth,
+		Auth:          opts.Auth,
+		ThrottleShare: opts.ThrottleShare, MaxHandshaking: opts.MaxHandshaking,
 	}); err != nil {
 		return nil, err
 	}
@@ -223,6 +224,13 @@ func (m *Messenger) acceptLoop(ln net.Listener, done chan struct{}) {
 		}
 		backoff = 0
 		m.accepted.Add(1)
+		if !m.sh.AdmitAccepted() {
+			// Too many accepted connections are not ready yet
+			// (MaxHandshaking): refuse this one at once.
+			m.counters().Inc(perf.HandshakesRefused)
+			_ = nc.Close() // never used
+			continue
+		}
 		var peer gomsgr.EntityAddr
 		if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 			peer = gomsgr.Msgr2Addr(ta.AddrPort())

@@ -104,6 +104,8 @@ func (c *Connection) serve(s *socket) error {
 		c.msgr.sh.Logger().Debug("simple: bytes past a session request dropped", "bytes", n)
 	}
 	c.rd.Reset()
+	c.prog.Reset()
+	c.msgr.sh.HandshakeDone(&c.core) // an accepted socket's slot
 	c.core.Mu.Lock()
 	if c.sockErr != nil && !replaced {
 		err = c.sockErr
@@ -184,6 +186,9 @@ func (c *Connection) readLoop(s *socket) (failed bool, err error) {
 func (c *Connection) process() error {
 	defer c.signalWriter()
 	err := c.rd.Process((*feeder)(c))
+	if c.prog.After(&c.rd, clock.Instant(c.lastRead.Load())) {
+		c.armStall()
+	}
 	if errors.Is(err, framing.ErrBlocked) {
 		return errSocketCut // closed or cut while waiting for budget
 	}
@@ -212,10 +217,18 @@ func (f *feeder) Peek(b []byte) (msgr2.Preamble, int, error) {
 func (f *feeder) Budget(size int64, h *msgrbase.Held) bool {
 	c := (*Connection)(f)
 	if c.core.Thr == (msgrbase.Throttles{}) && c.msgr.sh.DThr == nil {
-		return true // nothing limits: nothing to hold
+		// Nothing limits: an empty budget, taken at once, still marks the
+		// frame as pending for the progress deadline (as conn's does).
+		h.TryTake(msgrbase.Throttles{}, nil, size)
+		c.prog.Took(size)
+		return true
 	}
 	c.signalWriter()
-	return h.Take(c.core.Thr, c.msgr.sh.DThr, size, c.isClosed)
+	if !h.Take(c.core.Thr, c.msgr.sh.DThr, size, c.isClosed) {
+		return false
+	}
+	c.prog.Took(size)
+	return true
 }
 
 // feed runs the engine on b under the lock, then, with the lock released,

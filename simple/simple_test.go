@@ -17,9 +17,14 @@ func factory(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		InitialBackoff:        cfg.InitialBackoff,
 		MaxBackoff:            cfg.MaxBackoff,
 		DispatchThrottleBytes: cfg.DispatchThrottleBytes,
-		Testing:               cfg.Testing,
-		Logger:                cfg.Logger,
-		Auth:                  cfg.Auth,
+
+		MessageProgressTimeout: cfg.MessageProgressTimeout,
+		ThrottleShare:          cfg.ThrottleShare,
+		MaxHandshaking:         cfg.MaxHandshaking,
+
+		Testing: cfg.Testing,
+		Logger:  cfg.Logger,
+		Auth:    cfg.Auth,
 	})
 	if err != nil {
 		t.Fatal(err)

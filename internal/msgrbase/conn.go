@@ -51,6 +51,9 @@ type Conn struct {
 
 	St         StateVar
 	MarkedDown atomic.Bool // set at once by MarkDown; the owner closes later
+	// handshaking: an accepted connection holding a handshake slot
+	// (Shell.AdmitAccepted) until it is ready or closed.
+	handshaking atomic.Bool
 
 	Mu        sync.Mutex
 	Role      session.Role      // under Mu: the current socket's side

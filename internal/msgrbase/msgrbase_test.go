@@ -255,13 +255,24 @@ func TestDefaults(t *testing.T) {
 		delay, ready, idle        time.Duration
 		dthr                      int64
 		logger                    *slog.Logger
+		progress                  time.Duration
+		share                     float64
+		handshaking               int
 	)
-	d := Defaults{&retries, &delay, &prefetch, &ready, &idle, &dthr, &sample, &logger}
+	d := Defaults{&retries, &delay, &prefetch, &ready, &idle, &dthr, &sample, &logger, &progress, &share, &handshaking}
 	d.SetDefaults()
 	if retries != 3 || delay != 5*time.Second || prefetch != 64<<10 ||
 		ready != 10*time.Second || idle != 900*time.Second || dthr != 100<<20 || sample != 64 || logger == nil {
 		t.Fatalf("defaults: retries %d every %v, prefetch %d, ready %v, idle %v, dispatch throttle %d, sample every %d, logger %v",
 			retries, delay, prefetch, ready, idle, dthr, sample, logger)
+	}
+	if progress != 30*time.Second || share != 0.25 || handshaking != 4096 {
+		t.Fatalf("hostile-peer defaults: progress %v, share %v, handshaking %d", progress, share, handshaking)
+	}
+	progress, share, handshaking = -1, -1, -1 // off stays off
+	d.SetDefaults()
+	if progress != -1 || share != -1 || handshaking != -1 {
+		t.Fatalf("negative (off) hostile-peer options changed: %v %v %d", progress, share, handshaking)
 	}
 	sample = 5
 	d.SetDefaults()
@@ -302,5 +313,86 @@ func TestBindRetryHonoursContext(t *testing.T) {
 	}
 	if err := (BindConfig{PortMin: 9, PortMax: 8}).Check(); err == nil {
 		t.Fatal("a range out of order passed Check")
+	}
+}
+
+// TestThrottleShare: with a share, a claim larger than it is refused while
+// anyone holds budget, and goes alone once the throttle is empty (a big
+// message is never locked out for good); claims within the share follow
+// Ceph's rule.
+func TestThrottleShare(t *testing.T) {
+	th := NewThrottle(perf.NewSet("t"), "b", 100).WithShare(0.25)
+	if th.Share() != 25 {
+		t.Fatalf("share %d, want 25", th.Share())
+	}
+	if !th.TryGet(10) {
+		t.Fatal("10 within the share refused")
+	}
+	if th.TryGet(30) {
+		t.Fatal("30 (over the 25 share) taken while 10 is held")
+	}
+	for range 2 {
+		if !th.TryGet(25) {
+			t.Fatal("a claim at the share refused with room left")
+		}
+	}
+	th.Put(60)
+	if !th.TryGet(90) {
+		t.Fatal("90 (over the share) refused by an empty throttle")
+	}
+	if !th.TryGet(1) {
+		// 91 <= 100: a small claim still fits beside it.
+		t.Fatal("a 1-byte claim refused with room left")
+	}
+	th.Put(91)
+	if !th.TryGet(500) {
+		t.Fatal("an oversized claim refused by an empty throttle")
+	}
+	th.Put(500)
+	for _, frac := range []float64{0, -1, 1, 2} {
+		if s := NewThrottle(perf.NewSet("t"), "b", 100).WithShare(frac).Share(); s != 0 {
+			t.Errorf("WithShare(%v) set share %d, want none", frac, s)
+		}
+	}
+	var none *Throttle
+	if none.WithShare(0.5) != nil || none.Share() != 0 {
+		t.Fatal("a nil throttle grew a share")
+	}
+	// Get waits for an empty throttle for an over-share claim.
+	th.TryGet(10)
+	got := make(chan bool)
+	go func() { got <- th.Get(50, func() bool { return false }) }()
+	select {
+	case <-got:
+		t.Fatal("Get of 50 over the share returned while 10 was held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	th.Put(10)
+	if !<-got || th.Current() != 50 {
+		t.Fatalf("Get after the throttle drained: current %d", th.Current())
+	}
+}
+
+// TestHandshakeSlots: AdmitAccepted refuses past MaxHandshaking; a slot is
+// given back once, however many of ready, socket loss and close report it.
+func TestHandshakeSlots(t *testing.T) {
+	var s Shell
+	if err := s.Init(nil, nil, ShellConfig{MaxHandshaking: 2, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	var a, b Conn
+	if !s.AdmitAccepted() || !s.AddAccepted(&a) || !s.AdmitAccepted() || !s.AddAccepted(&b) {
+		t.Fatal("two handshakes refused under a bound of 2")
+	}
+	if s.AdmitAccepted() {
+		t.Fatal("a third handshake admitted past the bound of 2")
+	}
+	s.HandshakeDone(&a)
+	s.HandshakeDone(&a)
+	if n := s.Handshaking(); n != 1 {
+		t.Fatalf("handshaking %d after one finished twice, want 1", n)
+	}
+	if !s.AdmitAccepted() {
+		t.Fatal("a slot given back was not reused")
 	}
 }

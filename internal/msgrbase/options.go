@@ -18,7 +18,19 @@ type Defaults struct {
 	DispatchThrottleBytes *int64         // ms_dispatch_throttle_bytes 100 MiB (negative: off)
 	SampleEvery           *int           // 64, rounded up to a power of two (nil: none)
 	Logger                **slog.Logger  // slog.Default()
+	// The hostile-peer bounds (docs/ARCHITECTURE.md, "Hostile peers");
+	// gomsgr's own, Ceph has none of them.
+	MessageProgressTimeout *time.Duration // 30s (negative: off)
+	ThrottleShare          *float64       // 1/4 (negative or >= 1: off)
+	MaxHandshaking         *int           // 4096 (negative: off)
 }
+
+// The hostile-peer defaults (the options' doc comments say why).
+const (
+	DefaultMessageProgressTimeout = 30 * time.Second
+	DefaultThrottleShare          = 0.25
+	DefaultMaxHandshaking         = 4096
+)
 
 // SetDefaults fills the zero (or, for counts and durations, non-positive)
 // options d points at. Every field must be set.
@@ -37,6 +49,15 @@ func (d Defaults) SetDefaults() {
 	}
 	if *d.Logger == nil {
 		*d.Logger = slog.Default()
+	}
+	if *d.MessageProgressTimeout == 0 {
+		*d.MessageProgressTimeout = DefaultMessageProgressTimeout
+	}
+	if *d.ThrottleShare == 0 {
+		*d.ThrottleShare = DefaultThrottleShare
+	}
+	if *d.MaxHandshaking == 0 {
+		*d.MaxHandshaking = DefaultMaxHandshaking
 	}
 }
 

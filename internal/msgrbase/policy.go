@@ -19,6 +19,10 @@ type Throttles struct {
 // be taken under a messenger's or a connection's lock.
 type PolicySet struct {
 	set *perf.Set
+	// Share is the fraction of a policy's ThrottleBytes one frame may
+	// take while others hold budget (Throttle.WithShare); set it before
+	// Set and SetDefault.
+	Share float64
 
 	mu     sync.RWMutex
 	pols   map[gomsgr.EntityType]gomsgr.Policy
@@ -41,7 +45,7 @@ func NewPolicySet(set *perf.Set) *PolicySet {
 func (s *PolicySet) throttles(name string, p gomsgr.Policy) Throttles {
 	return Throttles{
 		Msgs:  NewThrottle(s.set, "msgr_throttler_messages-"+name, p.ThrottleMessages),
-		Bytes: NewThrottle(s.set, "msgr_throttler_bytes-"+name, p.ThrottleBytes),
+		Bytes: NewThrottle(s.set, "msgr_throttler_bytes-"+name, p.ThrottleBytes).WithShare(s.Share),
 	}
 }
 

@@ -38,6 +38,8 @@ type ShellConfig struct {
 	MaxSegmentBytes       uint32            // the frame segment limit (0: msgr2's default)
 	FailOnSkippedMessage  bool              // ms_die_on_skipped_message, as a session failure
 	Auth                  *auth.Config      // authentication (nil: none, crc)
+	ThrottleShare         float64           // a frame's share of each byte throttle (outside (0, 1): none)
+	MaxHandshaking        int               // accepted connections not yet ready (<= 0: no limit)
 }
 
 // Dialer is how a messenger makes and starts an outgoing connection; the
@@ -86,6 +88,9 @@ type Shell struct {
 	// SC counts what sessions went through.
 	SC  SessionCounters
 	inj injector
+	// handshaking counts accepted connections not ready yet (see
+	// AdmitAccepted).
+	handshaking atomic.Int64
 
 	mu       sync.Mutex
 	chain    Chain // frozen once started
@@ -122,8 +127,9 @@ func (s *Shell) Init(self gomsgr.Messenger, d Dialer, cfg ShellConfig) error {
 	if s.perf == nil {
 		s.perf = perf.NewSet(cfg.Name.String())
 	}
-	s.DThr = NewThrottle(s.perf, "msgr_dispatch_throttler-"+cfg.Name.String(), cfg.DispatchThrottleBytes)
+	s.DThr = NewThrottle(s.perf, "msgr_dispatch_throttler-"+cfg.Name.String(), cfg.DispatchThrottleBytes).WithShare(cfg.ThrottleShare)
 	s.Pols = NewPolicySet(s.perf)
+	s.Pols.Share = cfg.ThrottleShare
 	s.reg = NewRegistry[*Conn]()
 	s.dq = prioq.NewDispatch(s.dispatch)
 	s.done = make(chan struct{})
@@ -356,14 +362,45 @@ func (s *Shell) Unregister(c *Conn) {
 	s.mu.Unlock()
 }
 
-// AddAccepted registers a connection accepted by the listener; false
-// means the messenger is stopping (the caller drops the socket).
+// AdmitAccepted takes a handshake slot for a socket the listener just
+// accepted, before a connection is made for it; false means the messenger
+// has MaxHandshaking accepted connections that are not ready yet: the
+// caller closes the socket at once and counts perf.HandshakesRefused. A
+// slot taken is given to the connection by AddAccepted and given back when
+// it becomes ready or closes (HandshakeDone).
+func (s *Shell) AdmitAccepted() bool {
+	n := s.handshaking.Add(1)
+	if limit := s.cfg.MaxHandshaking; limit > 0 && n > int64(limit) {
+		s.handshaking.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Handshaking returns the number of accepted connections that are not
+// ready yet (they hold handshake slots).
+func (s *Shell) Handshaking() int64 { return s.handshaking.Load() }
+
+// HandshakeDone gives c's handshake slot back, if it holds one: it became
+// ready, lost its socket or closed. Any goroutine; only the first call
+// acts.
+func (s *Shell) HandshakeDone(c *Conn) {
+	if c.handshaking.Swap(false) {
+		s.handshaking.Add(-1)
+	}
+}
+
+// AddAccepted registers a connection accepted by the listener, which
+// takes the slot AdmitAccepted took; false means the messenger is stopping
+// (the slot is given back, the caller drops the socket).
 func (s *Shell) AddAccepted(c *Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
+		s.handshaking.Add(-1)
 		return false
 	}
+	c.handshaking.Store(true)
 	s.reg.AddAccepting(c)
 	return true
 }
@@ -434,6 +471,7 @@ func (s *Shell) ConnReady(c *Conn, pol gomsgr.Policy) error {
 	c.Mu.Unlock()
 	ev := EvConnect
 	if role == session.Server {
+		s.HandshakeDone(c)
 		ev = EvAccept
 		s.mu.Lock()
 		s.reg.Accepted(c)
@@ -462,6 +500,7 @@ func (s *Shell) ConnReady(c *Conn, pol gomsgr.Policy) error {
 // and with notify the handlers hear of it (HandleReset, or HandleRefused
 // for a refused connect), as Ceph's fault path reports it.
 func (s *Shell) ConnClosed(c *Conn, prev State, err error, notify bool) {
+	s.HandshakeDone(c)
 	s.Unregister(c)
 	if !notify {
 		return

@@ -19,11 +19,20 @@ import (
 // in Ceph, so that a message bigger than the throttle does not stall
 // forever. Its lock is its counters' (perf.Throttle's): taking budget and
 // counting it is one critical section. A nil *Throttle is no limit.
+//
+// A throttle with a share (WithShare) also bounds what one item may take
+// while others hold budget: an item larger than the share goes only when
+// the throttle holds nothing at all, alone, as an oversized one does. One
+// connection therefore cannot take more than the share while anyone else
+// needs the throttle, and a message larger than the share is still
+// received once the throttle drains (docs/ARCHITECTURE.md, "Hostile
+// peers").
 type Throttle struct {
-	max  int64
-	cur  int64          // under perf's lock
-	perf *perf.Throttle // its counters, and the lock
-	cond sync.Cond      // Get waits on it, over perf's lock
+	max   int64
+	share int64          // 0: no share rule
+	cur   int64          // under perf's lock
+	perf  *perf.Throttle // its counters, and the lock
+	cond  sync.Cond      // Get waits on it, over perf's lock
 }
 
 // NewThrottle returns a throttle of max registered in set as name (Ceph's
@@ -37,7 +46,30 @@ func NewThrottle(set *perf.Set, name string, max int64) *Throttle {
 	return t
 }
 
-func (t *Throttle) fitsLocked(n int64) bool { return t.cur == 0 || t.cur+n <= t.max }
+// WithShare sets the share of t, frac × its limit (at least 1), and
+// returns t. A frac outside (0, 1) sets none (Ceph's rule alone). Call it
+// before t is used.
+func (t *Throttle) WithShare(frac float64) *Throttle {
+	if t != nil && frac > 0 && frac < 1 {
+		t.share = max(int64(frac*float64(t.max)), 1)
+	}
+	return t
+}
+
+// Share returns the share (0: none).
+func (t *Throttle) Share() int64 {
+	if t == nil {
+		return 0
+	}
+	return t.share
+}
+
+// fitsLocked reports whether n may be taken now: an empty throttle takes
+// anything, alone; otherwise n must fit under the limit and, with a share,
+// be no larger than it.
+func (t *Throttle) fitsLocked(n int64) bool {
+	return t.cur == 0 || (t.cur+n <= t.max && (t.share == 0 || n <= t.share))
+}
 
 // TryGet takes n if it fits and counts the attempt (Ceph's get_or_fail).
 func (t *Throttle) TryGet(n int64) bool {

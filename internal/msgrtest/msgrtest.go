@@ -36,6 +36,11 @@ type Config struct {
 	// DispatchThrottleBytes is the messenger's dispatch throttle
 	// (negative: off).
 	DispatchThrottleBytes int64
+	// MessageProgressTimeout, ThrottleShare and MaxHandshaking are the
+	// hostile-peer bounds (zero: the messenger's defaults; negative: off).
+	MessageProgressTimeout time.Duration
+	ThrottleShare          float64
+	MaxHandshaking         int
 	// Workers is the number of event-loop workers, for a messenger that
 	// has them (0: the factory's choice).
 	Workers int
@@ -71,6 +76,11 @@ func Run(t *testing.T, newMsgr Factory) {
 		{"BindKernelPort", testBindKernelPort},
 		{"WaitReady", testWaitReady},
 		{"ZeroAllocs", testZeroAllocs},
+		{"Stallers", testStallers},
+		{"StallNoThrottle", testStallNoThrottle},
+		{"StallLossless", testStallLossless},
+		{"ThrottleShare", testThrottleShare},
+		{"HandshakeBound", testHandshakeBound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
