@@ -63,6 +63,10 @@ type Conn struct {
 	PeerAddrs gomsgr.AddrVec    // under Mu, known once ready
 	Features  uint64            // under Mu
 	Sec       gomsgr.Security   // under Mu, known once ready
+	// sealed is set while the session is in secure mode: its frames carry
+	// no crcs, so Send does not compute them (the writer does, should a
+	// later socket agree on crc mode).
+	sealed    atomic.Bool
 	Out       prioq.Queue[OutItem]
 	Keepalive bool // under Mu: a KEEPALIVE2 is asked for
 	// Replacing is set (under Mu) while a socket from the peer is on its
@@ -106,7 +110,9 @@ func (c *Conn) Send(msg *gomsgr.Message) error {
 		return c.Shell.deliverLoopback(c, msg)
 	}
 	prio := prioq.Clamp(msg.Priority)
-	msgint.SetPayloadCRCs(msg, msgr2.ComputePayloadCRCs(msg.Front, msg.Middle, msg.Data))
+	if !c.sealed.Load() {
+		msgint.SetPayloadCRCs(msg, msgr2.ComputePayloadCRCs(msg.Front, msg.Middle, msg.Data))
+	}
 	msg.Seq = 0 // assigned when written; a requeued message keeps its own
 	c.Mu.Lock()
 	if !c.Open() {
@@ -183,6 +189,7 @@ func (c *Conn) SetReadyLocked(e *session.Engine) {
 	name, addrs, _ := e.Peer()
 	c.PeerName, c.PeerAddrs, c.Features = name, addrs, e.Features()
 	c.Sec = gomsgr.Security{Method: e.AuthMethod().String(), Mode: e.ConMode().String(), Entity: e.AuthPeer()}
+	c.sealed.Store(e.ConMode() == msgr2.ConModeSecure)
 	c.PeerT = e.PeerType()
 	c.St.Store(Ready)
 	c.notifyLocked()
