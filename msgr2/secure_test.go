@@ -31,28 +31,30 @@ func securePair(t testing.TB) (*SecureTx, *SecureRx) {
 
 func fill(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
 
-// TestSecureOnwireLengths is the msgr2.1 part of Ceph's test_frames_v2
-// round-trip table: for each frame (segment 0 empty, inlined, filling the
+// TestSecureOnwireLengths is Ceph's test_frames_v2 round-trip table for
+// msgr2.0 crc, msgr2.1 crc and msgr2.1 secure (msgr2.0 secure is not
+// supported): for each frame (segment 0 empty, inlined, filling the
 // inline buffer, spilling past it; segments 1..3 present or not) the
 // on-wire size in crc and secure mode is the sum of the table's preamble,
 // segment and epilogue lengths, and the frame decodes to the same
 // segments.
 func TestSecureOnwireLengths(t *testing.T) {
 	for _, c := range []struct {
-		lens       [4]int
-		crc, secur [6]int // preamble, segments 0..3, epilogue
+		lens            [4]int
+		rev0, crc, secu [6]int // preamble, segments 0..3, epilogue
 	}{
-		{[4]int{0, 0, 0, 0}, [6]int{32}, [6]int{96}},
-		{[4]int{0, 0, 0, 303}, [6]int{32, 0, 0, 0, 303, 13}, [6]int{96, 0, 0, 0, 304, 32}},
-		{[4]int{0, 0, 202, 0}, [6]int{32, 0, 0, 202, 13}, [6]int{96, 0, 0, 208, 32}},
-		{[4]int{0, 101, 202, 303}, [6]int{32, 0, 101, 202, 303, 13}, [6]int{96, 0, 112, 208, 304, 32}},
-		{[4]int{1, 0, 0, 0}, [6]int{32, 5}, [6]int{96}},
-		{[4]int{1, 101, 0, 303}, [6]int{32, 5, 101, 0, 303, 13}, [6]int{96, 0, 112, 0, 304, 32}},
-		{[4]int{48, 0, 0, 0}, [6]int{32, 52}, [6]int{96}},
-		{[4]int{48, 101, 202, 303}, [6]int{32, 52, 101, 202, 303, 13}, [6]int{96, 0, 112, 208, 304, 32}},
-		{[4]int{49, 0, 0, 0}, [6]int{32, 53}, [6]int{96, 32}},
-		{[4]int{49, 101, 202, 303}, [6]int{32, 53, 101, 202, 303, 13}, [6]int{96, 32, 112, 208, 304, 32}},
-		{[4]int{1000, 0, 0, 4096}, [6]int{32, 1004, 0, 0, 4096, 13}, [6]int{96, 976, 0, 0, 4096, 32}},
+		{[4]int{0, 0, 0, 0}, [6]int{32, 0, 17}, [6]int{32}, [6]int{96}},
+		{[4]int{0, 0, 0, 303}, [6]int{32, 0, 0, 0, 303, 17}, [6]int{32, 0, 0, 0, 303, 13}, [6]int{96, 0, 0, 0, 304, 32}},
+		{[4]int{0, 0, 202, 0}, [6]int{32, 0, 0, 202, 17}, [6]int{32, 0, 0, 202, 13}, [6]int{96, 0, 0, 208, 32}},
+		{[4]int{0, 101, 202, 303}, [6]int{32, 0, 101, 202, 303, 17}, [6]int{32, 0, 101, 202, 303, 13}, [6]int{96, 0, 112, 208, 304, 32}},
+		{[4]int{1, 0, 0, 0}, [6]int{32, 1, 17}, [6]int{32, 5}, [6]int{96}},
+		{[4]int{1, 101, 0, 303}, [6]int{32, 1, 101, 0, 303, 17}, [6]int{32, 5, 101, 0, 303, 13}, [6]int{96, 0, 112, 0, 304, 32}},
+		{[4]int{48, 0, 0, 0}, [6]int{32, 48, 17}, [6]int{32, 52}, [6]int{96}},
+		{[4]int{48, 101, 202, 303}, [6]int{32, 48, 101, 202, 303, 17}, [6]int{32, 52, 101, 202, 303, 13}, [6]int{96, 0, 112, 208, 304, 32}},
+		{[4]int{49, 0, 0, 0}, [6]int{32, 49, 17}, [6]int{32, 53}, [6]int{96, 32}},
+		{[4]int{49, 101, 202, 303}, [6]int{32, 49, 101, 202, 303, 17}, [6]int{32, 53, 101, 202, 303, 13}, [6]int{96, 32, 112, 208, 304, 32}},
+		// Not in Ceph's table: a long segment 0 (several inline blocks).
+		{[4]int{1000, 0, 0, 4096}, [6]int{32, 1000, 0, 0, 4096, 17}, [6]int{32, 1004, 0, 0, 4096, 13}, [6]int{96, 976, 0, 0, 4096, 32}},
 	} {
 		t.Run(fmt.Sprint(c.lens), func(t *testing.T) {
 			segs := [][]byte{fill(c.lens[0], 'H'), fill(c.lens[1], 'F'), fill(c.lens[2], 'M'), fill(c.lens[3], 'D')}
@@ -61,15 +63,18 @@ func TestSecureOnwireLengths(t *testing.T) {
 			}
 			sum := func(l [6]int) int { return l[0] + l[1] + l[2] + l[3] + l[4] + l[5] }
 			if got := len(AppendFrame(nil, Rev1, TagMessage, segs...)); got != sum(c.crc) {
-				t.Errorf("crc: %d bytes on the wire, Ceph's table says %d", got, sum(c.crc))
+				t.Errorf("msgr2.1 crc: %d bytes on the wire, Ceph's table says %d", got, sum(c.crc))
+			}
+			if got := len(AppendFrame(nil, Rev0, TagMessage, segs...)); got != sum(c.rev0) {
+				t.Errorf("msgr2.0 crc: %d bytes on the wire, Ceph's table says %d", got, sum(c.rev0))
 			}
 			tx, rx := securePair(t)
 			b, err := tx.AppendFrame(nil, TagMessage, segs...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(b) != sum(c.secur) {
-				t.Fatalf("secure: %d bytes on the wire, Ceph's table says %d", len(b), sum(c.secur))
+			if len(b) != sum(c.secu) {
+				t.Fatalf("secure: %d bytes on the wire, Ceph's table says %d", len(b), sum(c.secu))
 			}
 			p, size, err := rx.Peek(b, DefaultMaxSegmentBytes)
 			if err != nil || size != len(b) || SecureFrameSize(&p) != len(b) {
