@@ -21,7 +21,9 @@ const (
 	// goroutine when the driver has events.
 	WaitPoller
 	// WaitThread locks the worker goroutine to its OS thread and blocks that
-	// thread in the driver's Wait, as Ceph's workers do.
+	// thread in the driver's Wait, as Ceph's workers do. A busy worker
+	// yields its P after each turn that did work, so that workers and
+	// goroutines sharing the Ps take turns.
 	WaitThread
 )
 

@@ -1,0 +1,76 @@
+package center
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gomsgr/gomsgr/driver"
+	"golang.org/x/sys/unix"
+)
+
+// TestThreadWorkerYields: a busy worker on a locked thread lets the other
+// goroutines of its P run after each turn, instead of until the runtime
+// preempts it (10 ms, thousands of turns): with one P, a goroutine that
+// yields in a loop sees the busy loop advance by a few turns at a time.
+func TestThreadWorkerYields(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	c := start(t, Config{Wait: WaitThread, Spin: -1})
+	// Two sockets that keep the loop busy: each readable edge reads a byte
+	// and writes one to the other end, so every turn has a file event.
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var turns atomic.Int64
+	var stop atomic.Bool
+	bounce := func(fd int, _ driver.Mask) {
+		var b [1]byte
+		for {
+			if n, _ := unix.Read(fd, b[:]); n <= 0 {
+				break
+			}
+		}
+		turns.Add(1)
+		if !stop.Load() {
+			_, _ = unix.Write(fd, b[:])
+		}
+	}
+	done := make(chan error, 1)
+	setup := Event{}
+	setup.Init(func() {
+		err := c.AddFile(fds[0], driver.Readable, bounce)
+		if err == nil {
+			err = c.AddFile(fds[1], driver.Readable, bounce)
+		}
+		done <- err
+	})
+	if err := c.Post(&setup); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stop.Store(true)
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+	}()
+	if _, err := unix.Write(fds[0], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for turns.Load() == 0 {
+		runtime.Gosched()
+	}
+	worst := int64(0)
+	last := turns.Load()
+	for range 500 {
+		runtime.Gosched()
+		cur := turns.Load()
+		worst = max(worst, cur-last)
+		last = cur
+	}
+	if worst > 100 {
+		t.Fatalf("the busy loop ran %d turns while this goroutine waited for the P", worst)
+	}
+}
