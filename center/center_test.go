@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gomsgr/gomsgr/driver"
 	"golang.org/x/sys/unix"
@@ -72,5 +73,49 @@ func TestThreadWorkerYields(t *testing.T) {
 	}
 	if worst > 100 {
 		t.Fatalf("the busy loop ran %d turns while this goroutine waited for the P", worst)
+	}
+}
+
+// TestSelfPostEndsTurn: an external event that posts itself again runs
+// once per turn, so file events still get their turn (drain used to run
+// it again and again in one turn).
+func TestSelfPostEndsTurn(t *testing.T) {
+	c := start(t, Config{Spin: -1})
+	var stop atomic.Bool
+	var ev Event
+	ev.Init(func() {
+		if !stop.Load() {
+			_ = c.Post(&ev)
+		}
+	})
+	defer stop.Store(true)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Close(fds[0]); _ = unix.Close(fds[1]) }()
+	got := make(chan struct{}, 1)
+	setup := Event{}
+	setup.Init(func() {
+		if err := c.AddFile(fds[0], driver.Readable, func(int, driver.Mask) {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}); err != nil {
+			t.Error(err)
+		}
+		_ = c.Post(&ev) // from now on the loop always has an event queued
+	})
+	if err := c.Post(&setup); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fds[1], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a file event never ran while an external event kept posting itself")
 	}
 }

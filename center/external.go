@@ -87,16 +87,18 @@ func (q *extQueue) push(t task) {
 // empty reports whether nothing is queued or being pushed. Consumer only.
 func (q *extQueue) empty() bool { return q.ring.Empty() && !q.overflowing.Load() }
 
-// drain runs queued tasks: everything in the ring up to its current state,
-// then the overflow entries whose ring predecessors have all run. It
-// returns how many ran. Tasks posted while it runs may run in this call or
-// the next.
+// drain runs queued tasks: what the ring held when it began, then the
+// overflow entries whose ring predecessors have all run. It returns how
+// many ran. A task posted while it runs waits for the next turn, as in
+// Ceph's process_events (which swaps the list out first): a handler that
+// posts to its own loop must not keep a turn from ending, or the loop's
+// files and timers would wait behind it.
 func (q *extQueue) drain() int {
 	ran := 0
-	for {
+	for end := q.ring.Pushed(); q.ring.Popped() < end; {
 		t, ok := q.ring.Pop()
 		if !ok {
-			break
+			break // a producer has its slot but has not published yet
 		}
 		t.run()
 		ran++
