@@ -247,23 +247,7 @@ func testStallLossless(t *testing.T, newMsgr Factory) {
 	srv, _ := server(t, newMsgr, Config{DispatchThrottleBytes: 16 << 20, MessageProgressTimeout: 200 * time.Millisecond}, pol)
 	addr := srv.Addrs()[0]
 	sp := perfOf(t, srv)
-	for i := range stallers {
-		p, err := dialRaw(addr, int64(9400+i), session.StateReady)
-		if err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-		if err := p.claim(4 << 20); err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-		err = closedByServer(p.nc, 30*time.Second)
-		closeConn(t, p.nc)
-		if err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-	}
-	WaitUntil(t, 20*time.Second, "a stall counted for every staller", func() bool {
-		return sp.Total().Get(perf.ConnectionStalls) >= stallers
-	})
+	stallEach(t, addr, sp, stallers, 9400)
 	WaitUntil(t, 20*time.Second, "the throttles to hold nothing", func() bool { return heldBudget(sp) == 0 })
 	if f := srv.(interface{ SessionStats() gomsgr.SessionStats }).SessionStats().Faults; f < stallers {
 		t.Fatalf("%d faults, want at least %d (one per stall)", f, stallers)
@@ -278,23 +262,7 @@ func testStallNoThrottle(t *testing.T, newMsgr Factory) {
 	srv, _ := server(t, newMsgr, Config{DispatchThrottleBytes: -1, MessageProgressTimeout: 200 * time.Millisecond}, gomsgr.StatelessServer(0))
 	addr := srv.Addrs()[0]
 	sp := perfOf(t, srv)
-	for i := range stallers {
-		p, err := dialRaw(addr, int64(9300+i), session.StateReady)
-		if err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-		if err := p.claim(4 << 20); err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-		err = closedByServer(p.nc, 30*time.Second)
-		closeConn(t, p.nc)
-		if err != nil {
-			t.Fatalf("staller %d: %v", i, err)
-		}
-	}
-	WaitUntil(t, 20*time.Second, "a stall counted for every staller", func() bool {
-		return sp.Total().Get(perf.ConnectionStalls) >= stallers
-	})
+	stallEach(t, addr, sp, stallers, 9300)
 	if n := sp.Total().Get(perf.ConnectionStalls); n != stallers {
 		t.Fatalf("msgr_connection_stalls = %d, want %d", n, stallers)
 	}
@@ -453,4 +421,28 @@ func testHandshakeBound(t *testing.T, newMsgr Factory) {
 		t.Fatal(err)
 	}
 	pingPong(t, c, cr, 10, 60*time.Second)
+}
+
+// stallEach opens n connections as peers id, id+1, ..., each claiming a
+// 4 MiB message and sending nothing more, checks that the server closes
+// each, and waits until the server counted a stall for each.
+func stallEach(t *testing.T, addr gomsgr.EntityAddr, sp *perf.Set, n int, id int64) {
+	t.Helper()
+	for i := range n {
+		p, err := dialRaw(addr, id+int64(i), session.StateReady)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		if err := p.claim(4 << 20); err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+		err = closedByServer(p.nc, 30*time.Second)
+		closeConn(t, p.nc)
+		if err != nil {
+			t.Fatalf("staller %d: %v", i, err)
+		}
+	}
+	WaitUntil(t, 20*time.Second, "a stall counted for every staller", func() bool {
+		return sp.Total().Get(perf.ConnectionStalls) >= uint64(n)
+	})
 }
