@@ -33,9 +33,20 @@
 //
 // Decoders check every length against the input before using it and
 // never allocate more than the input's size; errors wrap ErrDecode and
-// the sentinels in errors.go. Authorizer mode (connections to OSDs, MGRs
-// and MDSs), CEPHX_GET_PRINCIPAL_SESSION_KEY renewals, binary keyrings
-// and the AES-256 key type of newer Ceph releases are not here yet.
+// the sentinels in errors.go. Binary keyrings and the AES-256 key type
+// of newer Ceph releases are not here yet.
+//
+// # Services and renewals
+//
+// A client reaches a service (an OSD, a MGR, a gomsgr service) with the
+// ticket a monitor issued for it: Authorizer, AuthorizeChallenge and
+// AuthorizeReply are the two rounds of authorizer mode, and a service
+// opens tickets with OpenTicket under the secret their SecretID names
+// (RotatingSecrets, which daemons fetch with AppendRotatingRequest and
+// ParseRotatingReply). After authentication a client renews its auth
+// ticket (Authenticate with OldTicket) and asks for service tickets
+// (AppendPrincipalRequest) in MAuth messages, and decodes both answers
+// with ParseTicketReply.
 //
 // The known-answer tests were computed outside Go (openssl enc and dgst,
 // python3's struct module for the challenge key's XOR), so they check

@@ -124,3 +124,58 @@ func FuzzParseKeyring(f *testing.F) {
 		_, _ = ParseKeyring(b)
 	})
 }
+
+func FuzzDecodeAuthorizer(f *testing.F) {
+	a := Authorizer{GlobalID: 1, ServiceID: EntityOSD, Ticket: SealTicket(serviceSecret, 3, testTicketInfo()), SessionKey: sessionKey, Nonce: 2}
+	c := uint64(5)
+	f.Add(a.Append(nil, nil))
+	f.Add(a.Append(nil, &c))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeAuthorizer(b)
+		if err != nil {
+			return
+		}
+		if info, err := OpenTicket(serviceSecret, r.Ticket); err == nil {
+			_, _ = r.Open(info.SessionKey)
+		}
+		_, _ = r.Open(sessionKey)
+	})
+}
+
+func FuzzOpenAuthorizeChallenge(f *testing.F) {
+	f.Add(AppendAuthorizeChallenge(nil, sessionKey, 77))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = OpenAuthorizeChallenge(sessionKey, b)
+	})
+}
+
+func FuzzDecodeAuthorizeReply(f *testing.F) {
+	f.Add(AuthorizeReply{NoncePlusOne: 3}.Append(nil, sessionKey))
+	f.Add(AuthorizeReply{NoncePlusOne: 3, ConnectionSecret: bytes.Repeat([]byte{1}, 64)}.Append(nil, sessionKey))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := DecodeAuthorizeReply(sessionKey, b); err == nil && len(r.ConnectionSecret) > len(b) {
+			t.Fatalf("secret of %d bytes from %d", len(r.ConnectionSecret), len(b))
+		}
+	})
+}
+
+func FuzzParseRotatingReply(f *testing.F) {
+	r := RotatingSecrets{MaxVer: 2, Keys: []ExpiringKey{{ID: 1, Key: testKey}, {ID: 2, Key: sessionKey}}}
+	f.Add(EncodeEncrypt(ResponseHeader{RequestType: GetRotatingKey}.Append(nil), testKey, r.Append))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, err := ParseRotatingReply(b, testKey); err == nil && len(got.Keys) > len(b)/minRotatingKeyBytes {
+			t.Fatalf("%d secrets from %d bytes", len(got.Keys), len(b))
+		}
+	})
+}
+
+func FuzzParseTicketReply(f *testing.F) {
+	_, extra := testTickets()
+	f.Add(AppendServiceTicketReply(ResponseHeader{RequestType: GetPrincipalSession}.Append(nil), sessionKey, extra))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tickets, rest, err := ParseTicketReply(b, GetPrincipalSession, sessionKey, &sessionKey)
+		if err == nil && (len(tickets) > len(b)/minTicketBytes || len(rest) > len(b)) {
+			t.Fatalf("%d tickets, %d rest from %d bytes", len(tickets), len(rest), len(b))
+		}
+	})
+}
