@@ -71,6 +71,7 @@ func (c *cephxClient) Done(globalID uint64, mode msgr2.ConMode, payload []byte) 
 	if err := checkSecret(mode, d.ConnectionSecret); err != nil {
 		return session.AuthResult{}, err
 	}
+	c.a.tickets.Set(globalID, time.Now(), d.Tickets)
 	return session.AuthResult{SessionKey: d.SessionKey.Secret[:], Secret: d.ConnectionSecret, GlobalID: globalID}, nil
 }
 
@@ -84,18 +85,33 @@ func checkSecret(mode msgr2.ConMode, secret []byte) error {
 // cephxServer is one connection's cephx server: the exchange a monitor
 // runs (CephxServiceHandler::start_session and handle_request for
 // CEPHX_GET_AUTH_SESSION_KEY).
+//
+// A first payload in authorizer mode (a ticket from a monitor) goes to an
+// authorizerServer instead, when the server holds service secrets.
 type cephxServer struct {
 	a         *engineAuth
 	name      string
 	challenge uint64
 	started   bool
+	az        *authorizerServer
 }
 
 func (s *cephxServer) Handle(payload []byte, mode msgr2.ConMode) ([]byte, bool, session.AuthResult, error) {
-	if !s.started {
-		return s.start(payload)
+	switch {
+	case s.az != nil:
+		return s.az.Handle(payload, mode)
+	case s.started:
+		return s.finish(payload, mode)
+	case len(payload) > 0 && payload[0] == cephx.AuthModeAuthorizer:
+		if s.a.cfg.ServiceSecrets == nil {
+			return nil, false, session.AuthResult{}, fmt.Errorf("%w: an authorizer, and no service secrets to open it", errDenied)
+		}
+		s.az = &authorizerServer{a: s.a}
+		return s.az.Handle(payload, mode)
+	case s.a.cfg.Keyring == nil:
+		return nil, false, session.AuthResult{}, fmt.Errorf("%w: a monitor request, and no keyring to check it", errDenied)
 	}
-	return s.finish(payload, mode)
+	return s.start(payload)
 }
 
 func (s *cephxServer) start(payload []byte) ([]byte, bool, session.AuthResult, error) {
@@ -135,14 +151,17 @@ func (s *cephxServer) finish(payload []byte, mode msgr2.ConMode) ([]byte, bool, 
 			return nil, false, session.AuthResult{}, err
 		}
 	}
-	ttl := s.a.cfg.TicketTTL
 	t := cephx.Ticket{
 		ServiceID:  cephx.EntityAuth,
 		SessionKey: sk,
-		Validity:   cephx.Time{Sec: uint32(ttl / time.Second), Nsec: uint32(ttl % time.Second)},
+		Validity:   durationTime(s.a.cfg.TicketTTL),
 		Blob:       cephx.TicketBlob{SecretID: 1, Blob: s.ticket(gid, sk)},
 	}
-	reply, err := cephx.AppendAuthDone(nil, entry.Key, []cephx.Ticket{t}, secret, nil)
+	extra, err := s.a.serviceTickets(req.OtherKeys, s.name, gid, entry)
+	if err != nil {
+		return nil, false, session.AuthResult{}, err
+	}
+	reply, err := cephx.AppendAuthDone(nil, entry.Key, []cephx.Ticket{t}, secret, extra)
 	if err != nil {
 		return nil, false, session.AuthResult{}, err
 	}

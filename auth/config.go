@@ -63,6 +63,19 @@ type Config struct {
 	// TicketTTL is the validity of the tickets a server issues; 0 means
 	// DefaultTicketTTL.
 	TicketTTL time.Duration
+
+	// Tickets keeps the tickets a cephx client receives from monitors; a
+	// connection to a service (a peer that is not a monitor) for which it
+	// holds a valid ticket presents it in authorizer mode. Share one with
+	// the monitor client that renews them (monc does). nil: the messenger
+	// keeps its own.
+	Tickets *Tickets
+	// ServiceSecrets open the tickets that clients present in authorizer
+	// mode (the rotating secrets of a Ceph daemon, fetched by monc). With
+	// it the messenger accepts cephx authorizers; with a Keyring too, and
+	// when it is a *Rotating, it also issues service tickets, as a monitor
+	// does.
+	ServiceSecrets ServiceSecrets
 }
 
 // Engine returns the configuration as the session engine uses it (nil for
@@ -75,7 +88,7 @@ func (c *Config) Engine() (session.Auth, error) {
 	}
 	a := &engineAuth{cfg: *c}
 	a.client = orDefault(c.ClientMethods, c.Key != nil)
-	a.service = orDefault(c.ServiceMethods, c.Keyring != nil)
+	a.service = orDefault(c.ServiceMethods, c.Keyring != nil || c.ServiceSecrets != nil)
 	a.clientModes = modesOr(c.ClientModes, CRC, Secure)
 	a.monModes = modesOr(c.MonClientModes, Secure, CRC)
 	a.serviceModes = modesOr(c.ServiceModes, CRC, Secure)
@@ -88,9 +101,13 @@ func (c *Config) Engine() (session.Auth, error) {
 		}
 	}
 	for _, m := range a.service {
-		if m == Cephx && c.Keyring == nil {
-			return nil, fmt.Errorf("auth: cephx accepted without a Keyring")
+		if m == Cephx && c.Keyring == nil && c.ServiceSecrets == nil {
+			return nil, fmt.Errorf("auth: cephx accepted without a Keyring or ServiceSecrets")
 		}
+	}
+	a.tickets = c.Tickets
+	if a.tickets == nil {
+		a.tickets = NewTickets()
 	}
 	if c.Name != "" {
 		t, id, ok := strings.Cut(c.Name, ".")
@@ -111,7 +128,7 @@ func (c *Config) Engine() (session.Auth, error) {
 }
 
 func (c *Config) zero() bool {
-	return c.Name == "" && c.Key == nil && c.Keyring == nil && c.ClientMethods == nil &&
+	return c.Name == "" && c.Key == nil && c.Keyring == nil && c.ServiceSecrets == nil && c.ClientMethods == nil &&
 		c.ServiceMethods == nil && c.ClientModes == nil && c.MonClientModes == nil && c.ServiceModes == nil
 }
 
@@ -147,6 +164,7 @@ type engineAuth struct {
 	nameID                              string
 	ticketSecret                        cephx.Key // seals the tickets this server issues
 	nextGlobalID                        atomic.Uint64
+	tickets                             *Tickets
 }
 
 func (a *engineAuth) Methods(r session.Role, _ msgr2.EntityType) []msgr2.AuthMethod {
@@ -168,6 +186,11 @@ func (a *engineAuth) Modes(r session.Role, t msgr2.EntityType) []msgr2.ConMode {
 
 func (a *engineAuth) Client(m msgr2.AuthMethod, t msgr2.EntityType) (session.AuthClient, error) {
 	if m == Cephx {
+		if t != msgr2.EntityMon {
+			if tk, gid, ok := a.tickets.Get(uint32(t), time.Now()); ok {
+				return newAuthorizerClient(tk, gid)
+			}
+		}
 		return &cephxClient{a: a, peer: t}, nil
 	}
 	return nil, fmt.Errorf("unsupported auth method %v", m)

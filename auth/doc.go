@@ -17,10 +17,23 @@
 // ways. A messenger whose methods do not include none never opens a
 // session without authentication.
 //
+// # Services: authorizer mode
+//
+// A monitor's exchange gives a client more than its session: tickets for
+// the services it asked for (OSDs, MGRs). The client keeps them in its
+// Tickets and, when it connects with cephx to a peer that is not a
+// monitor, presents the ticket for that peer's type (Ceph's authorizer
+// mode: the ticket, a nonce under the ticket's session key, the service's
+// challenge answered). A service opens tickets with its ServiceSecrets,
+// which a Ceph daemon fetches from the monitors (monc keeps them in a
+// *Rotating); it needs no keyring of its clients. A gomsgr server with a
+// Keyring and a *Rotating issues such tickets itself, so a gomsgr
+// cluster without Ceph monitors can use the same scheme.
+//
 // # Caveats
 //
-// gomsgr servers run the monitor's exchange (AUTH_MODE_MON) with every
-// peer type; the authorizer that Ceph's OSDs, MGRs and MDSs expect
-// (a service ticket from a monitor) and ticket renewal are not
-// implemented yet, so a gomsgr client reaches Ceph monitors only.
+// A client without a valid ticket for a service runs the monitor
+// exchange with it, which only a server with a Keyring accepts. Tickets
+// expire (TicketTTL on a gomsgr server, auth_service_ticket_ttl on a Ceph
+// monitor); monc renews them.
 package auth

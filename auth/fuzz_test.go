@@ -69,3 +69,63 @@ func FuzzCephxClient(f *testing.F) {
 		}
 	})
 }
+
+var fuzzServiceSecret = cephx.Key{Type: 1, Secret: [16]byte{7, 7, 7}}
+
+func fuzzAuthorizer() cephx.Authorizer {
+	sk := cephx.Key{Type: 1, Secret: [16]byte{5}}
+	info := cephx.ServiceTicketInfo{SessionKey: sk, Ticket: cephx.AuthTicket{EntityType: cephx.EntityClient, EntityID: "admin", GlobalID: 9}}
+	return cephx.Authorizer{GlobalID: 9, ServiceID: cephx.EntityOSD, Ticket: cephx.SealTicket(fuzzServiceSecret, 1, info), SessionKey: sk, Nonce: 3}
+}
+
+// FuzzAuthorizerServer feeds a service what a hostile client could send
+// in authorizer mode: it must never accept an authorizer that does not
+// answer its fresh challenge.
+func FuzzAuthorizerServer(f *testing.F) {
+	az := fuzzAuthorizer()
+	c := uint64(1)
+	f.Add(az.Append(nil, nil), az.Append(nil, &c))
+	f.Add([]byte{1, 0}, []byte{1})
+	r := NewRotating()
+	r.Set(cephx.EntityOSD, cephx.RotatingSecrets{Keys: []cephx.ExpiringKey{{ID: 1, Key: fuzzServiceSecret}}})
+	a, err := (&Config{ServiceSecrets: r}).Engine()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, req, more []byte) {
+		s := &cephxServer{a: a.(*engineAuth)}
+		reply, done, _, err := s.Handle(req, msgr2.ConModeCRC)
+		if err != nil {
+			return
+		}
+		if done || len(reply) == 0 {
+			t.Fatalf("first authorizer: done %v, %d-byte reply", done, len(reply))
+		}
+		if _, _, _, err := s.Handle(more, msgr2.ConModeSecure); err == nil {
+			t.Fatalf("accepted an authorizer for a random challenge %#x", s.az.challenge)
+		}
+	})
+}
+
+// FuzzAuthorizerClient feeds a client in authorizer mode what a hostile
+// service could send: it must not accept a reply that does not answer
+// its nonce.
+func FuzzAuthorizerClient(f *testing.F) {
+	az := fuzzAuthorizer()
+	f.Add(cephx.AppendAuthorizeChallenge(nil, az.SessionKey, 1), cephx.AuthorizeReply{NoncePlusOne: 4}.Append(nil, az.SessionKey))
+	f.Fuzz(func(t *testing.T, challenge, payload []byte) {
+		c := &authorizerClient{az: az}
+		if _, err := c.More(challenge); err != nil {
+			return
+		}
+		r, err := c.Done(1, msgr2.ConModeCRC, payload)
+		if err == nil && len(r.SessionKey) != cephx.SecretBytes {
+			t.Fatalf("accepted without a session key: %+v", r)
+		}
+		if err == nil {
+			if rep, _ := cephx.DecodeAuthorizeReply(az.SessionKey, payload); rep.NoncePlusOne != az.Nonce+1 {
+				t.Fatalf("accepted nonce+1 = %d, want %d", rep.NoncePlusOne, az.Nonce+1)
+			}
+		}
+	})
+}

@@ -19,8 +19,9 @@ import (
 // RunAuth runs the authentication scenarios (Ceph's test_msgr AuthTest and
 // more): a cephx round trip, a cephx-only server refusing auth none and a
 // server allowing both accepting it, a wrong key and an unknown entity
-// refused with gomsgr.ErrAuth on both sides, and a client falling back to
-// the method the server allows.
+// refused with gomsgr.ErrAuth on both sides, a client falling back to
+// the method the server allows, secure mode, and authorizer mode (a
+// service accepting a client on a monitor's ticket).
 func RunAuth(t *testing.T, newMsgr Factory) {
 	tests := []struct {
 		name string
@@ -34,6 +35,9 @@ func RunAuth(t *testing.T, newMsgr Factory) {
 		{"FallBackToNone", testFallBackToNone},
 		{"SecureRoundTrip", testSecureRoundTrip},
 		{"SecureRefusedByCRCServer", testSecureRefused},
+		{"Authorizer", testAuthorizer(auth.CRC)},
+		{"AuthorizerSecure", testAuthorizer(auth.Secure)},
+		{"AuthorizerWrongSecret", testAuthorizerWrongSecret},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
