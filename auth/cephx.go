@@ -17,10 +17,6 @@ import (
 // both nonces take the first 40).
 const secretBytes = 64
 
-// wantKeys are the services a client asks tickets for besides the auth
-// service (MonClient's want_keys for a client: mon, osd and mgr).
-const wantKeys = cephx.EntityMon | cephx.EntityOSD | cephx.EntityMgr
-
 // errDenied is what a server answers a wrong key or an unknown entity
 // with; the client sees AUTH_BAD_METHOD with -EACCES.
 var errDenied = errors.New("permission denied")
@@ -55,7 +51,7 @@ func (c *cephxClient) More(reply []byte) ([]byte, error) {
 	req := cephx.Authenticate{
 		ClientChallenge: clientChallenge,
 		Key:             cephx.ChallengeKey(*c.a.cfg.Key, ch.Challenge, clientChallenge),
-		OtherKeys:       wantKeys,
+		OtherKeys:       WantKeys,
 	}
 	return req.Append(nil), nil
 }
@@ -71,7 +67,13 @@ func (c *cephxClient) Done(globalID uint64, mode msgr2.ConMode, payload []byte) 
 	if err := checkSecret(mode, d.ConnectionSecret); err != nil {
 		return session.AuthResult{}, err
 	}
-	c.a.tickets.Set(globalID, time.Now(), d.Tickets)
+	if c.peer == msgr2.EntityMon {
+		// Only a monitor's tickets are kept (as Ceph's MonClient keeps
+		// them); a gomsgr service running the monitor exchange issues
+		// tickets for itself alone.
+		c.a.tickets.Set(globalID, time.Now(), d.Tickets)
+		c.a.tickets.setExchange(c.serverChallenge)
+	}
 	return session.AuthResult{SessionKey: d.SessionKey.Secret[:], Secret: d.ConnectionSecret, GlobalID: globalID}, nil
 }
 

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -18,9 +19,10 @@ import (
 // authorizer (Ceph's authorizer mode); without one it runs the monitor
 // exchange with the peer.
 type Tickets struct {
-	mu       sync.Mutex
-	globalID uint64
-	m        map[uint32]heldTicket
+	mu        sync.Mutex
+	globalID  uint64
+	challenge uint64 // the server challenge of the last monitor exchange
+	m         map[uint32]heldTicket
 }
 
 type heldTicket struct {
@@ -32,7 +34,8 @@ type heldTicket struct {
 // NewTickets returns an empty ticket store.
 func NewTickets() *Tickets { return &Tickets{m: map[uint32]heldTicket{}} }
 
-// Set stores tickets received at now for the client with globalID. As in
+// Set stores (copies of) tickets received at now for the client with
+// globalID (0 keeps the one it has). As in
 // CephXTicketHandler::verify_service_ticket_reply, a ticket expires after
 // its validity and is due for renewal once three quarters of it passed.
 func (s *Tickets) Set(globalID uint64, now time.Time, tickets []cephx.Ticket) {
@@ -42,6 +45,8 @@ func (s *Tickets) Set(globalID uint64, now time.Time, tickets []cephx.Ticket) {
 		s.globalID = globalID
 	}
 	for _, t := range tickets {
+		// The blob may alias a frame's buffer, which the reader reuses.
+		t.Blob.Blob = bytes.Clone(t.Blob.Blob)
 		v := time.Duration(t.Validity.Sec)*time.Second + time.Duration(t.Validity.Nsec)
 		h := heldTicket{t: t, expires: now.Add(v), renewAfter: now.Add(v - v/4)}
 		if v == 0 {

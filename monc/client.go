@@ -135,6 +135,8 @@ type Stats struct {
 	Faults uint64
 	// Resent is the number of requests sent again on a newer session.
 	Resent uint64
+	// Renewals is the number of cephx ticket renewals the mon answered.
+	Renewals uint64
 }
 
 // Client is a mon client. Its methods are safe for concurrent use.
@@ -167,6 +169,8 @@ type Client struct {
 	calls     map[uint64]*call
 	closed    bool
 	stats     Stats
+
+	auth authState // cephx tickets and rotating secrets (tickets.go)
 }
 
 // New creates a client and starts its messenger. It does not connect: the
@@ -207,6 +211,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, errors.Join(err, stack.Stop(context.Background()))
 	}
+	ac = c.setupAuth(ac)
 	m, err := conn.NewMessenger(conn.Options{
 		Auth:         ac,
 		Name:         gomsgr.EntityName{Type: gomsgr.EntityClient, Num: -1},
@@ -230,6 +235,7 @@ func New(opts Options) (*Client, error) {
 		return nil, errors.Join(fmt.Errorf("monc: %w", err), m.Shutdown(context.Background()), stack.Stop(context.Background()))
 	}
 	c.msgr = m
+	c.startMaintenance()
 	if opts.KeepaliveInterval > 0 {
 		go c.keepalive()
 	} else {
@@ -332,6 +338,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	close(c.stopKA)
 	<-c.kaDone
+	<-c.auth.done
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return errors.Join(c.msgr.Shutdown(ctx), c.stack.Stop(ctx))
@@ -482,6 +489,7 @@ func (c *Client) sessionReady(cn gomsgr.Connection) {
 	c.stats.Sessions++
 	c.log.Debug("monc: session open", "mon", c.opts.Addr, "peer", cn.PeerName())
 	c.maybeReadyLocked()
+	c.kickAuth()
 }
 
 func (c *Client) maybeReadyLocked() {
@@ -561,7 +569,7 @@ type dispatcher struct{ c *Client }
 
 func (d dispatcher) CanFastDispatch(m *gomsgr.Message) bool {
 	switch m.Type {
-	case msgr2.MsgMonCommandAck, msgr2.MsgMonGetVersionReply, msgr2.MsgMonMap:
+	case msgr2.MsgMonCommandAck, msgr2.MsgMonGetVersionReply, msgr2.MsgMonMap, msgr2.MsgAuthReply:
 		return true
 	}
 	return false

@@ -225,6 +225,8 @@ func (c *Client) handleMessage(m *gomsgr.Message) {
 		c.complete(m.Tid, reply{cmd: CommandReply{Rc: p.Result, Status: p.Status, Output: out}})
 	case *msgr2.MonGetVersionReply:
 		c.complete(p.Handle, reply{version: p.Version, oldest: p.OldestVersion})
+	case *msgr2.MonAuthReply:
+		c.handleAuthReply(p)
 	}
 }
 

@@ -33,6 +33,8 @@ func NewRegistry() *Registry {
 		{MsgMonGetVersionReply, func() Message { return new(MonGetVersionReply) }},
 		{MsgMonCommand, func() Message { return new(MonCommand) }},
 		{MsgMonCommandAck, func() Message { return new(MonCommandAck) }},
+		{MsgAuth, func() Message { return new(MonAuth) }},
+		{MsgAuthReply, func() Message { return new(MonAuthReply) }},
 	} {
 		r.m[e.t] = regEntry{name: msgTypeNames[e.t], new: e.new}
 	}

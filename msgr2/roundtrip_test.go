@@ -106,6 +106,8 @@ func sampleMessages() []Message {
 		&MonGetVersionReply{Handle: 3, Version: 10, OldestVersion: 1},
 		&MonCommand{Paxos: PaxosHeader{SessionMon: -1}, FSID: UUID{1, 2, 3}, Cmd: []string{`{"prefix": "mon stat"}`}},
 		&MonCommandAck{Paxos: PaxosHeader{Version: 1, SessionMon: -1}, Result: -2, Status: "nope", Cmd: []string{"x", "y"}, Output: []byte("out")},
+		&MonAuth{Paxos: PaxosHeader{SessionMon: -1}, Protocol: uint32(AuthCephx), Payload: []byte{0, 4}, MonMapEpoch: 1},
+		&MonAuthReply{Protocol: uint32(AuthCephx), Result: -13, GlobalID: 4100, Payload: []byte("x"), Msg: "denied"},
 	}
 }
 

@@ -1,0 +1,153 @@
+package monc_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gomsgr/gomsgr"
+	"github.com/gomsgr/gomsgr/auth"
+	"github.com/gomsgr/gomsgr/cephx"
+	"github.com/gomsgr/gomsgr/conn"
+	"github.com/gomsgr/gomsgr/internal/cephtest"
+	"github.com/gomsgr/gomsgr/monc"
+	"github.com/gomsgr/gomsgr/msgr2"
+)
+
+// ticketTTL is the mon's ticket lifetime in TestCephxTickets: short, so
+// that automatic renewal (due three quarters in) comes within the test.
+const ticketTTL = 12 * time.Second
+
+// TestCephxTickets runs the cephx steps that follow authentication against
+// a real ceph-mon with short ticket lifetimes: renewing the auth ticket
+// and the service tickets over the session (MAuth, asked for and on its
+// own before expiry); and authorizer mode with tickets and secrets the mon
+// issued: a gomsgr "mgr" service that fetched the mon's rotating MGR
+// secrets (as mgr.x) accepts client.admin on the MGR ticket the mon gave
+// the client, and on the one a renewal gave it, without knowing the
+// client's key.
+func TestCephxTickets(t *testing.T) {
+	ttl := fmt.Sprint(int(ticketTTL / time.Second))
+	mon := cephtest.StartMon(t, cephtest.Cephx(), cephtest.Conf("debug_auth", "20"),
+		cephtest.Conf("auth_mon_ticket_ttl", ttl), cephtest.Conf("auth_service_ticket_ttl", ttl))
+	kr := mon.KeyringPath()
+
+	t.Run("renew", func(t *testing.T) {
+		c := dial(t, mon, monc.Options{Keyring: kr})
+		tk := c.Tickets()
+		before := tk.Expires(cephx.EntityAuth)
+		if before.IsZero() {
+			t.Fatal("no auth ticket after the session opened")
+		}
+		for _, s := range []uint32{cephx.EntityMon, cephx.EntityOSD, cephx.EntityMgr} {
+			if _, _, ok := tk.Get(s, time.Now()); !ok {
+				t.Fatalf("no ticket for service %#x from the mon's AUTH_DONE", s)
+			}
+		}
+		time.Sleep(10 * time.Millisecond) // a later expiry proves a new ticket
+		if err := c.RenewTickets(testCtx(t, 20*time.Second)); err != nil {
+			t.Fatalf("RenewTickets: %v\nmon log:\n%s", err, mon.LogTail(30))
+		}
+		if after := tk.Expires(cephx.EntityAuth); !after.After(before) {
+			t.Fatalf("auth ticket expires %v after renewal, %v before", after, before)
+		}
+		mustOK(t, c, `{"prefix": "version"}`)
+		// On its own: the renewal is due at 3/4 of the TTL.
+		n := c.Stats().Renewals
+		deadline := time.Now().Add(2 * ticketTTL)
+		for c.Stats().Renewals == n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no automatic renewal within %v", 2*ticketTTL)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		mustOK(t, c, `{"prefix": "version"}`)
+	})
+
+	t.Run("authorizer", func(t *testing.T) {
+		mgrKeyring := filepath.Join(t.TempDir(), "mgr.keyring")
+		ceph(t, mon, "-k", kr, "auth", "get-or-create", "mgr.x", "mon", "allow profile mgr", "-o", mgrKeyring)
+		daemon := dial(t, mon, monc.Options{Name: "mgr.x", Keyring: mgrKeyring})
+		rot := daemon.Rotating()
+		waitFor(t, "the mon's rotating MGR secrets", func() bool { _, ok := rot.Current(cephx.EntityMgr); return ok })
+
+		got := make(chan gomsgr.Security, 4)
+		svc := startService(t, &auth.Config{ServiceSecrets: rot}, got)
+
+		admin := dial(t, mon, monc.Options{Keyring: kr})
+		k, _, err := monc.FindKey(kr, "client.admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli := startClient(t, &auth.Config{Name: "client.admin", Key: &k, Tickets: admin.Tickets()})
+		roundTrip(t, cli, svc, got)
+		if err := admin.RenewTickets(testCtx(t, 20*time.Second)); err != nil {
+			t.Fatalf("RenewTickets: %v", err)
+		}
+		roundTrip(t, cli, svc, got) // a new connection, on the renewed MGR ticket
+	})
+}
+
+// startService starts a messenger of type mgr that echoes a
+// connection's Security for each message it receives.
+func startService(t *testing.T, a *auth.Config, got chan<- gomsgr.Security) *conn.Messenger {
+	t.Helper()
+	m, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityMgr}, Auth: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.SetDefaultPolicy(gomsgr.StatelessServer(0)))
+	must(t, m.AddDispatcher(gomsgr.DispatcherFunc(func(msg *gomsgr.Message) {
+		got <- msg.Conn.Security()
+		msg.Release()
+	})))
+	must(t, m.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")))
+	must(t, m.Start())
+	t.Cleanup(func() { must(t, m.Shutdown(context.Background())) })
+	return m
+}
+
+func startClient(t *testing.T, a *auth.Config) *conn.Messenger {
+	t.Helper()
+	m, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 77}, Auth: a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, m.SetDefaultPolicy(gomsgr.LossyClient(0)))
+	must(t, m.Start())
+	t.Cleanup(func() { must(t, m.Shutdown(context.Background())) })
+	return m
+}
+
+// roundTrip opens a new connection from cli to svc and checks that the
+// service saw client.admin over cephx.
+func roundTrip(t *testing.T, cli, svc *conn.Messenger, got <-chan gomsgr.Security) {
+	t.Helper()
+	cli.MarkDownAll()
+	c, err := cli.ConnectTo(gomsgr.EntityMgr, svc.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(testCtx(t, 20*time.Second)); err != nil {
+		t.Fatalf("session on the mon's MGR ticket: %v", err)
+	}
+	must(t, c.SendMessage(&gomsgr.Message{Type: 0x4001, Front: []byte("hello")}))
+	select {
+	case s := <-got:
+		if s != (gomsgr.Security{Method: "cephx", Mode: msgr2.ConModeCRC.String(), Entity: "client.admin"}) {
+			t.Fatalf("service's view of the session: %+v", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the message did not arrive")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
