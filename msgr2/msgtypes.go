@@ -18,6 +18,8 @@ const (
 	MsgOSDMap             MsgType = 41
 	MsgMonCommand         MsgType = 50
 	MsgMonCommandAck      MsgType = 51
+	MsgCommand            MsgType = 97
+	MsgCommandReply       MsgType = 98
 )
 
 var msgTypeNames = map[MsgType]string{
@@ -33,6 +35,8 @@ var msgTypeNames = map[MsgType]string{
 	MsgOSDMap:             "osd_map",
 	MsgMonCommand:         "mon_command",
 	MsgMonCommandAck:      "mon_command_ack",
+	MsgCommand:            "command",
+	MsgCommandReply:       "command_reply",
 }
 
 // String returns Ceph's name for the type, or the registered name of an

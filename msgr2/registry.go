@@ -35,6 +35,8 @@ func NewRegistry() *Registry {
 		{MsgMonCommandAck, func() Message { return new(MonCommandAck) }},
 		{MsgAuth, func() Message { return new(MonAuth) }},
 		{MsgAuthReply, func() Message { return new(MonAuthReply) }},
+		{MsgCommand, func() Message { return new(Command) }},
+		{MsgCommandReply, func() Message { return new(CommandReply) }},
 	} {
 		r.m[e.t] = regEntry{name: msgTypeNames[e.t], new: e.new}
 	}

@@ -108,6 +108,8 @@ func sampleMessages() []Message {
 		&MonCommandAck{Paxos: PaxosHeader{Version: 1, SessionMon: -1}, Result: -2, Status: "nope", Cmd: []string{"x", "y"}, Output: []byte("out")},
 		&MonAuth{Paxos: PaxosHeader{SessionMon: -1}, Protocol: uint32(AuthCephx), Payload: []byte{0, 4}, MonMapEpoch: 1},
 		&MonAuthReply{Protocol: uint32(AuthCephx), Result: -13, GlobalID: 4100, Payload: []byte("x"), Msg: "denied"},
+		&Command{FSID: UUID{9}, Cmd: []string{`{"prefix": "version"}`}, Input: []byte("in")},
+		&CommandReply{Result: -22, Status: "bad", Output: []byte("{}")},
 	}
 }
 

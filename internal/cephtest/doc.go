@@ -11,13 +11,16 @@
 // takes well under a second. The mon's data directory survives Stop and Kill,
 // so Restart brings the same monitor (same fsid, same ports) back.
 //
-// The Debian packages ceph-mon and ceph-common provide the binaries
-// (ceph-mon, monmaptool, ceph, ceph-authtool). Install looks for them and, when they are
+// The Debian packages ceph-mon, ceph-common and ceph-osd provide the binaries
+// (ceph-mon, monmaptool, ceph, ceph-authtool, ceph-osd). Install looks for them and, when they are
 // missing and the process runs as root, installs them with apt-get, once per
 // process and under a file lock shared by parallel test binaries. When they
 // are missing and the process is not root, Install returns an error saying
 // how to install them; StartMon and Ensure fail the test with it (they never
 // skip).
+//
+// StartOSD adds a ceph-osd on a memstore to a Cephx mon's cluster, for
+// clients that reach an OSD with the mon's tickets (authorizer mode).
 //
 // Launch is the same without a testing.TB, for programs (a main package)
 // that want a mon; Close stops it and removes its directory.

@@ -16,12 +16,12 @@ import (
 
 // packages are the Debian packages that provide the binaries this package
 // runs.
-var packages = []string{"ceph-mon", "ceph-common"}
+var packages = []string{"ceph-mon", "ceph-common", "ceph-osd"}
 
 // InstallCommand is the shell command that installs the Debian packages
-// ceph-mon and ceph-common, as Install runs
+// ceph-mon, ceph-common and ceph-osd, as Install runs
 // it (as root) and as its error message tells a non-root user to run it.
-const InstallCommand = "apt-get update && apt-get install -y ceph-mon ceph-common"
+const InstallCommand = "apt-get update && apt-get install -y ceph-mon ceph-common ceph-osd"
 
 // installTimeout bounds apt-get update plus apt-get install (about 20 s on a
 // warm mirror).
@@ -33,6 +33,7 @@ type binaries struct {
 	monmaptool string // monmaptool
 	ceph       string // ceph (the CLI)
 	authtool   string // ceph-authtool
+	osd        string // ceph-osd
 }
 
 // fallbackDirs are searched after $PATH: test environments often run with a
@@ -45,9 +46,9 @@ var (
 	installErr  error
 )
 
-// Install makes sure ceph-mon, monmaptool, ceph and ceph-authtool are installed. When one
+// Install makes sure ceph-mon, monmaptool, ceph, ceph-authtool and ceph-osd are installed. When one
 // is missing and the process runs as root, it installs the Debian
-// packages ceph-mon and ceph-common with apt-get; when it is not root, it returns an error that says how to install
+// packages ceph-mon, ceph-common and ceph-osd with apt-get; when it is not root, it returns an error that says how to install
 // them. The work runs once per process (later calls return the first
 // result), and the apt-get run holds a flock on a lock file in os.TempDir()
 // so that parallel test binaries do not run apt-get concurrently. A TestMain
@@ -114,13 +115,13 @@ func install(pathEnv string, extra []string, root bool, doInstall func() error) 
 	return bins, nil
 }
 
-// findBinaries resolves ceph-mon, monmaptool, ceph and ceph-authtool; missing lists the
+// findBinaries resolves ceph-mon, monmaptool, ceph, ceph-authtool and ceph-osd; missing lists the
 // names it did not find.
 func findBinaries(pathEnv string, extra []string) (b binaries, missing []string) {
 	for _, x := range []struct {
 		name string
 		dst  *string
-	}{{"ceph-mon", &b.mon}, {"monmaptool", &b.monmaptool}, {"ceph", &b.ceph}, {"ceph-authtool", &b.authtool}} {
+	}{{"ceph-mon", &b.mon}, {"monmaptool", &b.monmaptool}, {"ceph", &b.ceph}, {"ceph-authtool", &b.authtool}, {"ceph-osd", &b.osd}} {
 		p := lookPath(x.name, pathEnv, extra)
 		if p == "" {
 			missing = append(missing, x.name)

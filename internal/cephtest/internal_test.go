@@ -23,7 +23,7 @@ func TestInstallNotRoot(t *testing.T) {
 	if called {
 		t.Error("install ran apt-get as non-root")
 	}
-	for _, want := range []string{"ceph-mon, monmaptool, ceph, ceph-authtool not found", InstallCommand} {
+	for _, want := range []string{"ceph-mon, monmaptool, ceph, ceph-authtool, ceph-osd not found", InstallCommand} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -36,7 +36,7 @@ func TestInstallRoot(t *testing.T) {
 	calls := 0
 	fake := func() error {
 		calls++
-		for _, name := range []string{"ceph-mon", "monmaptool", "ceph", "ceph-authtool"} {
+		for _, name := range []string{"ceph-mon", "monmaptool", "ceph", "ceph-authtool", "ceph-osd"} {
 			if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
 				return err
 			}

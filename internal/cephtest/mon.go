@@ -518,16 +518,22 @@ func (m *Mon) startLocked(ctx context.Context) error {
 // happens only when this whole process dies, so a crashed or killed test
 // binary leaves no mon behind.
 func (m *Mon) spawn() (*monProc, error) {
+	return spawnProc(m.bins.mon, m.dir, m.outPath(), "-c", m.ConfPath(), "-i", monID, "-f")
+}
+
+// spawnProc starts a Ceph daemon (bin with args, in the foreground) in dir,
+// its stdout and stderr appended to outPath, as spawn describes.
+func spawnProc(bin, dir, outPath string, args ...string) (*monProc, error) {
 	attr, err := monProcAttr()
 	if err != nil {
-		return nil, fmt.Errorf("cephtest: start %s: %w", m.bins.mon, err)
+		return nil, fmt.Errorf("cephtest: start %s: %w", bin, err)
 	}
-	out, err := os.OpenFile(m.outPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	out, err := os.OpenFile(outPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cephtest: %w", err)
 	}
-	cmd := exec.Command(m.bins.mon, "-c", m.ConfPath(), "-i", monID, "-f")
-	cmd.Dir = m.dir
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = attr
@@ -548,7 +554,7 @@ func (m *Mon) spawn() (*monProc, error) {
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("cephtest: start %s: %w", m.bins.mon, err)
+		return nil, fmt.Errorf("cephtest: start %s: %w", bin, err)
 	}
 	return p, nil
 }
