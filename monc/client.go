@@ -569,7 +569,7 @@ type dispatcher struct{ c *Client }
 
 func (d dispatcher) CanFastDispatch(m *gomsgr.Message) bool {
 	switch m.Type {
-	case msgr2.MsgMonCommandAck, msgr2.MsgMonGetVersionReply, msgr2.MsgMonMap, msgr2.MsgAuthReply:
+	case msgr2.MsgMonCommandAck, msgr2.MsgMonGetVersionReply, msgr2.MsgMonMap, msgr2.MsgAuthReply, msgr2.MsgCommandReply:
 		return true
 	}
 	return false
@@ -589,6 +589,9 @@ func (d dispatcher) HandleConnect(gomsgr.Connection)        {}
 func (d dispatcher) HandleAccept(gomsgr.Connection)         {}
 func (d dispatcher) HandleRemoteReset(cn gomsgr.Connection) {}
 func (d dispatcher) HandleReset(cn gomsgr.Connection) bool {
+	d.c.mu.Lock()
+	d.c.failTellsLocked(cn, cn.Err())
+	d.c.mu.Unlock()
 	d.c.sessionFailed(cn, cn.Err())
 	return true
 }

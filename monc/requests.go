@@ -50,6 +50,7 @@ type callKind uint8
 const (
 	kindCommand callKind = iota
 	kindVersion
+	kindTell // an MCommand to another daemon (TellOSD), on target
 )
 
 // reply is what a waiting request receives.
@@ -69,6 +70,10 @@ type call struct {
 	in   []byte
 	what string
 	sent gomsgr.Connection // the session it was last sent on
+	// target and fsid: a tell's connection (it never moves to the mon's
+	// session) and the fsid its MCommand carries.
+	target gomsgr.Connection
+	fsid   msgr2.UUID
 	done chan reply        // buffered: the reply never blocks the worker
 }
 
@@ -127,10 +132,14 @@ func (c *Client) do(ctx context.Context, cl *call) reply {
 	c.tid++
 	cl.tid = c.tid
 	c.calls[cl.tid] = cl
-	c.armLocked()
-	if c.cur == nil {
+	switch {
+	case cl.kind == kindTell:
+		c.sendTellLocked(cl)
+	case c.cur == nil:
+		c.armLocked()
 		c.ensureSessionLocked()
-	} else {
+	default:
+		c.armLocked()
 		c.sendLocked(cl)
 	}
 	c.mu.Unlock()
@@ -162,7 +171,7 @@ func (c *Client) flushLocked() {
 // already, or it is a command and the fsid is not known yet.
 func (c *Client) sendLocked(cl *call) {
 	cn := c.cur
-	if cn == nil || cl.sent == cn || (cl.kind == kindCommand && !c.haveFSID) {
+	if cn == nil || cl.sent == cn || cl.kind == kindTell || (cl.kind == kindCommand && !c.haveFSID) {
 		return
 	}
 	var m *gomsgr.Message
@@ -186,6 +195,19 @@ func (c *Client) sendLocked(cl *call) {
 		c.stats.Resent++
 	}
 	cl.sent = cn
+}
+
+// sendTellLocked sends a tell on its connection; a failure to queue it
+// (the connection is closing) fails it at once.
+func (c *Client) sendTellLocked(cl *call) {
+	m := gomsgr.Encode(&msgr2.Command{FSID: cl.fsid, Cmd: cl.cmd})
+	m.Tid = cl.tid
+	if err := cl.target.SendMessage(m); err != nil {
+		delete(c.calls, cl.tid)
+		cl.done <- reply{err: fmt.Errorf("monc: tell: %w", err)}
+		return
+	}
+	cl.sent = cl.target
 }
 
 // failAllLocked answers every waiting request with err.
@@ -227,6 +249,9 @@ func (c *Client) handleMessage(m *gomsgr.Message) {
 		c.complete(p.Handle, reply{version: p.Version, oldest: p.OldestVersion})
 	case *msgr2.MonAuthReply:
 		c.handleAuthReply(p)
+	case *msgr2.CommandReply:
+		out := append([]byte(nil), p.Output...)
+		c.complete(m.Tid, reply{cmd: CommandReply{Rc: p.Result, Status: p.Status, Output: out}})
 	}
 }
 

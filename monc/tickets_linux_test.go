@@ -178,6 +178,24 @@ func TestOSDCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("TellOSD", func(t *testing.T) {
+		for range 2 { // the second reuses the connection
+			r, err := admin.TellOSD(testCtx(t, 20*time.Second), osd.ID, `{"prefix": "version"}`)
+			if err != nil || r.Rc != 0 {
+				t.Fatalf("TellOSD: %+v, %v", r, err)
+			}
+			if v := jsonField(t, r.Output, "version"); !strings.Contains(want, v) {
+				t.Fatalf("osd says %s, the ceph CLI %s", v, want)
+			}
+		}
+		r, err := admin.TellOSD(testCtx(t, 20*time.Second), osd.ID, `{"prefix": "no such command"}`)
+		if err != nil || r.Rc >= 0 {
+			t.Fatalf("an unknown command: %+v, %v; want a negative rc", r, err)
+		}
+		if _, err := admin.TellOSD(testCtx(t, 20*time.Second), osd.ID+7, `{"prefix": "version"}`); err == nil {
+			t.Fatal("TellOSD to an OSD that does not exist succeeded")
+		}
+	})
 	for _, mode := range []msgr2.ConMode{msgr2.ConModeCRC, msgr2.ConModeSecure} {
 		t.Run(mode.String(), func(t *testing.T) {
 			replies := make(chan *msgr2.CommandReply, 1)

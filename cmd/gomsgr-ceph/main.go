@@ -6,6 +6,7 @@
 //	gomsgr-ceph -m 127.0.0.1:3300 command '{"prefix": "status"}'
 //	gomsgr-ceph -m 127.0.0.1:3300 command '{"prefix": "config-key set", "key": "k"}' -i value.txt
 //	gomsgr-ceph -m 127.0.0.1:3300 get-version osdmap
+//	gomsgr-ceph -c /etc/ceph/ceph.conf tell osd.0 '{"prefix": "version"}'
 //	gomsgr-ceph -m 127.0.0.1:3300 bench -c 8 -d 5s
 //	gomsgr-ceph -throwaway compare -c 1,8 -d 2s -rounds 3
 //
@@ -33,6 +34,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -58,6 +60,7 @@ subcommands:
   version                      the mon's version ("ceph version ...")
   get-version MAP              latest and oldest version of a map (osdmap, monmap, mgrmap, ...)
   command JSON [-i FILE]       a mon command; output on stdout, status on stderr
+  tell osd.N JSON              a command for an OSD (with cephx, on the mon's OSD ticket)
   bench [-c N] [-d DUR] [-cmd JSON]         mon commands/s and latency through gomsgr
   compare [-c N,M] [-d DUR] [-rounds R] [-cmd JSON]   the same through gomsgr epoll, io_uring and librados
 
@@ -247,6 +250,14 @@ func subcommand(ctx context.Context, g *globals, name string, args []string, std
 		if len(args) == 0 {
 			return errUsage
 		}
+	case "tell":
+		if len(args) != 2 {
+			return errUsage
+		}
+		if _, err := osdTarget(args[0]); err != nil {
+			fmt.Fprintf(stderr, "gomsgr-ceph: tell: %v\n", err)
+			return errUsage
+		}
 	default:
 		fmt.Fprintf(stderr, "gomsgr-ceph: unknown subcommand %q\n", name)
 		return errUsage
@@ -277,8 +288,24 @@ func subcommand(ctx context.Context, g *globals, name string, args []string, std
 		fmt.Fprintf(stdout, "%s version %d (oldest %d)\n", args[0], v, oldest)
 	case "command":
 		return commandCmd(rctx, c, args, stdout, stderr)
+	case "tell":
+		return tellCmd(rctx, c, args, stdout, stderr)
 	}
 	return nil
+}
+
+// tellCmd runs `tell osd.N JSON`: a command for an OSD, reached with the
+// mon's ticket (authorizer mode).
+func tellCmd(ctx context.Context, c *monc.Client, args []string, stdout, stderr io.Writer) error {
+	id, err := osdTarget(args[0])
+	if err != nil {
+		return err
+	}
+	r, err := c.TellOSD(ctx, id, args[1])
+	if err != nil {
+		return err
+	}
+	return printReply(r, stdout, stderr)
 }
 
 func commandCmd(ctx context.Context, c *monc.Client, args []string, stdout, stderr io.Writer) error {
@@ -308,6 +335,22 @@ func commandCmd(ctx context.Context, c *monc.Client, args []string, stdout, stde
 	if err != nil {
 		return err
 	}
+	return printReply(r, stdout, stderr)
+}
+
+// osdTarget parses "osd.N".
+func osdTarget(s string) (int, error) {
+	idText, ok := strings.CutPrefix(s, "osd.")
+	id, err := strconv.Atoi(idText)
+	if !ok || err != nil || id < 0 {
+		return 0, fmt.Errorf("target %q: want osd.N", s)
+	}
+	return id, nil
+}
+
+// printReply prints a command's output on stdout and its status on
+// stderr, or returns its error, as the ceph CLI does.
+func printReply(r monc.CommandReply, stdout, stderr io.Writer) error {
 	if err := r.Err(); err != nil {
 		return err
 	}

@@ -115,8 +115,38 @@ func TestCephxFlags(t *testing.T) {
 	}
 }
 
+// TestTell runs `tell osd.N` against a real ceph-osd, as the ceph CLI
+// does: the output is the CLI's, an unknown command exits 1 with the
+// OSD's error.
+func TestTell(t *testing.T) {
+	mon := cephtest.StartMon(t, cephtest.Cephx())
+	osd := cephtest.StartOSD(t, mon)
+	target := fmt.Sprintf("osd.%d", osd.ID)
+	want := cli(t, mon, "tell", target, "version")
+	code, out, errs := gomsgrCeph(t, "-c", mon.ConfPath(), "tell", target, `{"prefix": "version"}`)
+	if code != 0 || jsonVersion(t, out) != jsonVersion(t, want) {
+		t.Errorf("tell %s version: exit %d, stdout %q (ceph CLI: %q), stderr %q", target, code, out, want, errs)
+	}
+	code, _, errs = gomsgrCeph(t, "-c", mon.ConfPath(), "tell", target, `{"prefix": "frobnicate"}`)
+	if code != 1 || !strings.HasPrefix(errs, "Error E") {
+		t.Errorf("tell %s frobnicate: exit %d, stderr %q; want 1 and an Error line", target, code, errs)
+	}
+}
+
+func jsonVersion(t *testing.T, s string) string {
+	t.Helper()
+	var v struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(s), &v); err != nil || v.Version == "" {
+		t.Fatalf("no version in %q: %v", s, err)
+	}
+	return v.Version
+}
+
 func TestBadUsage(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"-m", "127.0.0.1:1", "get-version"}, {"-m", "127.0.0.1:1", "command"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"-m", "127.0.0.1:1", "get-version"}, {"-m", "127.0.0.1:1", "command"},
+		{"-m", "127.0.0.1:1", "tell", "mon.a", "{}"}, {"-m", "127.0.0.1:1", "tell", "osd.0"}} {
 		if code, _, _ := gomsgrCeph(t, args...); code != 2 {
 			t.Errorf("gomsgr-ceph %q: exit %d, want 2 (usage)", args, code)
 		}
