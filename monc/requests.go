@@ -74,7 +74,7 @@ type call struct {
 	// session) and the fsid its MCommand carries.
 	target gomsgr.Connection
 	fsid   msgr2.UUID
-	done chan reply        // buffered: the reply never blocks the worker
+	done   chan reply // buffered: the reply never blocks the worker
 }
 
 // Command sends a mon command (one JSON object, such as
