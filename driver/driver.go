@@ -12,7 +12,8 @@
 //
 // Optional capabilities are extra interfaces checked with a type assertion,
 // in the manner of database/sql/driver: a Driver that can be parked on by the
-// Go runtime poller implements Pollable.
+// Go runtime poller implements Pollable; one that can also do socket I/O in
+// completion mode, when Config.Completion asks for it, implements Completer.
 package driver
 
 import (
@@ -123,6 +124,11 @@ type Config struct {
 	// no longer interrupt the thread with an IPI but run when it next
 	// enters the kernel.
 	OneThread bool
+	// Completion asks for the Completer capability (completion-mode socket
+	// I/O in the same driver, beside readiness). A driver that cannot offer
+	// it returns an *UnsupportedError; one that does not know it ignores
+	// it (the caller checks with a type assertion).
+	Completion bool
 }
 
 // NewFunc constructs a driver.

@@ -75,6 +75,7 @@ func Run(t *testing.T, open Factory) {
 			runCase(t, open, c)
 		})
 	}
+	t.Run("Completion", func(t *testing.T) { runCompletion(t, open) })
 }
 
 func runCase(t *testing.T, open Factory, c testCase) {

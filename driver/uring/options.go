@@ -36,4 +36,11 @@ type Options struct {
 	// Driver does not implement driver.Pollable and the owner blocks in
 	// Wait.
 	DeferTaskrun bool
+
+	// Buffers is the number of provided receive buffers of completion mode
+	// (driver.Config.Completion), a power of two up to 32768 (default
+	// 256); BufferBytes is each one's size (default 16 KiB, the
+	// messenger's prefetch size). They are mapped once, outside the Go
+	// heap, and touched only as the kernel fills them.
+	Buffers, BufferBytes int
 }

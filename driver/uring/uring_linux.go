@@ -60,6 +60,11 @@ type Driver struct {
 	opts  Options
 	files []file // indexed by fd; grows, never shrinks
 	seq   uint32 // Wait call counter, for merging events
+
+	// Completion mode (complete_linux.go), with driver.Config.Completion.
+	bufs  *bufRing            // the provided receive buffers
+	comps []*compState        // indexed by fd
+	done  []driver.Completion // reaped, not yet taken by Completions
 }
 
 // New creates an io_uring instance. It returns a *driver.UnsupportedError
@@ -89,6 +94,17 @@ func New(cfg driver.Config, opts Options) (driver.Driver, error) {
 		return nil, withCleanup(err, r.close())
 	}
 	d := &Driver{r: r, opts: opts, files: make([]file, max(cfg.Events, 64))}
+	if cfg.Completion {
+		if err := d.setupCompletion(opts); err != nil {
+			return nil, withCleanup(err, d.Close())
+		}
+		switch {
+		case opts.DeferTaskrun:
+			return completerDriver{d}, nil
+		default:
+			return pollableCompleter{completerDriver{d}}, nil
+		}
+	}
 	if opts.DeferTaskrun {
 		return d, nil
 	}
@@ -303,9 +319,9 @@ func (d *Driver) Close() error {
 	err := d.r.close()
 	d.r = nil
 	if err != nil {
-		return fmt.Errorf("uring: %w", os.NewSyscallError("close", err))
+		err = fmt.Errorf("uring: %w", os.NewSyscallError("close", err))
 	}
-	return nil
+	return errors.Join(append(d.closeCompletion(), err)...)
 }
 
 // Name returns "uring".

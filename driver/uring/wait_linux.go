@@ -24,11 +24,14 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 		return 0, wrapErr(d.r.submit())
 	}
 	d.seq++
+	if d.bufs != nil {
+		d.bufs.publish() // buffers released since the last submission
+	}
 	n, err := d.reap(events, 0)
 	if err != nil {
 		return n, err
 	}
-	if n > 0 || timeout == 0 {
+	if n > 0 || timeout == 0 || len(d.done) > 0 {
 		// Poll: submit, and let the kernel post what it owes.
 		if err := d.r.getEvents(n > 0); err != nil {
 			return n, wrapErr(err)
@@ -49,7 +52,7 @@ func (d *Driver) Wait(events []driver.Event, timeout time.Duration) (int, error)
 		if err := d.r.submitAndWait(left); err != nil {
 			return 0, wrapErr(err)
 		}
-		if n, err = d.reap(events, 0); n > 0 || err != nil {
+		if n, err = d.reap(events, 0); n > 0 || err != nil || len(d.done) > 0 {
 			return n, err
 		}
 	}
@@ -63,8 +66,9 @@ func wrapErr(err error) error {
 	return nil
 }
 
-// reap converts the completions in the CQ into events[n:], stopping when
-// events is full, and returns the new count.
+// reap converts the completions in the CQ into events[n:] (and
+// completion-mode results into d.done), stopping when events is full, and
+// returns the new count.
 func (d *Driver) reap(events []driver.Event, n int) (int, error) {
 	r := d.r
 	head := r.head
@@ -74,7 +78,12 @@ func (d *Driver) reap(events []driver.Event, n int) (int, error) {
 		c := r.cqeAt(head)
 		ud, res, flags := c.userData, c.res, c.flags
 		head++
-		if ud>>56 != kindPoll {
+		switch ud >> 56 {
+		case kindPoll:
+		case kindRecv, kindSend, kindCancel:
+			d.completed(ud>>56, int32(ud), res, flags)
+			continue
+		default:
 			continue // update and remove results: ENOENT is an expected race
 		}
 		var e error
