@@ -49,6 +49,11 @@ type Center struct {
 	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
 
+	cpl   driver.Completer    // nil unless completion mode is on
+	comps []compEntry         // completion-mode fds, indexed by fd
+	cbuf  []driver.Completion // completions taken from the driver, [:cn] not yet handled
+	cn    int
+
 	ext     extQueue
 	state   atomic.Int32
 	efd     int
@@ -76,9 +81,15 @@ func New(cfg Config) (*Center, error) {
 	// A locked thread lets the driver use thread-bound kernel features:
 	// with io_uring, CoopTaskrun (see driver.Config.OneThread; its gain is
 	// in bench/RESULTS.md).
-	dcfg := driver.Config{Events: cfg.Events, OneThread: cfg.Wait == WaitThread}
+	dcfg := driver.Config{Events: cfg.Events, OneThread: cfg.Wait == WaitThread, Completion: cfg.IO == IOCompletion}
 	drv, err := driver.Open(cfg.Driver, dcfg)
 	var unsup *driver.UnsupportedError
+	if err != nil && errors.As(err, &unsup) && dcfg.Completion {
+		cfg.Logger.Warn("center: completion mode refused by the kernel, using readiness",
+			"center", cfg.ID, "driver", cfg.Driver, "reason", err)
+		dcfg.Completion = false
+		drv, err = driver.Open(cfg.Driver, dcfg)
+	}
 	if err != nil && errors.As(err, &unsup) && cfg.Driver != "epoll" {
 		cfg.Logger.Warn("center: driver refused by the kernel, falling back to epoll",
 			"center", cfg.ID, "driver", cfg.Driver, "reason", err)
@@ -89,6 +100,9 @@ func New(cfg Config) (*Center, error) {
 		return nil, errors.Join(fmt.Errorf("center %d: %w", cfg.ID, err), c.closeFds())
 	}
 	c.drv = drv
+	if c.cpl, _ = drv.(driver.Completer); c.cpl != nil {
+		c.cbuf = make([]driver.Completion, 256)
+	}
 	c.events = make([]driver.Event, cfg.Events)
 	c.files = make([]fileEntry, cfg.Events)
 	c.wheel.init(cfg.Tick, cfg.WheelSlots, c.now())
@@ -226,6 +240,9 @@ func (c *Center) processEvents() {
 	// of a busy turn for OnBusy.
 	start := c.now()
 	c.dispatch(n)
+	if c.cpl != nil {
+		n += c.dispatchCompletions()
+	}
 	if n > 0 && (c.wheel.count > 0 || !c.ext.empty()) {
 		c.now() // fresh for the timers and external events
 	}
@@ -262,6 +279,9 @@ func (c *Center) reportBusy(start int64) {
 func (c *Center) poll(timeout time.Duration) int {
 	n, err := c.drv.Wait(c.events, timeout)
 	c.lastN = n
+	if c.cpl != nil && c.cn < len(c.cbuf) {
+		c.cn += c.cpl.Completions(c.cbuf[c.cn:])
+	}
 	if err != nil {
 		c.st.waitErrors.Add(1)
 		c.cfg.Logger.Error("center: driver wait failed", "center", c.cfg.ID, "err", err)
@@ -276,7 +296,7 @@ func (c *Center) wait(timeout time.Duration) int {
 	if spin := c.cfg.Spin; spin > 0 {
 		start := time.Now()
 		for {
-			if n := c.poll(0); n > 0 {
+			if n := c.poll(0); n > 0 || c.cn > 0 {
 				return n
 			}
 			if !c.ext.empty() {
@@ -392,22 +412,25 @@ type Stats struct {
 	Wakeups uint64
 	// FileEvents counts file handlers run.
 	FileEvents uint64
+	// Completions counts completion-mode results handled.
+	Completions uint64
 	// WaitErrors counts driver Wait errors.
 	WaitErrors uint64
 }
 
 type stats struct {
-	loops, sleeps, wakeups, fileEvents, waitErrors atomic.Uint64
+	loops, sleeps, wakeups, fileEvents, completions, waitErrors atomic.Uint64
 }
 
 // Stats returns the loop counters. It may be called from any goroutine.
 func (c *Center) Stats() Stats {
 	return Stats{
-		Loops:      c.st.loops.Load(),
-		Sleeps:     c.st.sleeps.Load(),
-		Wakeups:    c.st.wakeups.Load(),
-		FileEvents: c.st.fileEvents.Load(),
-		WaitErrors: c.st.waitErrors.Load(),
+		Loops:       c.st.loops.Load(),
+		Sleeps:      c.st.sleeps.Load(),
+		Wakeups:     c.st.wakeups.Load(),
+		FileEvents:  c.st.fileEvents.Load(),
+		Completions: c.st.completions.Load(),
+		WaitErrors:  c.st.waitErrors.Load(),
 	}
 }
 
@@ -477,7 +500,7 @@ func (p *parker) init(c *Center) error {
 // before the park is only seen by polling.
 func (p *parker) check(uintptr) bool {
 	p.n = p.c.poll(0)
-	return p.n > 0 || !p.c.ext.empty() || p.c.stop.Load()
+	return p.n > 0 || p.c.cn > 0 || !p.c.ext.empty() || p.c.stop.Load()
 }
 
 func (p *parker) wait(timeout time.Duration) int {

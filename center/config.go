@@ -40,6 +40,38 @@ func (m WaitMode) String() string {
 	return "unknown"
 }
 
+// IOMode selects how the sockets of a center's users do their I/O.
+type IOMode int
+
+const (
+	// IOAuto, the zero value, is IOReadiness: on this machine's
+	// benchmarks completion mode has not yet beaten readiness in the
+	// messenger (see IOCompletion).
+	IOAuto IOMode = iota
+	// IOReadiness: the driver reports that a socket is ready and the
+	// handler makes the system call (read, writev), as Ceph's
+	// AsyncMessenger does.
+	IOReadiness
+	// IOCompletion: with a driver that offers driver.Completer (io_uring),
+	// the kernel receives into buffers the driver owns and sends from
+	// the caller's memory, and the handler learns what was done (Recv,
+	// Send, Quiesce). With any other driver it is IOReadiness.
+	IOCompletion
+)
+
+// String returns "auto", "readiness" or "completion".
+func (m IOMode) String() string {
+	switch m {
+	case IOAuto:
+		return "auto"
+	case IOReadiness:
+		return "readiness"
+	case IOCompletion:
+		return "completion"
+	}
+	return "unknown"
+}
+
 // Defaults of Config.
 const (
 	DefaultDriver     = "epoll"
@@ -66,6 +98,9 @@ type Config struct {
 	// Wait selects how the worker blocks. Default WaitAuto: WaitThread
 	// for "uring", WaitPoller otherwise.
 	Wait WaitMode
+	// IO selects readiness or completion mode for the sockets of the
+	// center's users (see IOMode). Default IOAuto.
+	IO IOMode
 	// Spin is how long the worker polls the driver without blocking before
 	// it sleeps. Negative disables spinning; zero means DefaultSpin.
 	Spin time.Duration
@@ -101,6 +136,9 @@ func (c Config) withDefaults() Config {
 		if c.Driver == "uring" {
 			c.Wait = WaitThread
 		}
+	}
+	if c.IO == IOAuto {
+		c.IO = IOReadiness
 	}
 	if c.Events <= 0 {
 		c.Events = DefaultEvents

@@ -27,11 +27,12 @@ import "errors"
 //     -errno. The driver reads bufs after Send returns: their memory stays
 //     pinned and must not change until the completion. At most one send is
 //     in flight per fd (ErrBusy): a second could overtake the first.
-//   - Cancel ends the receive and the send of fd. Each still ends with its
-//     one final completion (More false), after which the driver holds
-//     nothing of fd: only then may the caller close fd or hand it to
-//     another driver. Cancel also ends a readiness registration of fd,
-//     which the driver re-arms by itself.
+//   - Cancel ends fd's receive (op OpRecv), its send (OpSend) or both (op
+//     0). Each still ends with its one final completion (More false);
+//     once fd has none in flight the driver holds nothing of it: only then
+//     may the caller close fd or hand it to another driver. Cancelling
+//     both also ends a readiness registration of fd, which the driver
+//     re-arms by itself.
 //   - Wait returns once completions are pending even if no readiness event
 //     fired (it may return 0 events); Completions moves them out. Neither
 //     allocates in steady state.
@@ -42,8 +43,9 @@ type Completer interface {
 	Recv(fd int) error
 	// Send sends bufs on fd with one gathered sendmsg.
 	Send(fd int, bufs [][]byte) error
-	// Cancel ends fd's receive and send; their final completions follow.
-	Cancel(fd int) error
+	// Cancel ends fd's receive (OpRecv), send (OpSend) or both (0);
+	// their final completions follow.
+	Cancel(fd int, op Op) error
 	// Completions moves up to len(out) pending completions into out and
 	// returns how many.
 	Completions(out []Completion) int

@@ -24,6 +24,7 @@ var completionCases = []testCase{
 	{name: "BuffersRunOut", leakCheck: true, run: testBuffersRunOut},
 	{name: "CancelRecv", run: testCancelRecv},
 	{name: "CancelSend", run: testCancelSend},
+	{name: "CancelRecvOnly", run: testCancelRecvOnly},
 	{name: "PeerClosesMidSend", run: testPeerClosesMidSend},
 	{name: "EOF", run: testRecvEOF},
 	{name: "SteadyStateAllocs", run: testCompletionAllocs},
@@ -232,7 +233,7 @@ func testSendGathered(h *harness) {
 			return sent && got == n
 		})
 		off += n
-		if err := h.cp().Cancel(srv); err != nil {
+		if err := h.cp().Cancel(srv, 0); err != nil {
 			h.t.Fatal(err)
 		}
 		h.completions("the receive's end", func(c *driver.Completion) bool {
@@ -259,7 +260,7 @@ func testOneInFlight(h *harness) {
 		h.t.Fatalf("a second Recv while one is armed: %v, want driver.ErrBusy", err)
 	}
 	for _, fd := range []int{cli, srv} {
-		if err := h.cp().Cancel(fd); err != nil {
+		if err := h.cp().Cancel(fd, 0); err != nil {
 			h.t.Fatal(err)
 		}
 	}
@@ -307,7 +308,7 @@ func testMixedWithReadiness(h *harness) {
 // completion (one armed receive).
 func (h *harness) cancelAndDrain(fd int) {
 	h.t.Helper()
-	if err := h.cp().Cancel(fd); err != nil {
+	if err := h.cp().Cancel(fd, 0); err != nil {
 		h.t.Fatal(err)
 	}
 	h.completions("the cancelled receive's end", func(c *driver.Completion) bool {
@@ -372,7 +373,7 @@ func testCancelRecv(h *harness) {
 		h.t.Fatal(err)
 	}
 	h.wait(0) // submitted and armed
-	if err := h.cp().Cancel(srv); err != nil {
+	if err := h.cp().Cancel(srv, 0); err != nil {
 		h.t.Fatal(err)
 	}
 	h.completions("the cancelled receive", func(c *driver.Completion) bool {
@@ -392,7 +393,7 @@ func testCancelSend(h *harness) {
 		h.t.Fatal(err)
 	}
 	h.wait(0)
-	if err := h.cp().Cancel(cli); err != nil {
+	if err := h.cp().Cancel(cli, 0); err != nil {
 		h.t.Fatal(err)
 	}
 	h.completions("the cancelled send", func(c *driver.Completion) bool {
@@ -408,6 +409,42 @@ func testCancelSend(h *harness) {
 	})
 	h.noCompletion(cli, "after cancelling the send")
 	h.closeFd(cli)
+}
+
+// testCancelRecvOnly cancels a receive while a send on the same fd is in
+// flight: the receive ends, the send goes on and completes in full once
+// the peer reads.
+func testCancelRecvOnly(h *harness) {
+	cli, srv := h.pair()
+	const total = 8 << 20
+	if err := h.cp().Send(cli, [][]byte{pattern(0, total)}); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.cp().Recv(cli); err != nil {
+		h.t.Fatal(err)
+	}
+	h.wait(0)
+	if err := h.cp().Cancel(cli, driver.OpRecv); err != nil {
+		h.t.Fatal(err)
+	}
+	h.completions("the cancelled receive", func(c *driver.Completion) bool {
+		if c.Op != driver.OpRecv || c.More || c.Res != -int32(unix.ECANCELED) {
+			h.t.Fatalf("completion %+v, want the receive's end with -ECANCELED", *c)
+		}
+		return true
+	})
+	h.blocking(srv)
+	done := make(chan error, 1)
+	go func() { done <- readPattern(srv, 0, total) }()
+	h.completions("the send, in full", func(c *driver.Completion) bool {
+		if c.Op != driver.OpSend || c.Res != total {
+			h.t.Fatalf("completion %+v, want the whole send", *c)
+		}
+		return true
+	})
+	if err := <-done; err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 func testPeerClosesMidSend(h *harness) {

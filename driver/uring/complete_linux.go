@@ -150,8 +150,9 @@ func (d completerDriver) Send(fd int, bufs [][]byte) error {
 	return nil
 }
 
-// Cancel implements driver.Completer.
-func (d completerDriver) Cancel(fd int) error {
+// Cancel implements driver.Completer: by fd for both requests, by the
+// request's user_data for one.
+func (d completerDriver) Cancel(fd int, op driver.Op) error {
 	if d.r == nil {
 		return fmt.Errorf("uring: cancel fd %d: %w", fd, os.ErrClosed)
 	}
@@ -160,7 +161,14 @@ func (d completerDriver) Cancel(fd int) error {
 		return fmt.Errorf("uring: cancel fd %d: %w", fd, err)
 	}
 	s.opcode, s.fd = opAsyncCancel, int32(fd)
-	s.opFlags = cancelAll | cancelFd
+	switch op {
+	case driver.OpRecv:
+		s.fd, s.addr = -1, userData(kindRecv, 0, int32(fd))
+	case driver.OpSend:
+		s.fd, s.addr = -1, userData(kindSend, 0, int32(fd))
+	default:
+		s.opFlags = cancelAll | cancelFd
+	}
 	s.userData = userData(kindCancel, 0, int32(fd))
 	return nil
 }
