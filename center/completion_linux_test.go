@@ -26,7 +26,7 @@ func TestCompletionMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer unix.Close(fds[0])
+			defer func() { must(t, unix.Close(fds[0])) }()
 			got := make(chan []byte, 64)
 			sent := make(chan int32, 1)
 			quiesced := make(chan bool, 1)
