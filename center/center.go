@@ -192,7 +192,9 @@ func (c *Center) Close() error {
 		runtime.Gosched() // a producer is between its check and its push
 	}
 	c.ext.drain()
-	return c.closeFds()
+	err := c.closeFds()
+	c.endQuiesces() // the ring is gone, and with it every request
+	return err
 }
 
 func (c *Center) closeFds() error {

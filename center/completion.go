@@ -181,3 +181,15 @@ func (c *Center) complete(cp *driver.Completion) {
 	}
 	e.fn(cp)
 }
+
+// endQuiesces runs the functions of the quiesces still waiting when the
+// center closes: closing the driver ended their fds' requests.
+func (c *Center) endQuiesces() {
+	for fd := range c.comps {
+		if e := &c.comps[fd]; e.quiescing {
+			then := e.then
+			*e = compEntry{}
+			then()
+		}
+	}
+}

@@ -14,6 +14,15 @@ func factory(driverName string) msgrtest.Factory { return factoryWait(driverName
 // factoryWait makes messengers on driverName with the given wait mode
 // (WaitAuto: thread for uring, poller for epoll).
 func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
+	return factoryIO(driverName, wait, center.IOAuto)
+}
+
+// completion makes messengers on io_uring in completion mode.
+func completion(wait center.WaitMode) msgrtest.Factory {
+	return factoryIO("uring", wait, center.IOCompletion)
+}
+
+func factoryIO(driverName string, wait center.WaitMode, io center.IOMode) msgrtest.Factory {
 	return func(t testing.TB, cfg msgrtest.Config) gomsgr.Messenger {
 		workers := cfg.Workers
 		if workers == 0 {
@@ -22,7 +31,7 @@ func factoryWait(driverName string, wait center.WaitMode) msgrtest.Factory {
 		m, err := conn.NewMessenger(conn.Options{
 			Name:         cfg.Name,
 			Workers:      workers,
-			Center:       center.Config{Driver: driverName, Wait: wait},
+			Center:       center.Config{Driver: driverName, Wait: wait, IO: io},
 			IdleTimeout:  cfg.IdleTimeout,
 			ReadyTimeout: cfg.ReadyTimeout,
 
@@ -61,6 +70,19 @@ func TestLosslessUring(t *testing.T) { msgrtest.RunLossless(t, factory("uring"))
 // The synthetic workload (Ceph's SyntheticWorkload), on both drivers.
 func TestSyntheticEpoll(t *testing.T) { msgrtest.RunSynthetic(t, factory("epoll")) }
 func TestSyntheticUring(t *testing.T) { msgrtest.RunSynthetic(t, factory("uring")) }
+
+// Completion mode (io_uring receiving into its buffers and sending from
+// the writer's): the whole suite, the lossless scenarios and the
+// synthetic workload.
+func TestMessengerCompletion(t *testing.T) { msgrtest.Run(t, completion(center.WaitAuto)) }
+func TestMessengerCompletionPoller(t *testing.T) {
+	msgrtest.Run(t, completion(center.WaitPoller))
+}
+func TestAuthCompletion(t *testing.T)     { msgrtest.RunAuth(t, completion(center.WaitAuto)) }
+func TestLosslessCompletion(t *testing.T) { msgrtest.RunLossless(t, completion(center.WaitAuto)) }
+func TestSyntheticCompletion(t *testing.T) {
+	msgrtest.RunSynthetic(t, completion(center.WaitAuto))
+}
 
 // The wait modes WaitAuto does not pick: the suite runs on them too.
 func TestMessengerUringPoller(t *testing.T) {

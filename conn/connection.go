@@ -54,6 +54,14 @@ type Connection struct {
 	prog         framing.Progress // the message progress deadline (stall.go)
 	stallTmr     center.Timer
 
+	// Completion mode (complete.go): a receive armed, a send in flight,
+	// and the send's buffer list (reused).
+	cm       bool
+	cmFn     center.CompletionFunc // onCompletion, bound once: no closure per request
+	cmRecv   bool
+	cmSend   bool
+	sendBufs [][]byte
+
 	rs  recovery // faults, reconnects, replacement (lossless.go)
 	inj delays   // injected receive delays (inject.go)
 	cnt counting // counts and sampled timings (counting.go)
@@ -71,6 +79,8 @@ type (
 
 func newConnection(m *Messenger, w *center.Worker, role session.Role, peerType gomsgr.EntityType, target gomsgr.EntityAddr, myAddrs gomsgr.AddrVec) *Connection {
 	c := &Connection{msgr: m, w: w, c: w.Center(), sock: noSocket}
+	c.cm = c.c.Completion()
+	c.cmFn = c.onCompletion
 	c.api = msgrbase.NewAPI(&c.core)
 	c.core.Init(&m.sh, (*ops)(c), c, role, peerType, target)
 	if !m.opts.NoCounters {
@@ -162,6 +172,11 @@ func (c *Connection) accepted(s socket) {
 	tuneSocket(s.fd, !c.msgr.opts.DisableTCPNoDelay, c.msgr.opts.RcvBufBytes)
 	c.core.St.Store(msgrbase.Handshake)
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
+	if c.cm {
+		c.startSession()
+		c.armRecv()
+		return
+	}
 	if err := c.c.AddFile(s.fd, driver.Readable, c.handleEvent); err != nil {
 		c.close(err, true)
 		return
@@ -194,6 +209,17 @@ func (c *Connection) handleEvent(fd int, fired driver.Mask) {
 			return // not connected yet
 		}
 		c.core.St.Store(msgrbase.Handshake)
+		if c.cm {
+			// Connected: from now on the socket is in completion mode.
+			if err := c.c.DelFile(fd, driver.ReadWrite); err != nil {
+				c.fault(err)
+				return
+			}
+			c.wantWrite = false
+			c.startSession()
+			c.armRecv()
+			return
+		}
 		if err := c.c.DelFile(fd, driver.Writable); err != nil {
 			c.fault(err)
 			return

@@ -86,15 +86,27 @@ func (c *Connection) handOver() {
 		return
 	}
 	s := socket{fd: c.sock.Release()} // it moves: close must not close it
+	c.cmRecv, c.cmSend = false, false
 	c.close(session.ErrReplaced, false)
 	c.msgr.sh.InjectDelay()
 	c.msgr.sh.SC.Replacements.Add(1)
 	eng := c.eng
-	if err := ex.c.Submit(func() { ex.takeOver(s, eng, req, v) }); err != nil {
-		ex.core.Mu.Lock()
-		ex.core.Replacing = false
-		ex.core.Mu.Unlock()
-		s.Close()
+	move := func() {
+		if err := ex.c.Submit(func() { ex.takeOver(s, eng, req, v) }); err != nil {
+			ex.core.Mu.Lock()
+			ex.core.Replacing = false
+			ex.core.Mu.Unlock()
+			s.Close()
+		}
+	}
+	if !c.cm {
+		move()
+		return
+	}
+	// Completion mode: the socket moves once this worker's driver holds
+	// nothing of it (its receive cancelled, a send completed).
+	if err := c.c.Quiesce(s.fd, move); err != nil {
+		move() // the loop is ending: its ring's teardown ends the requests
 	}
 }
 
@@ -135,10 +147,12 @@ func (c *Connection) takeOver(s socket, from *session.Engine, req *session.Reque
 	c.iovs = c.msgr.iovs[c.w.ID()]
 	c.lastRead = c.c.Now()
 	c.c.AddTimer(&c.readyTimer, c.msgr.opts.ReadyTimeout)
-	if err := c.c.AddFile(s.fd, driver.Readable, c.handleEvent); err != nil {
-		clearReplacing()
-		c.fault(err)
-		return
+	if !c.cm {
+		if err := c.c.AddFile(s.fd, driver.Readable, c.handleEvent); err != nil {
+			clearReplacing()
+			c.fault(err)
+			return
+		}
 	}
 	err := c.eng.Resume(from, req, v)
 	clearReplacing()
@@ -222,7 +236,11 @@ func (c *Connection) dropSocket() []*gomsgr.Message {
 	if c.sock.open() {
 		// An error leaves an interest the close below ends anyway.
 		_ = c.c.DelFile(c.sock.fd, driver.ReadWrite)
-		c.sock.Close()
+		if c.cm {
+			c.quiesceSocket()
+		} else {
+			c.sock.Close()
+		}
 	}
 	c.wantWrite = false
 	c.hup = false

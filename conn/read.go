@@ -21,6 +21,12 @@ func (c *Connection) handleRead() {
 	if c.readBlocked || !c.sock.open() {
 		return // a throttle timer will resume
 	}
+	if c.cm {
+		c.readCM()
+		c.writeLoopGuarded()
+		c.flushCounts()
+		return
+	}
 	// lastRead takes the loop's clock as this turn read it: no reading of
 	// our own.
 	now := c.c.Now()

@@ -58,6 +58,10 @@ func (c *Connection) writeTimed(start center.Instant) {
 }
 
 func (c *Connection) writeLoop() {
+	if c.cm {
+		c.writeCM()
+		return
+	}
 	for c.wr.Pending() || c.gather() {
 		if c.msgr.sh.Injecting() {
 			c.injectSocketFailure()
