@@ -49,10 +49,11 @@ type Center struct {
 	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
 
-	cpl   driver.Completer    // nil unless completion mode is on
-	comps []compEntry         // completion-mode fds, indexed by fd
-	cbuf  []driver.Completion // completions taken from the driver, [:cn] not yet handled
-	cn    int
+	cpl    driver.Completer    // nil unless completion mode is on
+	comps  []compEntry         // completion-mode fds, indexed by fd
+	cbuf   []driver.Completion // completions taken from the driver, [:cn] not yet handled
+	cn     int
+	submit bool // a Send was queued this turn: flushSends
 
 	ext     extQueue
 	state   atomic.Int32
@@ -253,6 +254,9 @@ func (c *Center) processEvents() {
 		fired = c.wheel.expire(c.nowNs)
 	}
 	ran := c.ext.drain()
+	if c.cpl != nil {
+		c.flushSends()
+	}
 	if c.cfg.OnBusy != nil && (n > 0 || ran > 0 || fired > 0) {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)

@@ -24,9 +24,10 @@ import "errors"
 //     completion has More false. At most one receive is armed per fd.
 //   - Send sends bufs, gathered, with one sendmsg; its OpSend completion
 //     carries the byte count (all of them unless the connection failed) or
-//     -errno. The driver reads bufs after Send returns: their memory stays
-//     pinned and must not change until the completion. At most one send is
-//     in flight per fd (ErrBusy): a second could overtake the first.
+//     -errno. The driver reads bufs after Send returns: it keeps their
+//     memory alive until the completion, and it must not change until
+//     then. At most one send is in flight per fd (ErrBusy): a second could
+//     overtake the first.
 //   - Cancel ends fd's receive (op OpRecv), its send (OpSend) or both (op
 //     0). Each still ends with its one final completion (More false);
 //     once fd has none in flight the driver holds nothing of it: only then

@@ -41,8 +41,10 @@ type Config struct {
 	Impl string
 	// Workers is the event-loop workers per messenger (conn only).
 	Workers int
-	// Wait and Spin tune the event loop (conn only).
+	// Wait and Spin tune the event loop (conn only); IO selects
+	// readiness or completion mode (completion needs Impl "uring").
 	Wait center.WaitMode
+	IO   center.IOMode
 	Spin time.Duration
 	// Lossless selects the lossless policies (lossless_client /
 	// stateful_server) instead of lossy_client / stateless_server.
@@ -88,7 +90,7 @@ func New(cfg Config, name gomsgr.EntityName) (gomsgr.Messenger, error) {
 	switch cfg.Impl {
 	case "epoll", "uring":
 		return conn.NewMessenger(conn.Options{Name: name, Workers: cfg.Workers, Auth: ac,
-			Center: center.Config{Driver: cfg.Impl, Wait: cfg.Wait, Spin: cfg.Spin}})
+			Center: center.Config{Driver: cfg.Impl, Wait: cfg.Wait, Spin: cfg.Spin, IO: cfg.IO}})
 	case "simple":
 		return simple.NewMessenger(simple.Options{Name: name, Auth: ac})
 	}

@@ -26,16 +26,17 @@ import (
 
 // msgrFlags are the flags shared by server, client and local -mode msgr.
 type msgrFlags struct {
-	impl, wait, pprofAddr, cpuProfile, memProfile, jsonOut, mode string
-	workers                                                      int
-	spin                                                         time.Duration
-	lossless, perfDump                                           bool
+	impl, wait, io, pprofAddr, cpuProfile, memProfile, jsonOut, mode string
+	workers                                                          int
+	spin                                                             time.Duration
+	lossless, perfDump                                               bool
 }
 
 func (f *msgrFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.impl, "impl", "epoll", "messenger: epoll, uring (event loop) or simple (goroutine per connection)")
 	fs.IntVar(&f.workers, "workers", 2, "event-loop workers per messenger (ms_async_op_threads)")
 	fs.StringVar(&f.wait, "wait", "poller", "event-loop wait mode: poller or thread")
+	fs.StringVar(&f.io, "io", "readiness", "socket I/O: readiness, or completion (io_uring receiving into its buffers and sending; -impl uring)")
 	fs.DurationVar(&f.spin, "spin", 0, "event-loop spin before blocking (0: default 50µs; negative: off)")
 	fs.BoolVar(&f.lossless, "lossless", false, "lossless policies (stateful_server / lossless_client) instead of lossy")
 	fs.StringVar(&f.pprofAddr, "pprof", "", "serve net/http/pprof on this address (127.0.0.1:6060)")
@@ -54,6 +55,16 @@ func (f *msgrFlags) config() (perfmsgr.Config, error) {
 		cfg.Wait = center.WaitThread
 	default:
 		return cfg, fmt.Errorf("unknown wait mode %q", f.wait)
+	}
+	switch f.io {
+	case "readiness":
+	case "completion":
+		if f.impl != "uring" {
+			return cfg, fmt.Errorf("-io completion needs -impl uring")
+		}
+		cfg.IO = center.IOCompletion
+	default:
+		return cfg, fmt.Errorf("unknown -io %q: readiness or completion", f.io)
 	}
 	return cfg, nil
 }

@@ -3,7 +3,6 @@ package uring
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -30,8 +29,8 @@ const (
 
 	msgNoSignal = unix.MSG_NOSIGNAL // a send to a closed peer fails with EPIPE, no SIGPIPE
 
-	defaultBuffers     = 256
-	defaultBufferBytes = 16 << 10
+	defaultBuffers     = 128
+	defaultBufferBytes = 64 << 10
 )
 
 // completerDriver is a Driver with the completion capability.
@@ -48,13 +47,14 @@ type pollableCompleter struct{ completerDriver }
 // Fd returns the ring fd (see pollableDriver).
 func (p pollableCompleter) Fd() int { return p.r.fd }
 
-// compState is the completion-mode state of one fd.
+// compState is the completion-mode state of one fd. While a send is in
+// flight its header and iovecs (Go pointers in this heap object) keep the
+// caller's buffers alive: see msgAddr.
 type compState struct {
 	recv bool // a receive is armed
 	send bool // a send is in flight
 	msg  unix.Msghdr
 	iov  []unix.Iovec
-	pin  runtime.Pinner // the memory of the send in flight
 }
 
 // setupCompletion maps the provided buffers and registers their ring.
@@ -114,8 +114,8 @@ func (d completerDriver) Recv(fd int) error {
 }
 
 // Send implements driver.Completer. The iovec array and the message
-// header are the fd's own, reused; they and every buffer are pinned
-// until the completion is reaped.
+// header are the fd's own, reused; they keep the buffers alive until the
+// completion is reaped (msgAddr).
 func (d completerDriver) Send(fd int, bufs [][]byte) error {
 	if d.r == nil {
 		return fmt.Errorf("uring: send fd %d: %w", fd, os.ErrClosed)
@@ -142,7 +142,7 @@ func (d completerDriver) Send(fd int, bufs [][]byte) error {
 		st.msg.Iov, st.msg.Iovlen = &st.iov[0], uint64(len(st.iov))
 	}
 	s.opcode, s.fd = opSendMsg, int32(fd)
-	s.addr = pinMsg(&st.pin, &st.msg)
+	s.addr = msgAddr(&st.msg)
 	s.len = 1
 	s.opFlags = msgWaitAll | msgNoSignal
 	s.userData = userData(kindSend, 0, int32(fd))
@@ -215,7 +215,8 @@ func (d *Driver) completed(kind uint64, fd int32, res int32, flags uint32) {
 		}
 	case kindSend:
 		c.Op, c.More = driver.OpSend, false
-		st.pin.Unpin()
+		clear(st.iov) // the kernel is done: keep nothing alive
+		st.msg.Iov = nil
 		st.send = false
 	default:
 		return
@@ -226,12 +227,7 @@ func (d *Driver) completed(kind uint64, fd int32, res int32, flags uint32) {
 // closeCompletion releases completion mode's memory at Close: the ring is
 // closed (its teardown cancels every request), so nothing is in flight.
 func (d *Driver) closeCompletion() []error {
-	for _, st := range d.comps {
-		if st != nil && st.send {
-			st.pin.Unpin()
-			st.send = false
-		}
-	}
+	d.comps = nil // the ring is closed: the sends' memory may go
 	var errs []error
 	if d.bufs != nil {
 		errs = d.bufs.close()
