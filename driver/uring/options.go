@@ -39,8 +39,9 @@ type Options struct {
 
 	// Buffers is the number of provided receive buffers of completion mode
 	// (driver.Config.Completion), a power of two up to 32768 (default
-	// 256); BufferBytes is each one's size (default 16 KiB, the
-	// messenger's prefetch size). They are mapped once, outside the Go
-	// heap, and touched only as the kernel fills them.
+	// 128); BufferBytes is each one's size (default 64 KiB, the
+	// messenger's prefetch size: one receive takes as much as one read
+	// would). They are mapped once, outside the Go heap, and touched only
+	// as the kernel fills them.
 	Buffers, BufferBytes int
 }
