@@ -233,13 +233,7 @@ func testSendGathered(h *harness) {
 			return sent && got == n
 		})
 		off += n
-		if err := h.cp().Cancel(srv, 0); err != nil {
-			h.t.Fatal(err)
-		}
-		h.completions("the receive's end", func(c *driver.Completion) bool {
-			h.cp().Release(c)
-			return int(c.Fd) == srv && !c.More
-		})
+		h.cancelAndDrain(srv)
 	}
 }
 
