@@ -58,7 +58,7 @@ func benchSend(b *testing.B, size int, zc bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // a listener of the benchmark's own
 	done := make(chan int64)
 	go func() {
 		c, err := ln.Accept()
@@ -66,7 +66,7 @@ func benchSend(b *testing.B, size int, zc bool) {
 			done <- -1
 			return
 		}
-		defer c.Close()
+		defer func() { _ = c.Close() }() // the reader's end
 		buf := make([]byte, 1<<20)
 		var n int64
 		for {
@@ -90,7 +90,11 @@ func benchSend(b *testing.B, size int, zc bool) {
 	if err != nil {
 		b.Skip(err)
 	}
-	defer r.close()
+	defer func() {
+		if err := r.close(); err != nil {
+			b.Error(err)
+		}
+	}()
 	buf := make([]byte, size)
 	b.SetBytes(int64(size))
 	b.ResetTimer()
