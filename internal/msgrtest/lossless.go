@@ -68,7 +68,7 @@ func testReconnectUnderSocketFailures(t *testing.T, newMsgr Factory) {
 		}
 		time.Sleep(5 * time.Millisecond) // pacing: several writes, not one batch
 	}
-	WaitUntil(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
+	WaitOrDump(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n }, srv, cli)
 	checkInOrder(t, "client", cr.tidsOf(c), n)
 	if sr.conns() != 1 {
 		t.Fatalf("server saw messages on %d connections, want 1 session", sr.conns())
@@ -316,7 +316,7 @@ func testReconnectRace(t *testing.T, newMsgr Factory) {
 		}
 		time.Sleep(5 * time.Millisecond) // pacing: several writes, not one batch
 	}
-	WaitUntil(t, 60*time.Second, "pings and pongs", func() bool { return ar.count() == 2*n && br.count() == 2*n })
+	WaitOrDump(t, 60*time.Second, "pings and pongs", func() bool { return ar.count() == 2*n && br.count() == 2*n }, a, b)
 	for _, x := range []struct {
 		r *lrec
 		c gomsgr.Connection
@@ -345,7 +345,7 @@ func testReceiveDelayKeepsOrder(t *testing.T, newMsgr Factory) {
 	for i := 1; i <= n; i++ {
 		send(t, c, ping(uint64(i)))
 	}
-	WaitUntil(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n })
+	WaitOrDump(t, 60*time.Second, "all pongs", func() bool { return cr.count() >= n }, srv, cli)
 	checkInOrder(t, "client", cr.tidsOf(c), n)
 	if st := cli.SessionStats(); st.InjectedRecvDelays == 0 {
 		t.Fatalf("no delay injected: %+v", st)

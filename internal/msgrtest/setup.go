@@ -1,7 +1,9 @@
 package msgrtest
 
 import (
+	"bytes"
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,6 +74,32 @@ func WaitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// WaitOrDump is WaitUntil for waits that a stopped session would fail:
+// on a timeout it logs what each messenger knows (its dump: every
+// connection's state, role, queued and unacknowledged messages) and every
+// goroutine's stack before it fails t, which is what such a stop needs to
+// be diagnosed after the fact.
+func WaitOrDump(t testing.TB, d time.Duration, what string, cond func() bool, ms ...gomsgr.Messenger) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			for i, m := range ms {
+				if dm, ok := m.(interface{ Dump() gomsgr.Dump }); ok {
+					var b bytes.Buffer
+					if err := dm.Dump().WriteJSON(&b); err == nil {
+						t.Logf("messenger %d (%s) at the timeout:\n%s", i, m.Name(), b.String())
+					}
+				}
+			}
+			buf := make([]byte, 1<<20)
+			t.Logf("goroutines at the timeout:\n%s", buf[:runtime.Stack(buf, true)])
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(time.Millisecond)
