@@ -40,7 +40,7 @@ var EchoImpls = []string{
 }
 
 // Msgr2Impls are the servers of the msgr2 echo.
-var Msgr2Impls = []string{"simple", "conn-epoll", "conn-uring", "conn-uring-thread"}
+var Msgr2Impls = []string{"simple", "conn-epoll", "conn-uring", "conn-uring-thread", "conn-uring-completion"}
 
 // Serve starts impl's server for proto ("echo" or "msgr2") on addr.
 func Serve(impl, proto, addr string) (*Server, error) {
@@ -305,15 +305,19 @@ func newMessenger(impl string, name gomsgr.EntityName) (gomsgr.Messenger, error)
 	switch impl {
 	case "simple":
 		return simple.NewMessenger(simple.Options{Name: name, Logger: quietLog})
-	case "conn-epoll", "conn-uring", "conn-uring-thread":
+	case "conn-epoll", "conn-uring", "conn-uring-thread", "conn-uring-completion":
 		// conn-DRIVER[-thread]: the default wait mode (poller), or a
-		// worker locked to its thread (io_uring then uses COOP_TASKRUN).
-		drv, wait := strings.TrimPrefix(impl, "conn-"), center.WaitPoller
+		// worker locked to its thread (io_uring then uses COOP_TASKRUN);
+		// conn-uring-completion: io_uring completion mode (WaitAuto).
+		drv, wait, io := strings.TrimPrefix(impl, "conn-"), center.WaitPoller, center.IOAuto
 		if d, ok := strings.CutSuffix(drv, "-thread"); ok {
 			drv, wait = d, center.WaitThread
 		}
+		if d, ok := strings.CutSuffix(drv, "-completion"); ok {
+			drv, wait, io = d, center.WaitAuto, center.IOCompletion
+		}
 		return conn.NewMessenger(conn.Options{Name: name, Workers: 1, Logger: quietLog,
-			Center: center.Config{Driver: drv, Wait: wait}})
+			Center: center.Config{Driver: drv, Wait: wait, IO: io}})
 	}
 	return nil, fmt.Errorf("unknown msgr2 server %q", impl)
 }
