@@ -35,7 +35,7 @@ type msgrFlags struct {
 func (f *msgrFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.impl, "impl", "epoll", "messenger: epoll, uring (event loop) or simple (goroutine per connection)")
 	fs.IntVar(&f.workers, "workers", 2, "event-loop workers per messenger (ms_async_op_threads)")
-	fs.StringVar(&f.wait, "wait", "poller", "event-loop wait mode: poller or thread")
+	fs.StringVar(&f.wait, "wait", "auto", "event-loop wait mode: auto (thread for uring, poller for epoll), poller or thread")
 	fs.StringVar(&f.io, "io", "readiness", "socket I/O: readiness, or completion (io_uring receiving into its buffers and sending; -impl uring)")
 	fs.DurationVar(&f.spin, "spin", 0, "event-loop spin before blocking (0: default 50µs; negative: off)")
 	fs.BoolVar(&f.lossless, "lossless", false, "lossless policies (stateful_server / lossless_client) instead of lossy")
@@ -50,7 +50,9 @@ func (f *msgrFlags) register(fs *flag.FlagSet) {
 func (f *msgrFlags) config() (perfmsgr.Config, error) {
 	cfg := perfmsgr.Config{Impl: f.impl, Workers: f.workers, Spin: f.spin, Lossless: f.lossless, Mode: f.mode}
 	switch f.wait {
+	case "auto":
 	case "poller":
+		cfg.Wait = center.WaitPoller
 	case "thread":
 		cfg.Wait = center.WaitThread
 	default:
