@@ -44,9 +44,11 @@ func (m WaitMode) String() string {
 type IOMode int
 
 const (
-	// IOAuto, the zero value, is IOReadiness: on this machine's
-	// benchmarks completion mode has not yet beaten readiness in the
-	// messenger (see IOCompletion).
+	// IOAuto, the zero value, is IOReadiness: in this repository's
+	// benchmarks completion mode serves a messenger's peers at least as
+	// fast as readiness, but a messenger whose worker shares its P with
+	// the application's goroutines (a client) is slower in it, since the
+	// turn's work waits for the P to come back (bench/RESULTS.md).
 	IOAuto IOMode = iota
 	// IOReadiness: the driver reports that a socket is ready and the
 	// handler makes the system call (read, writev), as Ceph's
