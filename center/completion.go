@@ -103,27 +103,29 @@ func (c *Center) Release(cp *driver.Completion) {
 // otherwise after their final completions, which no longer reach the
 // handler (their buffers are released). Only then may fd be closed or
 // handed to another center. A second Quiesce before the first finished
-// is an error. Owner only.
+// is an error, and so is a failed cancel (then runs not at all: the
+// caller decides). Owner only.
 func (c *Center) Quiesce(fd int, then func()) error {
 	c.checkOwner("Quiesce")
-	if c.cpl == nil || fd < 0 || fd >= len(c.comps) || (!c.comps[fd].recv && !c.comps[fd].send) {
-		if fd >= 0 && fd < len(c.comps) && c.comps[fd].quiescing {
-			return fmt.Errorf("center %d: Quiesce(%d): already quiescing", c.cfg.ID, fd)
-		}
-		if fd >= 0 && fd < len(c.comps) {
-			c.comps[fd] = compEntry{}
-		}
-		then()
+	if c.cpl == nil || fd < 0 || fd >= len(c.comps) {
+		then() // never in completion mode
 		return nil
 	}
 	e := &c.comps[fd]
-	if e.quiescing {
+	switch {
+	case e.quiescing:
 		return fmt.Errorf("center %d: Quiesce(%d): already quiescing", c.cfg.ID, fd)
+	case !e.recv && !e.send:
+		*e = compEntry{}
+		then()
+		return nil
 	}
-	e.quiescing, e.then, e.fn = true, then, nil
+	// Cancel first: on an error nothing is marked, and the caller, told,
+	// goes on without waiting.
 	if err := c.cpl.Cancel(fd, 0); err != nil {
 		return fmt.Errorf("center %d: %w", c.cfg.ID, err)
 	}
+	e.quiescing, e.then, e.fn = true, then, nil
 	return nil
 }
 
