@@ -35,14 +35,12 @@ func (s *Tickets) setExchange(serverChallenge uint64) {
 
 // RenewRequest returns the cephx request (an MAuth payload) that renews
 // what is due among want (Entity* bits; the auth ticket is always
-// wanted) at now, or nil when nothing is. force renews the auth ticket and
-// every wanted service ticket even before they are due. key is the
-// client's own secret.
-func (s *Tickets) RenewRequest(key cephx.Key, want uint32, now time.Time, force bool) ([]byte, error) {
+// wanted) at now, or nil when nothing is: the auth ticket first, then the
+// service tickets. force (Entity* bits) names tickets to renew even
+// before they are due. key is the client's own secret.
+func (s *Tickets) RenewRequest(key cephx.Key, want uint32, now time.Time, force uint32) ([]byte, error) {
 	need, _ := s.Need(want|cephx.EntityAuth, now)
-	if force {
-		need = want | cephx.EntityAuth
-	}
+	need |= force & (want | cephx.EntityAuth)
 	if need == 0 {
 		return nil, nil
 	}

@@ -2,6 +2,7 @@ package monc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"syscall"
@@ -159,10 +160,16 @@ func (c *Client) maintainOnce() time.Duration {
 	return wait
 }
 
-// renew sends renewal requests until nothing wanted is due (at most
-// three: the auth ticket, then the service tickets).
-func (c *Client) renew(ctx context.Context, force bool) error {
-	for range 3 {
+// renew sends what is due: the auth ticket's renewal, then one request
+// for the service tickets still needed. A service the mon issues no
+// ticket for (no caps for it) is asked for again only at the next check,
+// not in a loop.
+func (c *Client) renew(ctx context.Context, forced bool) error {
+	var force uint32
+	if forced {
+		force = auth.WantKeys | cephx.EntityAuth
+	}
+	for range 2 {
 		req, err := c.auth.tickets.RenewRequest(*c.auth.key, auth.WantKeys, time.Now(), force)
 		if err != nil || req == nil {
 			return err
@@ -174,8 +181,11 @@ func (c *Client) renew(ctx context.Context, force bool) error {
 		if err := c.auth.tickets.HandleReply(*c.auth.key, rep.Payload, time.Now()); err != nil {
 			return err
 		}
-		force = false
 		c.stat(func(s *Stats) { s.Renewals++ })
+		if binary.LittleEndian.Uint16(req) != cephx.GetAuthSessionKey {
+			return nil // the service tickets: done until the next check
+		}
+		force &^= cephx.EntityAuth // renewed: the service tickets next
 	}
 	return nil
 }

@@ -49,12 +49,16 @@ func TestCephxTickets(t *testing.T) {
 				t.Fatalf("no ticket for service %#x from the mon's AUTH_DONE", s)
 			}
 		}
+		mgrBefore := tk.Expires(cephx.EntityMgr)
 		time.Sleep(10 * time.Millisecond) // a later expiry proves a new ticket
 		if err := c.RenewTickets(testCtx(t, 20*time.Second)); err != nil {
 			t.Fatalf("RenewTickets: %v\nmon log:\n%s", err, mon.LogTail(30))
 		}
 		if after := tk.Expires(cephx.EntityAuth); !after.After(before) {
 			t.Fatalf("auth ticket expires %v after renewal, %v before", after, before)
+		}
+		if after := tk.Expires(cephx.EntityMgr); !after.After(mgrBefore) {
+			t.Fatalf("MGR ticket expires %v after renewal, %v before: service tickets not renewed", after, mgrBefore)
 		}
 		mustOK(t, c, `{"prefix": "version"}`)
 		// On its own: the renewal is due at 3/4 of the TTL.
