@@ -193,3 +193,20 @@ func DecodeResponseHeader(b []byte) (ResponseHeader, int, error) {
 	}
 	return h, d.Offset(), nil
 }
+
+// expectResponse reads a CephXResponseHeader from d and checks that it
+// answers a request of type want with status 0 (a non-zero status wraps
+// ErrAuthFailed).
+func expectResponse(d *msgr2.Decoder, want uint16) error {
+	h := decodeResponseHeader(d)
+	if err := d.Err(); err != nil {
+		return decodeErr("response header", err)
+	}
+	if h.RequestType != want {
+		return fmt.Errorf("%w: response type %#x, want %#x", ErrDecode, h.RequestType, want)
+	}
+	if h.Status != 0 {
+		return fmt.Errorf("%w: status %d", ErrAuthFailed, h.Status)
+	}
+	return nil
+}

@@ -47,15 +47,8 @@ func AppendRotatingRequest(dst []byte) []byte { return msgr2.AppendU16(dst, GetR
 // connection secret and extra tickets) are returned undecoded in rest.
 func ParseTicketReply(payload []byte, want uint16, principal Key, ticketKey *Key) (tickets []Ticket, rest []byte, err error) {
 	d := msgr2.NewDecoder(payload)
-	h := decodeResponseHeader(d)
-	if err := d.Err(); err != nil {
-		return nil, nil, decodeErr("response header", err)
-	}
-	if h.RequestType != want {
-		return nil, nil, fmt.Errorf("%w: response type %#x, want %#x", ErrDecode, h.RequestType, want)
-	}
-	if h.Status != 0 {
-		return nil, nil, fmt.Errorf("%w: status %d", ErrAuthFailed, h.Status)
+	if err := expectResponse(d, want); err != nil {
+		return nil, nil, err
 	}
 	tickets, err = decodeServiceTicketReply(d, principal, ticketKey)
 	if err != nil {
@@ -121,15 +114,8 @@ func (r RotatingSecrets) Append(dst []byte) []byte {
 // daemon's own key.
 func ParseRotatingReply(payload []byte, secret Key) (RotatingSecrets, error) {
 	d := msgr2.NewDecoder(payload)
-	h := decodeResponseHeader(d)
-	if err := d.Err(); err != nil {
-		return RotatingSecrets{}, decodeErr("response header", err)
-	}
-	if h.RequestType != GetRotatingKey {
-		return RotatingSecrets{}, fmt.Errorf("%w: response type %#x, want %#x", ErrDecode, h.RequestType, GetRotatingKey)
-	}
-	if h.Status != 0 {
-		return RotatingSecrets{}, fmt.Errorf("%w: status %d", ErrAuthFailed, h.Status)
+	if err := expectResponse(d, GetRotatingKey); err != nil {
+		return RotatingSecrets{}, err
 	}
 	v, _, err := DecodeDecrypt(secret, payload[d.Offset():])
 	if err != nil {

@@ -175,15 +175,8 @@ type AuthDone struct {
 // ErrAuthFailed.
 func ParseAuthDone(payload []byte, clientSecret Key) (AuthDone, error) {
 	d := msgr2.NewDecoder(payload)
-	h := decodeResponseHeader(d)
-	if err := d.Err(); err != nil {
-		return AuthDone{}, decodeErr("response header", err)
-	}
-	if h.RequestType != GetAuthSessionKey {
-		return AuthDone{}, fmt.Errorf("%w: response type %#x, want %#x", ErrDecode, h.RequestType, GetAuthSessionKey)
-	}
-	if h.Status != 0 {
-		return AuthDone{}, fmt.Errorf("%w: status %d", ErrAuthFailed, h.Status)
+	if err := expectResponse(d, GetAuthSessionKey); err != nil {
+		return AuthDone{}, err
 	}
 	tickets, err := decodeServiceTicketReply(d, clientSecret, nil)
 	if err != nil {
