@@ -19,9 +19,9 @@ import (
 // buffer for a large frame) and the buffer given back at once; the writer
 // is not touched while a send is in flight.
 //
-// A throttle that refuses a frame cancels the receive; bytes already on
-// their way are kept in the reader, and the receive is armed again when
-// the throttle lets reading resume. A socket given up (fault, close,
+// A throttle that refuses a frame cancels the receive; the chunks already
+// on their way wait in their buffers (cmPending), and are fed, and the
+// receive armed again, when the throttle lets reading resume. A socket given up (fault, close,
 // hand-over to another session) is quiesced first: its requests are
 // cancelled and only after their last completion is it closed or moved
 // (center.Quiesce), so that no request of the driver outlives it.
@@ -66,8 +66,8 @@ func (c *Connection) onRecv(cp *driver.Completion) {
 	}
 	if cp.Res > 0 {
 		c.lastRead = c.c.Now()
-		c.feed(fd, cp.Data)
-		c.c.Release(cp)
+		c.cmPending = append(c.cmPending, pendingRecv{cp: *cp})
+		c.drainPending()
 		c.rd.Idle()
 		if fd == c.sock.fd && c.core.St.Load() != msgrbase.Closed {
 			c.writeLoopGuarded() // replies, acks
@@ -91,35 +91,78 @@ func (c *Connection) onRecv(cp *driver.Completion) {
 	}
 }
 
-// feed copies b into the frame reader and processes what it completes.
-// While a throttle refuses reading the bytes are only buffered.
-func (c *Connection) feed(fd int, b []byte) {
-	for len(b) > 0 {
-		sp := c.rd.Space()
-		n := copy(sp, b)
-		c.rd.Filled(n)
-		b = b[n:]
-		if c.readBlocked {
-			continue
+// pendingRecv is a received chunk not yet fed in full: its buffer stays
+// the driver's until then (a throttle refused reading).
+type pendingRecv struct {
+	cp  driver.Completion
+	off int // bytes of cp.Data already fed
+}
+
+// drainPending feeds the received chunks in order, giving each buffer
+// back once fed in full. A throttle that refuses a frame stops it (the
+// rest waits, its buffer held, for the throttle retry) and cancels the
+// receive: the chunks still on their way join the queue.
+func (c *Connection) drainPending() {
+	fd := c.sock.fd
+	for len(c.cmPending) > 0 && !c.readBlocked {
+		p := &c.cmPending[0]
+		n, ok := c.feed(p.cp.Data[p.off:])
+		p.off += n
+		if fd != c.sock.fd || c.core.St.Load() == msgrbase.Closed {
+			return // closed, faulted or handed over: the queue was let go
 		}
-		if !c.process() {
-			if c.readBlocked && fd == c.sock.fd {
-				// Stop the receive; what is already on its way is kept.
-				if err := c.c.CancelRecv(fd); err != nil {
-					c.fault(fmt.Errorf("conn: read: %w", err))
-					return
-				}
-				continue
+		if p.off == len(p.cp.Data) {
+			c.c.Release(&p.cp)
+			c.cmPending[0] = pendingRecv{}
+			c.cmPending = c.cmPending[1:]
+		}
+		if !ok && c.readBlocked {
+			if err := c.c.CancelRecv(fd); err != nil {
+				c.fault(fmt.Errorf("conn: read: %w", err))
 			}
-			return // closed or handed over
+			return
 		}
 	}
+	if len(c.cmPending) == 0 {
+		c.cmPending = c.cmPending[:0:0] // do not keep a grown queue
+	}
+}
+
+// feed copies b into the frame reader piece by piece (each piece sized by
+// the reader: its prefetch buffer, or the rest of a large frame's own
+// buffer) and processes each. It returns the bytes fed and false when
+// processing stopped: a throttle refused, or the connection closed.
+func (c *Connection) feed(b []byte) (int, bool) {
+	n := 0
+	for n < len(b) {
+		k := copy(c.rd.Space(), b[n:])
+		c.rd.Filled(k)
+		n += k
+		if !c.process() {
+			return n, false
+		}
+	}
+	return n, true
+}
+
+// releasePending gives the held chunks' buffers back (the socket is given
+// up).
+func (c *Connection) releasePending() {
+	for i := range c.cmPending {
+		c.c.Release(&c.cmPending[i].cp)
+		c.cmPending[i] = pendingRecv{}
+	}
+	c.cmPending = c.cmPending[:0:0]
 }
 
 // readCM is handleRead in completion mode: process what the reader holds
 // (bytes kept while a throttle refused), then let the receive run.
 func (c *Connection) readCM() {
 	if c.rd.Buffered() > 0 && !c.process() {
+		return
+	}
+	c.drainPending()
+	if c.readBlocked || len(c.cmPending) > 0 {
 		return
 	}
 	c.rd.Idle()
@@ -172,6 +215,7 @@ func (c *Connection) onSent(cp *driver.Completion) {
 // peer sees the end, a send in flight fails), closed once the driver holds
 // nothing of it.
 func (c *Connection) quiesceSocket() {
+	c.releasePending()
 	fd := c.sock.Release()
 	c.cmRecv, c.cmSend = false, false
 	shutdownFD(fd)

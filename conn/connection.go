@@ -61,6 +61,9 @@ type Connection struct {
 	cmRecv   bool
 	cmSend   bool
 	sendBufs [][]byte
+	// cmPending holds received chunks not yet fed (a throttle refused),
+	// in their driver buffers.
+	cmPending []pendingRecv
 
 	rs  recovery // faults, reconnects, replacement (lossless.go)
 	inj delays   // injected receive delays (inject.go)

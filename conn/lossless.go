@@ -85,6 +85,7 @@ func (c *Connection) handOver() {
 		c.fault(err)
 		return
 	}
+	c.releasePending()
 	s := socket{fd: c.sock.Release()} // it moves: close must not close it
 	c.cmRecv, c.cmSend = false, false
 	c.close(session.ErrReplaced, false)
