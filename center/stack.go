@@ -52,6 +52,12 @@ type Stack struct {
 	workers []*Worker
 	mu      sync.Mutex // serializes Pick's choice and Stop
 	stopped bool
+
+	// A shared stack's (Acquire): its registry key, its users' busy
+	// hooks and how many users hold it (under shared.mu).
+	key   sharedKey
+	busy  *busyHooks
+	users int
 }
 
 // NewStack creates and starts the workers. Each worker goroutine carries

@@ -104,8 +104,8 @@ type pendingRecv struct {
 // receive: the chunks still on their way join the queue.
 func (c *Connection) drainPending() {
 	fd := c.sock.fd
-	for len(c.cmPending) > 0 && !c.readBlocked {
-		p := &c.cmPending[0]
+	for c.cmHead < len(c.cmPending) && !c.readBlocked {
+		p := &c.cmPending[c.cmHead]
 		n, ok := c.feed(p.cp.Data[p.off:])
 		p.off += n
 		if fd != c.sock.fd || c.core.St.Load() == msgrbase.Closed {
@@ -113,8 +113,8 @@ func (c *Connection) drainPending() {
 		}
 		if p.off == len(p.cp.Data) {
 			c.c.Release(&p.cp)
-			c.cmPending[0] = pendingRecv{}
-			c.cmPending = c.cmPending[1:]
+			*p = pendingRecv{}
+			c.cmHead++
 		}
 		if !ok && c.readBlocked {
 			if err := c.c.CancelRecv(fd); err != nil {
@@ -123,8 +123,18 @@ func (c *Connection) drainPending() {
 			return
 		}
 	}
-	if len(c.cmPending) == 0 {
-		c.cmPending = c.cmPending[:0:0] // do not keep a grown queue
+	if c.cmHead == len(c.cmPending) {
+		c.resetPending()
+	}
+}
+
+// resetPending empties the fed queue, keeping its array unless a throttle
+// grew it.
+func (c *Connection) resetPending() {
+	c.cmHead = 0
+	c.cmPending = c.cmPending[:0]
+	if cap(c.cmPending) > 16 {
+		c.cmPending = nil
 	}
 }
 
@@ -148,11 +158,11 @@ func (c *Connection) feed(b []byte) (int, bool) {
 // releasePending gives the held chunks' buffers back (the socket is given
 // up).
 func (c *Connection) releasePending() {
-	for i := range c.cmPending {
+	for i := c.cmHead; i < len(c.cmPending); i++ {
 		c.c.Release(&c.cmPending[i].cp)
 		c.cmPending[i] = pendingRecv{}
 	}
-	c.cmPending = c.cmPending[:0:0]
+	c.resetPending()
 }
 
 // readCM is handleRead in completion mode: process what the reader holds
@@ -162,7 +172,7 @@ func (c *Connection) readCM() {
 		return
 	}
 	c.drainPending()
-	if c.readBlocked || len(c.cmPending) > 0 {
+	if c.readBlocked || c.cmHead < len(c.cmPending) {
 		return
 	}
 	c.rd.Idle()

@@ -62,8 +62,9 @@ type Connection struct {
 	cmSend   bool
 	sendBufs [][]byte
 	// cmPending holds received chunks not yet fed (a throttle refused),
-	// in their driver buffers.
+	// in their driver buffers, from cmHead on.
 	cmPending []pendingRecv
+	cmHead    int
 
 	rs  recovery // faults, reconnects, replacement (lossless.go)
 	inj delays   // injected receive delays (inject.go)

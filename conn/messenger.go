@@ -33,7 +33,9 @@ type Messenger struct {
 	batches    []*perf.Batch
 	runBatches map[int]*perf.Batch // per worker, published per handler run
 	stack      *center.Stack
-	ownsStack  bool
+	ownsStack  bool   // started by NewMessenger: Shutdown stops it
+	shareStack bool   // from center.Acquire: Shutdown releases it
+	unhook     func() // removes the busy hook from a shared stack
 	loop       Connection
 
 	mu       sync.Mutex // guards proc and bindAddr
@@ -69,29 +71,9 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m.messengerAPI = msgrbase.NewMessengerAPI(&m.sh)
 	m.stack = opts.Stack
 	if m.stack == nil {
-		ccfg := opts.Center
-		if !opts.NoCounters && ccfg.OnBusy == nil {
-			// msgr_running_total_time: the loop reports each busy turn;
-			// the counts its handlers gathered are published then.
-			busy := make([]*perf.Counters, opts.Workers)
-			batches := make([]*perf.Batch, opts.Workers)
-			for i := range busy {
-				busy[i] = m.sh.Perf().Worker(i)
-				batches[i] = busy[i].NewBatch()
-			}
-			m.batches = batches
-			ccfg.OnBusy = func(id int, d time.Duration) {
-				if id < len(busy) {
-					busy[id].AddTime(perf.RunningTotalTime, d)
-					batches[id].Flush()
-				}
-			}
+		if err := m.startStack(); err != nil {
+			return nil, err
 		}
-		s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: ccfg})
-		if err != nil {
-			return nil, fmt.Errorf("conn: %w", err)
-		}
-		m.stack, m.ownsStack = s, true
 	}
 	m.iovs = map[int]*iovecs{}
 	m.labels = map[int]*msgrbase.Labels{}
@@ -113,6 +95,56 @@ func NewMessenger(opts Options) (*Messenger, error) {
 	m.loop.core.Init(&m.sh, (*ops)(&m.loop), &m.loop, session.Client, opts.Name.Type, gomsgr.EntityAddr{})
 	m.sh.SetLoopback(&m.loop.core)
 	return m, nil
+}
+
+// startStack gives the messenger its workers: the process-wide stack of
+// its configuration, or a stack of its own (Options.OwnStack, or a
+// Center.OnBusy hook of the caller's). Either way each busy turn of a
+// worker publishes the counts the messenger's handlers gathered on it and
+// adds the turn to msgr_running_total_time.
+func (m *Messenger) startStack() error {
+	opts := m.opts
+	ccfg := opts.Center
+	var hook func(int, time.Duration)
+	if !opts.NoCounters && ccfg.OnBusy == nil {
+		// msgr_running_total_time: the loop reports each busy turn;
+		// the counts its handlers gathered are published then.
+		busy := make([]*perf.Counters, opts.Workers)
+		batches := make([]*perf.Batch, opts.Workers)
+		for i := range busy {
+			busy[i] = m.sh.Perf().Worker(i)
+			batches[i] = busy[i].NewBatch()
+		}
+		m.batches = batches
+		hook = func(id int, d time.Duration) {
+			if id < len(busy) {
+				busy[id].AddTime(perf.RunningTotalTime, d)
+				batches[id].Flush()
+			}
+		}
+	}
+	if !opts.OwnStack && ccfg.OnBusy == nil {
+		s, err := center.Acquire(center.StackConfig{Workers: opts.Workers, Center: ccfg})
+		if err != nil {
+			return fmt.Errorf("conn: %w", err)
+		}
+		if hook != nil {
+			if m.unhook, err = s.OnBusy(hook); err != nil {
+				return errors.Join(fmt.Errorf("conn: %w", err), s.Release(context.Background()))
+			}
+		}
+		m.stack, m.shareStack = s, true
+		return nil
+	}
+	if hook != nil {
+		ccfg.OnBusy = hook
+	}
+	s, err := center.NewStack(center.StackConfig{Name: opts.Name.String(), Workers: opts.Workers, Center: ccfg})
+	if err != nil {
+		return fmt.Errorf("conn: %w", err)
+	}
+	m.stack, m.ownsStack = s, true
+	return nil
 }
 
 // Bind listens on addr: port 0 takes a kernel-chosen port, unless
@@ -222,8 +254,38 @@ func (m *Messenger) connClosed(c *Connection, prev msgrbase.State, err error, no
 	m.sh.ConnClosed(&c.core, prev, err, notify)
 }
 
-// Shutdown stops accepting, closes every connection, stops dispatching and,
-// if the messenger owns its stack, stops the workers.
+// releaseStack hands a shared stack back: the busy hook is removed, a
+// barrier on each worker makes sure no turn still runs it, the counts
+// gathered since the last busy turn are published there, and the stack's
+// last user stops it.
+func (m *Messenger) releaseStack(ctx context.Context) error {
+	if m.unhook != nil {
+		m.unhook()
+		m.unhook = nil
+	}
+	for _, w := range m.stack.Workers() {
+		id := w.ID()
+		err := w.Center().SubmitWait(ctx, func() {
+			if id < len(m.batches) {
+				m.batches[id].Flush()
+			}
+		})
+		if err != nil && !errors.Is(err, center.ErrClosed) {
+			return err
+		}
+	}
+	m.shareStack = false
+	return m.stack.Release(ctx)
+}
+
+// Stack returns the messenger's workers: Options.Stack, the process-wide
+// stack it shares, or its own (Options.OwnStack).
+func (m *Messenger) Stack() *center.Stack { return m.stack }
+
+// Shutdown stops accepting, closes every connection, stops dispatching and
+// lets the workers go: it stops a stack of the messenger's own, and
+// releases the process-wide one (the last messenger to release it stops
+// it); a Stack from Options stays running.
 func (m *Messenger) Shutdown(ctx context.Context) error {
 	return m.sh.Shutdown(ctx, func(ctx context.Context) error {
 		m.mu.Lock()
@@ -243,6 +305,9 @@ func (m *Messenger) Shutdown(ctx context.Context) error {
 		}
 		return errors.Join(errs...)
 	}, func(ctx context.Context) error {
+		if m.shareStack {
+			return m.releaseStack(ctx)
+		}
 		if !m.ownsStack {
 			return nil
 		}

@@ -30,7 +30,17 @@ type Options struct {
 	Center center.Config
 	// Stack, when set, is a running stack shared with other messengers
 	// (Ceph's process-wide NetworkStack); the messenger does not stop it.
+	//
+	// When it is nil, the messenger shares the process-wide stack of its
+	// Workers and Center configuration with every other messenger of that
+	// configuration (center.Acquire, Ceph's StackSingleton), and the last
+	// of them to shut down stops it: many messengers in one process run
+	// Workers workers, not that many each. OwnStack gives the messenger
+	// workers of its own, as does a Center.OnBusy hook.
 	Stack *center.Stack
+	// OwnStack makes the messenger start (and stop) workers of its own
+	// instead of sharing the process-wide stack.
+	OwnStack bool
 	// BindPortMin and BindPortMax, when set, make Bind with port 0 scan
 	// that range as Ceph does (its ms_bind_port_min 6800 and
 	// ms_bind_port_max 7568) instead of taking a kernel-chosen port.

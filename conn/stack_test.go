@@ -2,6 +2,7 @@ package conn_test
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -82,5 +83,93 @@ func TestSharedStack(t *testing.T) {
 	}
 	if err := stack.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProcessStack: messengers created with the same options share one
+// process-wide stack (Ceph's StackSingleton), each still counts its own
+// messages and its workers' busy time, one shutting down leaves the others
+// working, and the last one stops the workers. OwnStack opts out.
+func TestProcessStack(t *testing.T) {
+	leakcheck.Check(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	opts := func(typ gomsgr.EntityType, num int64) conn.Options {
+		return conn.Options{Name: gomsgr.EntityName{Type: typ, Num: num}, Workers: 2}
+	}
+	got := make(chan *gomsgr.Message, 64)
+	srv, err := conn.NewMessenger(opts(gomsgr.EntityOSD, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
+	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	must(t, srv.Start())
+	var clis []*conn.Messenger
+	for i := range 2 {
+		cli, err := conn.NewMessenger(opts(gomsgr.EntityClient, int64(10+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, cli.Start())
+		clis = append(clis, cli)
+	}
+	own, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 12}, Workers: 2, OwnStack: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, own.Start())
+	if srv.Stack() != clis[0].Stack() || srv.Stack() != clis[1].Stack() {
+		t.Fatal("messengers of one configuration got different stacks")
+	}
+	if own.Stack() == srv.Stack() {
+		t.Fatal("OwnStack shares the process-wide stack")
+	}
+	send := func(m *conn.Messenger, n int) {
+		t.Helper()
+		c, err := m.ConnectTo(gomsgr.EntityOSD, srv.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			must(t, c.SendMessage(&gomsgr.Message{Type: 0x7001, Tid: uint64(i), Data: make([]byte, 32)}))
+		}
+		for i := range n {
+			select {
+			case m := <-got:
+				m.Release()
+			case <-ctx.Done():
+				t.Fatalf("%d of %d messages arrived", i, n)
+			}
+		}
+	}
+	send(clis[0], 20)
+	send(own, 20)
+	count := func(m *conn.Messenger, ctr perf.Counter) uint64 { return m.Perf().Total().Get(ctr) }
+	// Counts are published at the end of the worker's busy turn.
+	for deadline := time.Now().Add(5 * time.Second); count(clis[0], perf.SendMessages) < 20 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if s := count(clis[0], perf.SendMessages); s != 20 {
+		t.Fatalf("client msgr_send_messages %d, want 20 (the other client's are not its own)", s)
+	}
+	if s := count(clis[1], perf.SendMessages); s != 0 {
+		t.Fatalf("idle client msgr_send_messages %d, want 0", s)
+	}
+	for _, m := range []*conn.Messenger{srv, clis[0]} {
+		if d := m.Perf().Total().Time(perf.RunningTotalTime); d <= 0 {
+			t.Errorf("%v: msgr_running_total_time %v, want > 0", m.Name(), d)
+		}
+	}
+	must(t, clis[0].Shutdown(ctx))
+	must(t, own.Shutdown(ctx))
+	send(clis[1], 20) // the stack outlives one of its users
+	must(t, clis[1].Shutdown(ctx))
+	stack := srv.Stack()
+	must(t, srv.Shutdown(ctx))
+	if err := stack.Workers()[0].Center().Submit(func() {}); !errors.Is(err, center.ErrClosed) {
+		t.Fatalf("after the last messenger's Shutdown, the stack's Submit = %v, want ErrClosed", err)
 	}
 }

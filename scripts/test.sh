@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need,
-# then runs every package's tests under the race detector.
+# then runs every package's tests under the race detector, and the
+# allocation tests without it.
 #
 #   ./scripts/test.sh            # default run (about 2 minutes on 2 cores)
 #   GOMSGR_STRESS=1 ./scripts/test.sh   # larger stress settings (see README)
@@ -14,4 +15,9 @@ fi
 
 go mod download
 
-exec go test -race -count=1 -timeout 30m ./... "$@"
+go test -race -count=1 -timeout 30m ./... "$@"
+
+# The allocation tests skip themselves under the race detector (it
+# allocates): run them once more without it (a few seconds).
+go test -count=1 -timeout 10m -run 'Alloc' ./...
+go test -count=1 -timeout 10m -run 'TestMessenger[A-Za-z]*$/ZeroAllocs$' ./conn ./simple
