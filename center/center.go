@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -48,6 +49,8 @@ type Center struct {
 	nowNs  int64 // Nanotime, read at least once per loop turn (Now)
 	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
+	// runnable is the sample othersRunnable reads (WaitThread).
+	runnable [1]metrics.Sample
 
 	cpl    driver.Completer    // nil unless completion mode is on
 	comps  []compEntry         // completion-mode fds, indexed by fd
@@ -79,6 +82,7 @@ func New(cfg Config) (*Center, error) {
 		return nil, fmt.Errorf("center %d: wake-up eventfd: %w", cfg.ID, err)
 	}
 	c := &Center{cfg: cfg, efd: efd}
+	c.runnable[0].Name = "/sched/goroutines/runnable:goroutines"
 	// A locked thread lets the driver use thread-bound kernel features:
 	// with io_uring, CoopTaskrun (see driver.Config.OneThread; its gain is
 	// in bench/RESULTS.md).
@@ -261,15 +265,26 @@ func (c *Center) processEvents() {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)
 	}
-	if c.cfg.Wait == WaitThread && (n > 0 || ran > 0 || fired > 0) {
+	if c.cfg.Wait == WaitThread && (n > 0 || ran > 0 || fired > 0) && c.othersRunnable() {
 		// A worker on a locked thread never parks in Go while it is busy:
 		// without this it would give its P up only when the runtime
 		// preempts it (every 10 ms), and with more such workers (or other
 		// goroutines) than Ps each waited for tens of those slices (p99.9
-		// of 300 ms, 16 single-worker messengers at GOMAXPROCS=1). With
-		// nothing else runnable the yield returns at once.
+		// of 300 ms, 16 single-worker messengers at GOMAXPROCS=1). The
+		// yield of a locked thread always costs two thread switches (the
+		// runtime hands the P to another thread and back, even with
+		// nothing else to run), so it is made only when goroutines wait.
 		runtime.Gosched()
 	}
+}
+
+// othersRunnable reports whether goroutines wait for a P (the runtime's
+// /sched/goroutines/runnable count; reading it costs tens of nanoseconds
+// and allocates nothing).
+func (c *Center) othersRunnable() bool {
+	metrics.Read(c.runnable[:])
+	v := c.runnable[0].Value
+	return v.Kind() != metrics.KindUint64 || v.Uint64() > 0
 }
 
 // reportBusy reports the turn that began at start to Config.OnBusy; the

@@ -463,6 +463,9 @@ func TestZeroAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Fatalf("Post+run of an Event: %.1f allocs, want 0", a)
 	}
+	if a := testing.AllocsPerRun(1000, func() { c.othersRunnable() }); a != 0 {
+		t.Fatalf("othersRunnable (a busy locked worker's check, every turn): %.1f allocs, want 0", a)
+	}
 	_ = runtime.NumGoroutine
 }
 

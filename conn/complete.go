@@ -138,12 +138,19 @@ func (c *Connection) resetPending() {
 	}
 }
 
-// feed copies b into the frame reader piece by piece (each piece sized by
-// the reader: its prefetch buffer, or the rest of a large frame's own
-// buffer) and processes each. It returns the bytes fed and false when
-// processing stopped: a throttle refused, or the connection closed.
+// feed processes the whole frames at the start of b in place in the
+// driver's buffer (when the reader holds nothing), then copies the rest
+// into the frame reader piece by piece (each piece sized by the reader:
+// its prefetch buffer, or the rest of a large frame's own buffer) and
+// processes each. It returns the bytes fed and false when processing
+// stopped: a throttle refused, or the connection closed.
 func (c *Connection) feed(b []byte) (int, bool) {
-	n := 0
+	n, err := c.rd.ProcessLent((*feeder)(c), b)
+	if n > 0 || err != nil {
+		if !c.processed(err) {
+			return n, false
+		}
+	}
 	for n < len(b) {
 		k := copy(c.rd.Space(), b[n:])
 		c.rd.Filled(k)

@@ -80,7 +80,13 @@ func (c *Connection) readLoop(now center.Instant) {
 // connection closed or a throttle stopped reading (a timer retries: TCP
 // pushes back on the sender meanwhile).
 func (c *Connection) process() bool {
-	err := c.rd.Process((*feeder)(c))
+	return c.processed(c.rd.Process((*feeder)(c)))
+}
+
+// processed acts on what the reader's Process (or ProcessLent) returned:
+// it arms the progress timer for a frame left waiting, and stops reading
+// on a throttle, hands the socket over on a replacement or faults.
+func (c *Connection) processed(err error) bool {
 	if c.prog.After(&c.rd, c.c.Now()) {
 		c.c.AddTimer(&c.stallTmr, c.prog.Timeout())
 	}

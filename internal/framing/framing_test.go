@@ -297,3 +297,104 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// lend feeds in as a completion-mode connection does: each chunk is lent
+// to ProcessLent first, then what is left of it is copied in.
+func lend(t *testing.T, r *Reader, e *fakeEngine, in []byte, chunk int) (lent int) {
+	t.Helper()
+	for len(in) > 0 {
+		b := bytes.Clone(in[:min(chunk, len(in))]) // the driver's buffer
+		in = in[len(b):]
+		before := len(e.frames)
+		n, err := r.ProcessLent(e, b)
+		if err != nil {
+			t.Fatalf("ProcessLent: %v", err)
+		}
+		lent += len(e.frames) - before
+		for n < len(b) {
+			k := copy(r.Space(), b[n:])
+			r.Filled(k)
+			n += k
+			if err := r.Process(e); err != nil {
+				t.Fatalf("Process: %v", err)
+			}
+		}
+		r.Idle()
+	}
+	return lent
+}
+
+// TestReaderProcessLent: frames that lie whole in a lent buffer are fed
+// from it; a frame split across buffers is copied in and completed by the
+// next ones (a large one in a buffer of its own, sized once); order and
+// budgets hold throughout.
+func TestReaderProcessLent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chunk int
+		sizes []int
+	}{
+		{"all in one buffer", 1 << 20, []int{10, 20, 4096, 40}},
+		{"split frames", 5000, []int{4000, 4000, 4000, 4000, 10}},
+		{"big frame across buffers", 64 << 10, []int{100, 300 << 10, 50, 60, 200 << 10, 7}},
+		{"tiny buffers", 3, []int{1, 2, 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10})
+			e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true}
+			var in []byte
+			for i, n := range tc.sizes {
+				in = append(in, frame(uint64(i+1), n)...)
+			}
+			lent := lend(t, r, e, in, tc.chunk)
+			if len(e.frames) != len(tc.sizes) {
+				t.Fatalf("got %d frames %v, want %d", len(e.frames), e.frames, len(tc.sizes))
+			}
+			for i, tid := range e.frames {
+				if tid != uint64(i+1) {
+					t.Fatalf("frame %d has tid %d: order lost (%v)", i, tid, e.frames)
+				}
+			}
+			if e.budgets != len(tc.sizes) {
+				t.Errorf("%d budgets taken for %d frames", e.budgets, len(tc.sizes))
+			}
+			if tc.chunk >= len(in) && lent != len(tc.sizes) {
+				t.Errorf("%d of %d frames fed in place from one buffer holding them all", lent, len(tc.sizes))
+			}
+			if tc.chunk == 3 && lent != 0 {
+				t.Errorf("%d frames fed in place from 3-byte buffers", lent)
+			}
+			if r.Buffered() != 0 || r.Held.Taken() {
+				t.Errorf("after the last frame: %d bytes buffered, budget held %v", r.Buffered(), r.Held.Taken())
+			}
+		})
+	}
+}
+
+// TestReaderProcessLentRules: nothing is fed in place before the session
+// is open or while bytes are buffered (order), and a refused budget stops
+// at the frame's start with ErrBlocked.
+func TestReaderProcessLentRules(t *testing.T) {
+	r := NewReader(ReaderConfig{PrefetchBytes: 64 << 10})
+	e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r}
+	two := append(frame(1, 10), frame(2, 10)...)
+	if n, err := r.ProcessLent(e, two); n != 0 || err != nil {
+		t.Fatalf("before open: ProcessLent = %d, %v; want 0, nil", n, err)
+	}
+	e.open = true
+	half := frame(3, 100)
+	k := copy(r.Space(), half[:20])
+	r.Filled(k)
+	if n, err := r.ProcessLent(e, two); n != 0 || err != nil {
+		t.Fatalf("with bytes buffered: ProcessLent = %d, %v; want 0, nil", n, err)
+	}
+	r.Reset()
+	e.refuse = true
+	if n, err := r.ProcessLent(e, two); n != 0 || !errors.Is(err, ErrBlocked) {
+		t.Fatalf("refused budget: ProcessLent = %d, %v; want 0, ErrBlocked", n, err)
+	}
+	e.refuse = false
+	if n, err := r.ProcessLent(e, two); n != len(two) || err != nil || len(e.frames) != 2 {
+		t.Fatalf("after the refusal: ProcessLent = %d, %v, frames %v; want %d, nil, 2 frames", n, err, e.frames, len(two))
+	}
+}

@@ -1,6 +1,8 @@
 package framing
 
 import (
+	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/gomsgr/gomsgr/msgr2"
@@ -33,6 +35,63 @@ func FuzzReader(f *testing.F) {
 			if n < len(b) {
 				r.Idle()
 			}
+		}
+	})
+}
+
+// FuzzReaderLent feeds arbitrary bytes as completion mode does: each
+// chunk lent to ProcessLent, the rest copied in. The same rules hold, and
+// whatever the split, the frames consumed are those of one whole-input
+// Process, in order.
+func FuzzReaderLent(f *testing.F) {
+	f.Add(append(frame(1, 10), frame(2, 9000)...), uint16(700))
+	f.Add(append(frame(3, 0), frame(4, 70000)...), uint16(65535))
+	f.Add([]byte("ceph v2\n\x10\x00"), uint16(3))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint16) {
+		want := func() []uint64 {
+			r := NewReader(ReaderConfig{PrefetchBytes: 4096, MaxSegmentBytes: 64 << 10, Prefix: "fuzz"})
+			defer r.Reset()
+			e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true}
+			rest := in
+			for len(rest) > 0 {
+				n := copy(r.Space(), rest)
+				rest = rest[n:]
+				r.Filled(n)
+				if r.Process(e) != nil {
+					break
+				}
+			}
+			return e.frames
+		}()
+		r := NewReader(ReaderConfig{PrefetchBytes: 4096, MaxSegmentBytes: 64 << 10, Prefix: "fuzz"})
+		defer r.Reset()
+		e := &fakeEngine{fr: msgr2.FrameReader{Rev: msgr2.Rev1}, r: r, open: true}
+		step := int(chunk)%(128<<10) + 1
+		rest := in
+	feed:
+		for len(rest) > 0 {
+			b := bytes.Clone(rest[:min(step, len(rest))])
+			rest = rest[len(b):]
+			n, err := r.ProcessLent(e, b)
+			if err != nil {
+				break
+			}
+			for n < len(b) {
+				s := r.Space()
+				if len(s) > 4*(64<<10)+4096 {
+					t.Fatalf("read buffer of %d bytes, beyond 4 segments of the limit", len(s))
+				}
+				k := copy(s, b[n:])
+				r.Filled(k)
+				n += k
+				if r.Process(e) != nil {
+					break feed
+				}
+			}
+			r.Idle()
+		}
+		if !slices.Equal(e.frames, want) {
+			t.Fatalf("frames %v, want %v (one whole-input Process)", e.frames, want)
 		}
 	})
 }

@@ -234,6 +234,44 @@ func (r *Reader) Process(f Feeder) error {
 	return nil
 }
 
+// ProcessLent processes the whole frames at the start of b where they lie,
+// without copying them into the Reader: b is a buffer lent for the call
+// (a driver's provided buffer in completion mode), so the feeder copies
+// out what it keeps, as it does from the shared prefetch buffer. It only
+// does so once the session is open and while nothing is buffered (frames
+// must arrive in order); it stops at the first partial frame, which the
+// owner then copies in (Space, Filled, Process) with the rest of b. It
+// returns the bytes of b consumed, and Process's errors: ErrBlocked when
+// the feeder refused a frame's budget (that frame is not consumed).
+func (r *Reader) ProcessLent(f Feeder, b []byte) (int, error) {
+	if r.r != r.w || r.big != nil {
+		return 0, nil
+	}
+	n := 0
+	for len(b)-n >= msgr2.PreambleSize && f.Open() {
+		avail := b[n:]
+		p, fs, err := f.Peek(avail)
+		if err != nil || fs > len(avail) || fs <= 0 {
+			break // a partial frame, or an error Process reports
+		}
+		if p.Tag == msgr2.TagMessage && !r.Held.Taken() && !f.Budget(payloadSize(&p), &r.Held) {
+			return n, ErrBlocked
+		}
+		k, _, err := f.Feed(avail[:fs])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if k > 0 && r.Held.Taken() {
+			r.Held.Release() // consumed without a delivery
+		}
+		if k == 0 {
+			break
+		}
+	}
+	return n, nil
+}
+
 // consumed resets an emptied buffer; a frame-sized one was taken by its
 // message or goes back to its pool.
 func (r *Reader) consumed() {
