@@ -45,10 +45,10 @@ type IOMode int
 
 const (
 	// IOAuto, the zero value, is IOReadiness: in this repository's
-	// benchmarks completion mode serves a messenger's peers at least as
-	// fast as readiness, but a messenger whose worker shares its P with
-	// the application's goroutines (a client) is slower in it, since the
-	// turn's work waits for the P to come back (bench/RESULTS.md).
+	// benchmarks (bench/RESULTS.md) completion mode moves large messages
+	// faster, but costs more CPU per message for messages of a few KiB
+	// and adds latency to a ping-pong, where readiness mode on io_uring
+	// is at least level with epoll.
 	IOAuto IOMode = iota
 	// IOReadiness: the driver reports that a socket is ready and the
 	// handler makes the system call (read, writev), as Ceph's
