@@ -46,11 +46,19 @@ type ConnectionDump struct {
 	Worker   int    `json:"worker"`        // its event-loop worker (-1: none)
 	OutQueue int    `json:"out_queue_len"` // messages waiting to be written
 	Unacked  int    `json:"unacked"`       // written, not yet acknowledged (lossless)
-	Features uint64 `json:"features"`      // Connection.Features
-	Registry string `json:"registry"`      // conns, accepting or anon
-	Auth     string `json:"auth"`          // Security.Method
-	Mode     string `json:"con_mode"`      // Security.Mode
-	Entity   string `json:"auth_entity"`   // Security.Entity
+	// The session's sequence numbers and ids (Ceph's in_seq, out_seq,
+	// connect_seq and cookies), as the connection's worker last
+	// published them: what a stalled lossless session is diagnosed by.
+	InSeq        uint64 `json:"in_seq"`
+	OutSeq       uint64 `json:"out_seq"`
+	ConnectSeq   uint64 `json:"connect_seq"`
+	ClientCookie uint64 `json:"client_cookie"`
+	ServerCookie uint64 `json:"server_cookie"`
+	Features     uint64 `json:"features"`    // Connection.Features
+	Registry     string `json:"registry"`    // conns, accepting or anon
+	Auth         string `json:"auth"`        // Security.Method
+	Mode         string `json:"con_mode"`    // Security.Mode
+	Entity       string `json:"auth_entity"` // Security.Entity
 }
 
 // WriteJSON writes d as indented JSON.

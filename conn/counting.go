@@ -30,6 +30,7 @@ func (c *Connection) timedRun() bool {
 // handler run when no loop-turn hook does (flushEach): a few atomic adds per
 // run instead of several per message.
 func (c *Connection) flushCounts() {
+	c.core.PublishSeqs(c.eng.InSeq(), c.eng.OutSeq())
 	if c.cnt.flushEach {
 		c.cnt.cb.Flush()
 	}

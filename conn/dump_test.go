@@ -75,6 +75,16 @@ func TestDumpAndCounters(t *testing.T) {
 	if len(d.Connections) != 1 || d.Connections[0].State != "ready" || d.Connections[0].PeerName != "client.9" || d.Connections[0].Role != "server" {
 		t.Fatalf("dump connections %+v", d.Connections)
 	}
+	// The sessions' numbers, as their workers last published them.
+	sc := d.Connections[0]
+	waitFor(t, 5*time.Second, "the client's out_seq published", func() bool { return cli.Dump().Connections[0].OutSeq == 3 })
+	cc := cli.Dump().Connections[0]
+	if sc.InSeq != 3 || cc.OutSeq != 3 {
+		t.Fatalf("dump: server in_seq %d, client out_seq %d; want 3 and 3", sc.InSeq, cc.OutSeq)
+	}
+	if sc.ClientCookie == 0 || sc.ClientCookie != cc.ClientCookie {
+		t.Fatalf("dump: client cookie %#x on the server, %#x on the client; want the same, not 0", sc.ClientCookie, cc.ClientCookie)
+	}
 	buf.Reset()
 	if err := cli.WriteDumpJSON(&buf); err != nil {
 		t.Fatal(err)

@@ -46,6 +46,14 @@ func (c *Connection) publish() {
 	c.core.Mu.Unlock()
 }
 
+// SessionIDs returns the session's connect_seq and cookies as the worker
+// last published them (for dumps).
+func (c *Connection) SessionIDs() (connectSeq, clientCookie, serverCookie uint64) {
+	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
+	return c.sess.ConnectSeq, c.sess.ClientCookie, c.sess.ServerCookie
+}
+
 // Existing is called by the engine of an accepted connection when the
 // peer asks for a session (CLIENT_IDENT or SESSION_RECONNECT): it looks up
 // the messenger's connection to that peer and decides with Ceph's table.

@@ -174,6 +174,14 @@ func (c *Connection) SendMessage(msg *gomsgr.Message) error { return c.core.Send
 // acknowledged yet (lossless policies keep them for replay).
 func (c *Connection) Unacked() int { return c.wr.Sent.Len() }
 
+// SessionIDs returns the session's connect_seq and cookies (for dumps).
+func (c *Connection) SessionIDs() (connectSeq, clientCookie, serverCookie uint64) {
+	c.core.Mu.Lock()
+	defer c.core.Mu.Unlock()
+	cc, sc := c.eng.Cookies()
+	return c.eng.ConnectSeq(), cc, sc
+}
+
 // lingerTimeout bounds how long a connection that failed on bad input
 // tries to write the engine's last frames (AUTH_BAD_METHOD,
 // IDENT_MISSING_FEATURES) before it gives the socket up.

@@ -351,6 +351,21 @@ func TestAnonErrAndDump(t *testing.T) {
 	if regs["anon"] != 2 || regs["conns"] != 1 {
 		t.Fatalf("dump registries %v, want 2 anon and 1 conns", regs)
 	}
+	// One message each way on every connection: the sessions' numbers,
+	// as published after the reader's and the writer's last runs.
+	seqsDone := func() bool {
+		for _, cd := range cli.Dump().Connections {
+			if cd.InSeq != 1 || cd.OutSeq != 1 {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(5 * time.Second); !seqsDone(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("dump %+v: want in_seq 1 and out_seq 1 on every connection", cli.Dump().Connections)
+		}
+	}
 	var js strings.Builder
 	if err := srv.WriteDumpJSON(&js); err != nil || !strings.Contains(js.String(), `"accepted": 3`) {
 		t.Fatalf("server dump (err %v) does not say 3 accepted:\n%s", err, js.String())

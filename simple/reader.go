@@ -186,6 +186,9 @@ func (c *Connection) readLoop(s *socket) (failed bool, err error) {
 func (c *Connection) process() error {
 	defer c.signalWriter()
 	err := c.rd.Process((*feeder)(c))
+	c.core.Mu.Lock()
+	c.core.PublishSeqs(c.eng.InSeq(), c.eng.OutSeq())
+	c.core.Mu.Unlock()
 	if c.prog.After(&c.rd, clock.Instant(c.lastRead.Load())) {
 		c.armStall()
 	}

@@ -61,6 +61,7 @@ func (c *Connection) writeLoop(s *socket) {
 			c.wr.Sent.Ack(c.acked)
 		}
 		linger, more, stop := s.linger, len(c.eng.Output()) > 0, s.stop
+		c.core.PublishSeqs(c.eng.InSeq(), c.eng.OutSeq())
 		c.core.Mu.Unlock()
 		if linger && (err != nil || !more) {
 			return // the engine's last frames are out (or the deadline passed)

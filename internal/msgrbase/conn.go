@@ -51,6 +51,9 @@ type Conn struct {
 
 	St         StateVar
 	MarkedDown atomic.Bool // set at once by MarkDown; the owner closes later
+	// inSeq and outSeq are the session's sequence numbers as the owner
+	// last published them (PublishSeqs), for dumps.
+	inSeq, outSeq atomic.Uint64
 	// handshaking: an accepted connection holding a handshake slot
 	// (Shell.AdmitAccepted) until it is ready or closed.
 	handshaking atomic.Bool
@@ -359,3 +362,17 @@ func (a API) QueueLen() int {
 	defer a.c.Mu.Unlock()
 	return a.c.Out.Len()
 }
+
+// PublishSeqs records the session's in_seq and out_seq for Seqs (dumps);
+// the connection's owner calls it after reading and writing.
+func (c *Conn) PublishSeqs(in, out uint64) {
+	if c.inSeq.Load() != in {
+		c.inSeq.Store(in)
+	}
+	if c.outSeq.Load() != out {
+		c.outSeq.Store(out)
+	}
+}
+
+// Seqs returns what PublishSeqs last recorded; any goroutine may call it.
+func (c *Conn) Seqs() (in, out uint64) { return c.inSeq.Load(), c.outSeq.Load() }

@@ -32,6 +32,12 @@ func (s *Shell) Dump(workers []gomsgr.WorkerDump, listeners []gomsgr.ListenerDum
 			Role: c.Role(), State: c.State(), Worker: -1, OutQueue: c.QueueLen(), Unacked: c.Unacked(),
 			Features: c.Features(), Registry: where,
 		}
+		cd.InSeq, cd.OutSeq = core.Seqs()
+		if ss, ok := c.(interface {
+			SessionIDs() (connectSeq, clientCookie, serverCookie uint64)
+		}); ok {
+			cd.ConnectSeq, cd.ClientCookie, cd.ServerCookie = ss.SessionIDs()
+		}
 		sec := c.Security()
 		cd.Auth, cd.Mode, cd.Entity = sec.Method, sec.Mode, sec.Entity
 		if w, ok := c.(interface{ Worker() int }); ok {
