@@ -69,8 +69,14 @@ func (c *Connection) onRecv(cp *driver.Completion) {
 		c.cmPending = append(c.cmPending, pendingRecv{cp: *cp})
 		c.drainPending()
 		c.rd.Idle()
-		if fd == c.sock.fd && c.core.St.Load() != msgrbase.Closed {
-			c.writeLoopGuarded() // replies, acks
+		if fd == c.sock.fd && c.core.St.Load() != msgrbase.Closed && c.writable() {
+			// Replies and acks go out once the turn's completions are
+			// all fed (its external events run after them): the chunks
+			// of several connections, or several of one, make one send
+			// each, not one per chunk.
+			if err := c.c.Post(&c.writeEv); err != nil {
+				c.writeLoop()
+			}
 		}
 		c.flushCounts()
 	} else {
