@@ -144,21 +144,31 @@ func (c *Connection) resetPending() {
 	}
 }
 
-// feed processes the whole frames at the start of b in place in the
-// driver's buffer (when the reader holds nothing), then copies the rest
-// into the frame reader piece by piece (each piece sized by the reader:
-// its prefetch buffer, or the rest of a large frame's own buffer) and
-// processes each. It returns the bytes fed and false when processing
-// stopped: a throttle refused, or the connection closed.
+// feed feeds b to the frame reader: the whole frames that lie in it are
+// processed in place in the driver's buffer (when the reader holds
+// nothing), and of a frame split across buffers only its bytes are copied
+// into the reader (its prefetch buffer, or a large frame's own buffer),
+// so that the frames after it are processed in place again. It returns
+// the bytes fed and false when processing stopped: a throttle refused, or
+// the connection closed.
 func (c *Connection) feed(b []byte) (int, bool) {
-	n, err := c.rd.ProcessLent((*feeder)(c), b)
-	if n > 0 || err != nil {
-		if !c.processed(err) {
-			return n, false
-		}
-	}
+	n := 0
 	for n < len(b) {
-		k := copy(c.rd.Space(), b[n:])
+		if c.rd.Buffered() == 0 {
+			k, err := c.rd.ProcessLent((*feeder)(c), b[n:])
+			n += k
+			if (k > 0 || err != nil) && !c.processed(err) {
+				return n, false
+			}
+			if n == len(b) {
+				break
+			}
+		}
+		sp := c.rd.Space()
+		if m := c.rd.Missing(); m > 0 && m < len(sp) {
+			sp = sp[:m]
+		}
+		k := copy(sp, b[n:])
 		c.rd.Filled(k)
 		n += k
 		if !c.process() {

@@ -40,7 +40,8 @@ func FuzzReader(f *testing.F) {
 }
 
 // FuzzReaderLent feeds arbitrary bytes as completion mode does: each
-// chunk lent to ProcessLent, the rest copied in. The same rules hold, and
+// chunk lent to ProcessLent while nothing is buffered, a split frame's
+// missing bytes copied in. The same rules hold, and
 // whatever the split, the frames consumed are those of one whole-input
 // Process, in order.
 func FuzzReaderLent(f *testing.F) {
@@ -72,14 +73,23 @@ func FuzzReaderLent(f *testing.F) {
 		for len(rest) > 0 {
 			b := bytes.Clone(rest[:min(step, len(rest))])
 			rest = rest[len(b):]
-			n, err := r.ProcessLent(e, b)
-			if err != nil {
-				break
-			}
+			n := 0
 			for n < len(b) {
+				if r.Buffered() == 0 {
+					k, err := r.ProcessLent(e, b[n:])
+					if err != nil {
+						break feed
+					}
+					if n += k; n == len(b) {
+						break
+					}
+				}
 				s := r.Space()
 				if len(s) > 4*(64<<10)+4096 {
 					t.Fatalf("read buffer of %d bytes, beyond 4 segments of the limit", len(s))
+				}
+				if m := r.Missing(); m > 0 && m < len(s) {
+					s = s[:m]
 				}
 				k := copy(s, b[n:])
 				r.Filled(k)

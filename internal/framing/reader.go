@@ -66,6 +66,7 @@ type Reader struct {
 	small *[smallBytes]byte
 	light int  // SmallIdle: light reads in a row
 	space int  // the length Space last returned
+	want  int  // bytes the item at r.r needs in all, when Process knows (0: not known)
 	big0  bool // the frame-sized buffer was taken by a message
 	// Held is the budget taken for the MESSAGE frame at the front, until
 	// the message it becomes takes it (Move) or it is dropped.
@@ -209,6 +210,9 @@ func (r *Reader) Process(f Feeder) error {
 		}
 		n, need, err := f.Feed(avail)
 		r.r += n
+		if n > 0 {
+			r.want = 0
+		}
 		if err != nil {
 			return err
 		}
@@ -227,6 +231,7 @@ func (r *Reader) Process(f Feeder) error {
 			}
 			if need > 0 {
 				r.makeRoom(need)
+				r.want = need
 			}
 			break
 		}
@@ -272,10 +277,21 @@ func (r *Reader) ProcessLent(f Feeder, b []byte) (int, error) {
 	return n, nil
 }
 
+// Missing returns how many more bytes the partial item buffered needs to
+// be whole, when Process knows its size (0 otherwise). An owner that lends
+// its buffers (ProcessLent) copies in only that many, so that what follows
+// the item is processed in place.
+func (r *Reader) Missing() int {
+	if r.want <= r.w-r.r {
+		return 0
+	}
+	return r.want - (r.w - r.r)
+}
+
 // consumed resets an emptied buffer; a frame-sized one was taken by its
 // message or goes back to its pool.
 func (r *Reader) consumed() {
-	r.r, r.w = 0, 0
+	r.r, r.w, r.want = 0, 0, 0
 	if r.big != nil || r.big0 {
 		r.dropBig()
 		r.big0 = false
@@ -336,7 +352,7 @@ func (r *Reader) Reset() {
 	r.big0 = false
 	r.dropPrefetch()
 	r.buf = nil
-	r.r, r.w, r.light = 0, 0, 0
+	r.r, r.w, r.light, r.want = 0, 0, 0, 0
 }
 
 // payloadSize returns the bytes of a MESSAGE frame's payload segments
