@@ -3,6 +3,8 @@ package center
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,5 +131,69 @@ func TestAcquireRefusals(t *testing.T) {
 	}
 	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAcquireConcurrent: goroutines acquire, use and release the shared
+// stacks of two configurations at once, adding and removing busy hooks
+// meanwhile; every stack they saw ends stopped, none is left registered,
+// and no worker goroutine outlives its last user.
+func TestAcquireConcurrent(t *testing.T) {
+	leakcheck.Check(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const users, rounds = 8, 20
+	var mu sync.Mutex
+	seen := map[*Stack]bool{}
+	errs := make(chan error, users)
+	var wg sync.WaitGroup
+	for u := range users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				s, err := Acquire(StackConfig{Workers: 1 + (u+r)%2, Center: Config{Spin: -1}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				seen[s] = true
+				mu.Unlock()
+				var hits atomic.Int64
+				remove, err := s.OnBusy(func(int, time.Duration) { hits.Add(1) })
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, w := range s.Workers() {
+					if err := w.Center().SubmitWait(ctx, func() {}); err != nil {
+						errs <- fmt.Errorf("a held stack refused work: %w", err)
+						return
+					}
+				}
+				remove()
+				if err := s.Release(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	shared.mu.Lock()
+	left := len(shared.stacks)
+	shared.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d shared stacks still registered after every user released", left)
+	}
+	for s := range seen {
+		if err := s.Workers()[0].Center().Submit(func() {}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("a stack outlived its users: Submit = %v", err)
+		}
 	}
 }
