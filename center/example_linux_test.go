@@ -48,3 +48,30 @@ func ExampleStack() {
 	}
 	// Output: true
 }
+
+// Acquire gives every user of one configuration the same process-wide
+// stack (Ceph's StackSingleton); the last Release stops it.
+func ExampleAcquire() {
+	cfg := center.StackConfig{Workers: 1}
+	a, err := center.Acquire(cfg)
+	if err != nil {
+		panic(err)
+	}
+	b, err := center.Acquire(cfg)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("shared:", a == b)
+	ctx := context.Background()
+	if err := a.Release(ctx); err != nil {
+		fmt.Println("release:", err)
+	}
+	// b still holds it: its workers still run.
+	fmt.Println("running:", b.Workers()[0].Center().SubmitWait(ctx, func() {}) == nil)
+	if err := b.Release(ctx); err != nil {
+		fmt.Println("release:", err)
+	}
+	// Output:
+	// shared: true
+	// running: true
+}
