@@ -49,8 +49,10 @@ type Center struct {
 	nowNs  int64 // Nanotime, read at least once per loop turn (Now)
 	fresh  bool  // nowNs was read at the end of the previous turn
 	lastN  int   // events returned by the last driver Wait
-	// runnable is the sample othersRunnable reads (WaitThread).
+	// runnable is the sample othersRunnable reads (WaitThread), at most
+	// once per yieldCheckNs (checked, the clock of the last read).
 	runnable [1]metrics.Sample
+	checked  int64
 
 	cpl    driver.Completer    // nil unless completion mode is on
 	comps  []compEntry         // completion-mode fds, indexed by fd
@@ -265,7 +267,7 @@ func (c *Center) processEvents() {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)
 	}
-	if c.cfg.Wait == WaitThread && (n > 0 || ran > 0 || fired > 0) && c.othersRunnable() {
+	if c.cfg.Wait == WaitThread && (n > 0 || ran > 0 || fired > 0) && c.nowNs-c.checked >= yieldCheckNs && c.othersRunnable() {
 		// A worker on a locked thread never parks in Go while it is busy:
 		// without this it would give its P up only when the runtime
 		// preempts it (every 10 ms), and with more such workers (or other
@@ -278,10 +280,17 @@ func (c *Center) processEvents() {
 	}
 }
 
+// yieldCheckNs spaces a busy locked worker's reads of the runnable count:
+// a read takes the runtime's scheduler lock, which every worker of a
+// many-core machine would otherwise take on every turn. A goroutine made
+// runnable waits at most this much longer for the P.
+const yieldCheckNs = int64(20 * time.Microsecond)
+
 // othersRunnable reports whether goroutines wait for a P (the runtime's
 // /sched/goroutines/runnable count; reading it costs tens of nanoseconds
 // and allocates nothing).
 func (c *Center) othersRunnable() bool {
+	c.checked = c.nowNs
 	metrics.Read(c.runnable[:])
 	v := c.runnable[0].Value
 	return v.Kind() != metrics.KindUint64 || v.Uint64() > 0
