@@ -186,9 +186,6 @@ func (c *Connection) readLoop(s *socket) (failed bool, err error) {
 func (c *Connection) process() error {
 	defer c.signalWriter()
 	err := c.rd.Process((*feeder)(c))
-	c.core.Mu.Lock()
-	c.core.PublishSeqs(c.eng.InSeq(), c.eng.OutSeq())
-	c.core.Mu.Unlock()
 	if c.prog.After(&c.rd, clock.Instant(c.lastRead.Load())) {
 		c.armStall()
 	}
@@ -252,6 +249,7 @@ func (c *Connection) feed(b []byte) (n, need int, err error) {
 	wake := c.pendingLocked(c.sock) // control frames, an ack, or messages queued before ready
 	dups, skips = c.eng.Duplicates()-dups, c.eng.Skipped()-skips
 	inSeq := c.eng.InSeq()
+	c.core.PublishSeqs(inSeq, c.eng.OutSeq())
 	c.core.Mu.Unlock()
 	if timed { // a sampled feed stands for SampleEvery of them
 		c.core.PC.AddTime(perf.RunningRecvTime, clock.Since(start)*c.msgr.sh.SampleEvery())
