@@ -28,15 +28,7 @@ func TestSharedStack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	got := make(chan *gomsgr.Message, 64)
-	srv, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 3}, Stack: stack})
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
-	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	must(t, srv.Start())
+	srv := startCollector(t, conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityOSD, Num: 3}, Stack: stack}, got)
 	cli, err := conn.NewMessenger(conn.Options{Name: gomsgr.EntityName{Type: gomsgr.EntityClient, Num: 3}, Stack: stack})
 	if err != nil {
 		t.Fatal(err)
@@ -98,15 +90,7 @@ func TestProcessStack(t *testing.T) {
 		return conn.Options{Name: gomsgr.EntityName{Type: typ, Num: num}, Workers: 2}
 	}
 	got := make(chan *gomsgr.Message, 64)
-	srv, err := conn.NewMessenger(opts(gomsgr.EntityOSD, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
-	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
-		t.Fatal(err)
-	}
-	must(t, srv.Start())
+	srv := startCollector(t, opts(gomsgr.EntityOSD, 4), got)
 	var clis []*conn.Messenger
 	for i := range 2 {
 		cli, err := conn.NewMessenger(opts(gomsgr.EntityClient, int64(10+i)))
@@ -172,4 +156,20 @@ func TestProcessStack(t *testing.T) {
 	if err := stack.Workers()[0].Center().Submit(func() {}); !errors.Is(err, center.ErrClosed) {
 		t.Fatalf("after the last messenger's Shutdown, the stack's Submit = %v, want ErrClosed", err)
 	}
+}
+
+// startCollector starts a messenger bound to a loopback port whose
+// dispatcher sends every message to got; the test shuts it down.
+func startCollector(t *testing.T, opts conn.Options, got chan<- *gomsgr.Message) *conn.Messenger {
+	t.Helper()
+	srv, err := conn.NewMessenger(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, srv.AddDispatcher(gomsgr.DispatcherFunc(func(m *gomsgr.Message) { got <- m })))
+	if err := srv.Bind(context.Background(), netip.MustParseAddrPort("127.0.0.1:0")); err != nil {
+		t.Fatal(err)
+	}
+	must(t, srv.Start())
+	return srv
 }
