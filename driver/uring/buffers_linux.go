@@ -183,3 +183,8 @@ func pinMsg(pin *runtime.Pinner, msg *unix.Msghdr) uint64 {
 // address is stored in the heap has escaped to the heap). Pinning each
 // buffer as well cost 14% of a messenger's CPU at 64-byte messages.
 func msgAddr(msg *unix.Msghdr) uint64 { return uint64(uintptr(unsafe.Pointer(msg))) }
+
+// bufAddr returns the address of a SEND's buffer, without pinning, for the
+// reason msgAddr gives: the caller keeps a Go pointer to it (its iovec) in
+// the heap until the completion is reaped.
+func bufAddr(p *byte) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }

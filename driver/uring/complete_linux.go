@@ -2,6 +2,7 @@ package uring
 
 import (
 	"fmt"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -137,13 +138,21 @@ func (d completerDriver) Send(fd int, bufs [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("uring: send fd %d: %w", fd, err)
 	}
-	st.msg = unix.Msghdr{}
-	if len(st.iov) > 0 {
-		st.msg.Iov, st.msg.Iovlen = &st.iov[0], uint64(len(st.iov))
+	if len(st.iov) == 1 && st.iov[0].Len <= math.MaxInt32 {
+		// One buffer: a SEND, which reads no message header or iovec
+		// array from our memory. st.iov keeps the buffer alive.
+		s.opcode, s.fd = opSend, int32(fd)
+		s.addr = bufAddr(st.iov[0].Base)
+		s.len = uint32(st.iov[0].Len)
+	} else {
+		st.msg = unix.Msghdr{}
+		if len(st.iov) > 0 {
+			st.msg.Iov, st.msg.Iovlen = &st.iov[0], uint64(len(st.iov))
+		}
+		s.opcode, s.fd = opSendMsg, int32(fd)
+		s.addr = msgAddr(&st.msg)
+		s.len = 1
 	}
-	s.opcode, s.fd = opSendMsg, int32(fd)
-	s.addr = msgAddr(&st.msg)
-	s.len = 1
 	s.opFlags = msgWaitAll | msgNoSignal
 	s.userData = userData(kindSend, 0, int32(fd))
 	st.send = true
