@@ -267,15 +267,17 @@ func (c *Center) processEvents() {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)
 	}
-	if c.cfg.Wait == WaitThread && (n > 0 || ran > 0 || fired > 0) && c.nowNs-c.checked >= yieldCheckNs && c.othersRunnable() {
-		// A worker on a locked thread never parks in Go while it is busy:
-		// without this it would give its P up only when the runtime
-		// preempts it (every 10 ms), and with more such workers (or other
-		// goroutines) than Ps each waited for tens of those slices (p99.9
-		// of 300 ms, 16 single-worker messengers at GOMAXPROCS=1). The
-		// yield of a locked thread always costs two thread switches (the
-		// runtime hands the P to another thread and back, even with
-		// nothing else to run), so it is made only when goroutines wait.
+	if (n > 0 || ran > 0 || fired > 0) && c.nowNs-c.checked >= yieldCheckNs && c.othersRunnable() {
+		// A busy worker never parks in Go (it parks only when it has
+		// nothing to do): without this it would give its P up only when
+		// the runtime preempts it (every 10 ms), and with more workers
+		// (or other goroutines) than Ps each waited for those slices: on
+		// a locked thread a p99.9 of 300 ms (16 single-worker messengers
+		// at GOMAXPROCS=1), in the poller 20 to 50 ms (2 to 4 workers on
+		// one P). The yield of a locked thread always costs two thread
+		// switches (the runtime hands the P to another thread and back,
+		// even with nothing else to run), so it is made only when
+		// goroutines wait.
 		runtime.Gosched()
 	}
 }

@@ -10,13 +10,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestThreadWorkerYields: a busy worker on a locked thread lets the other
-// goroutines of its P run after each turn, instead of until the runtime
-// preempts it (10 ms, thousands of turns): with one P, a goroutine that
-// yields in a loop sees the busy loop advance by a few turns at a time.
-func TestThreadWorkerYields(t *testing.T) {
+// TestBusyWorkerYields: a busy worker, on a locked thread or not, lets the
+// other goroutines of its P run after its turns, instead of until the
+// runtime preempts it (10 ms, thousands of turns): with one P, a goroutine
+// that yields in a loop sees the busy loop advance by a few turns at a
+// time.
+func TestBusyWorkerYields(t *testing.T) {
+	for _, w := range []WaitMode{WaitThread, WaitPoller} {
+		t.Run(w.String(), func(t *testing.T) { testBusyWorkerYields(t, w) })
+	}
+}
+
+func testBusyWorkerYields(t *testing.T, w WaitMode) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	c := start(t, Config{Wait: WaitThread, Spin: -1})
+	c := start(t, Config{Wait: w, Spin: -1})
 	// Two sockets that keep the loop busy: each readable edge reads a byte
 	// and writes one to the other end, so every turn has a file event.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)

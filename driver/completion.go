@@ -22,7 +22,7 @@ import "errors"
 //     own reasons (a full completion queue): that last completion may
 //     carry data (Res > 0), and the caller arms it again. Its last
 //     completion has More false. At most one receive is armed per fd.
-//   - Send sends bufs, gathered, with one sendmsg; its OpSend completion
+//   - Send sends bufs, gathered, with one request; its OpSend completion
 //     carries the byte count (all of them unless the connection failed) or
 //     -errno. The driver reads bufs after Send returns: it keeps their
 //     memory alive until the completion, and it must not change until
@@ -42,7 +42,7 @@ import "errors"
 type Completer interface {
 	// Recv arms a multishot receive on fd.
 	Recv(fd int) error
-	// Send sends bufs on fd with one gathered sendmsg.
+	// Send sends bufs on fd with one gathered request.
 	Send(fd int, bufs [][]byte) error
 	// Cancel ends fd's receive (OpRecv), send (OpSend) or both (0);
 	// their final completions follow.

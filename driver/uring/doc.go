@@ -22,9 +22,10 @@
 // when completions are pending) unless Options.DeferTaskrun is set. Opened
 // with driver.Config.Completion it also implements driver.Completer:
 // multishot receives into a ring of provided buffers (Options.Buffers of
-// Options.BufferBytes), gathered sendmsg requests with the caller's memory
-// pinned until they complete, and cancellation by fd, beside the readiness
-// polls of the same ring (complete_linux.go).
+// Options.BufferBytes), gathered sends (a sendmsg, or a send for one
+// buffer) whose buffers the driver keeps reachable until they complete, and
+// cancellation by fd, beside the readiness polls of the same ring
+// (complete_linux.go).
 //
 // Because the poll request holds a reference to the file, an fd must be
 // removed with Del before it is closed (with epoll, closing it is enough);
