@@ -12,7 +12,8 @@ import (
 
 // The driver.Completer of a Driver opened with driver.Config.Completion:
 // multishot receives into a provided-buffer ring (buffers_linux.go), one
-// gathered sendmsg in flight per fd, and cancellation by fd, in the same
+// gathered send (sendmsg, or send for one buffer) in flight per fd, and
+// cancellation by fd, in the same
 // ring as the readiness polls. Their user_data carries the kind and the fd
 // (kind | generation | fd, as the polls'; the generation is unused: the
 // contract makes the caller wait for every final completion before the fd
@@ -20,7 +21,7 @@ import (
 
 const (
 	kindRecv   = 4 // a multishot receive
-	kindSend   = 5 // a sendmsg
+	kindSend   = 5 // a send or sendmsg
 	kindCancel = 6 // an ASYNC_CANCEL by fd: its own result is not reported
 
 	opAsyncCancel = 14
