@@ -45,8 +45,13 @@ func dialRaw(addr gomsgr.EntityAddr, num int64, until session.State) (*rawPeer, 
 	}
 	p := &rawPeer{nc: nc}
 	p.eng = session.New(session.Config{
-		Role:      session.Client,
-		Name:      msgr2.EntityName{Type: msgr2.EntityClient, Num: num},
+		Role: session.Client,
+		Name: msgr2.EntityName{Type: msgr2.EntityClient, Num: num},
+		// A stranger of its own: without a nonce of their own, raw peers
+		// would all advertise 127.0.0.1:0/0, and a server that registers
+		// sessions by address would take a second one for the first's
+		// successor (a lossy session replaced: no fault counted for it).
+		Nonce:     uint32(num),
 		PeerType:  msgr2.EntityOSD,
 		PeerAddr:  addr,
 		Policy:    func(msgr2.EntityType) gomsgr.Policy { return gomsgr.LossyClient(0) },
