@@ -53,6 +53,7 @@ type Center struct {
 	// once per yieldCheckNs (checked, the clock of the last read).
 	runnable [1]metrics.Sample
 	checked  int64
+	nudged   int64 // the clock of the last parkers.nudge
 
 	cpl    driver.Completer    // nil unless completion mode is on
 	comps  []compEntry         // completion-mode fds, indexed by fd
@@ -207,6 +208,7 @@ func (c *Center) Close() error {
 func (c *Center) closeFds() error {
 	var errs []error
 	if c.park.f != nil {
+		parkers.remove(&c.park)
 		errs = append(errs, c.park.f.Close())
 	}
 	if c.efd >= 0 {
@@ -277,7 +279,12 @@ func (c *Center) processEvents() {
 		// one P). The yield of a locked thread always costs two thread
 		// switches (the runtime hands the P to another thread and back,
 		// even with nothing else to run), so it is made only when
-		// goroutines wait.
+		// goroutines wait. Busy Ps also keep parked workers from being
+		// woken: nudge them (nudge.go).
+		if c.nowNs-c.nudged >= nudgeEveryNs {
+			c.nudged = c.nowNs
+			parkers.nudge()
+		}
 		runtime.Gosched()
 	}
 }
@@ -448,10 +455,13 @@ type Stats struct {
 	Completions uint64
 	// WaitErrors counts driver Wait errors.
 	WaitErrors uint64
+	// Nudged counts parks (WaitPoller) that another worker ended because
+	// the driver had events the runtime had not yet delivered (nudge.go).
+	Nudged uint64
 }
 
 type stats struct {
-	loops, sleeps, wakeups, fileEvents, completions, waitErrors atomic.Uint64
+	loops, sleeps, wakeups, fileEvents, completions, waitErrors, nudged atomic.Uint64
 }
 
 // Stats returns the loop counters. It may be called from any goroutine.
@@ -463,6 +473,7 @@ func (c *Center) Stats() Stats {
 		FileEvents:  c.st.fileEvents.Load(),
 		Completions: c.st.completions.Load(),
 		WaitErrors:  c.st.waitErrors.Load(),
+		Nudged:      c.st.nudged.Load(),
 	}
 }
 
@@ -497,10 +508,17 @@ func isWorker(g uintptr) bool {
 type parker struct {
 	c  *Center
 	f  *os.File
+	fd int // f's number, for nudgeParked's poll(2) (f.Fd would make f blocking)
 	rc syscall.RawConn
 	fn func(uintptr) bool
 	n  int
-	dl bool // a read deadline is set
+	// mu orders the owner's deadline changes and a nudge's (nudge.go).
+	mu     sync.Mutex
+	dl     bool // a read deadline is set (under mu)
+	nudged bool // a nudge set a past deadline (under mu)
+	// parked is set (under mu) from the park's deadline until the park
+	// ends: a nudge acts only then.
+	parked atomic.Bool
 }
 
 func (p *parker) init(c *Center) error {
@@ -513,6 +531,7 @@ func (p *parker) init(c *Center) error {
 		return fmt.Errorf("center %d: dup driver fd: %w", c.cfg.ID, err)
 	}
 	p.f = os.NewFile(uintptr(fd), fmt.Sprintf("center-%d-%s", c.cfg.ID, c.drv.Name()))
+	p.fd = fd
 	p.rc, err = p.f.SyscallConn()
 	if err != nil {
 		cerr := p.f.Close()
@@ -521,6 +540,7 @@ func (p *parker) init(c *Center) error {
 	}
 	p.c = c
 	p.fn = p.check
+	parkers.add(p)
 	return nil
 }
 
@@ -537,7 +557,12 @@ func (p *parker) check(uintptr) bool {
 
 func (p *parker) wait(timeout time.Duration) int {
 	p.n = 0
-	if err := p.setDeadline(timeout); err != nil {
+	p.mu.Lock()
+	err := p.setDeadline(timeout)
+	p.nudged = false
+	p.parked.Store(err == nil)
+	p.mu.Unlock()
+	if err != nil {
 		// Parked without the deadline the owner could oversleep a timer;
 		// with a stale one it would return before polling. Block in the
 		// driver for this turn instead: the eventfd is one of its files,
@@ -546,7 +571,17 @@ func (p *parker) wait(timeout time.Duration) int {
 		p.c.cfg.Logger.Error("center: park deadline failed", "center", p.c.cfg.ID, "err", err)
 		return p.c.poll(timeout)
 	}
-	if err := p.rc.Read(p.fn); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	err = p.rc.Read(p.fn)
+	p.mu.Lock()
+	p.parked.Store(false)
+	nudged := p.nudged
+	p.mu.Unlock()
+	switch {
+	case nudged && p.n == 0:
+		// Woken by a nudge because the driver has events: take them
+		// now rather than in another turn.
+		p.n = p.c.poll(0)
+	case err != nil && !errors.Is(err, os.ErrDeadlineExceeded):
 		p.c.st.waitErrors.Add(1)
 		p.c.cfg.Logger.Error("center: park failed", "center", p.c.cfg.ID, "err", err)
 	}
@@ -554,7 +589,8 @@ func (p *parker) wait(timeout time.Duration) int {
 }
 
 // setDeadline arms the park's read deadline for timeout, or clears the one
-// left by an earlier park; dl stays set until a clear succeeds.
+// left by an earlier park or a nudge; dl stays set until a clear succeeds.
+// Called with mu held.
 func (p *parker) setDeadline(timeout time.Duration) error {
 	switch {
 	case timeout > 0:

@@ -466,6 +466,20 @@ func TestZeroAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, func() { c.othersRunnable() }); a != 0 {
 		t.Fatalf("othersRunnable (a busy locked worker's check, every turn): %.1f allocs, want 0", a)
 	}
+	if c.park.f != nil {
+		// As if parked with events: each nudge polls the fd and moves the
+		// park's deadline.
+		writeWake(c.efd)
+		c.park.parked.Store(true)
+		a := testing.AllocsPerRun(1000, parkers.nudge)
+		c.park.parked.Store(false)
+		if a != 0 {
+			t.Fatalf("parkers.nudge (a busy worker's look at the parked ones): %.1f allocs, want 0", a)
+		}
+		if c.Stats().Nudged == 0 {
+			t.Fatal("parkers.nudge did not nudge a parked center with events")
+		}
+	}
 	_ = runtime.NumGoroutine
 }
 

@@ -126,3 +126,80 @@ func TestSelfPostEndsTurn(t *testing.T) {
 		t.Fatal("a file event never ran while an external event kept posting itself")
 	}
 }
+
+// TestParkedWorkerNudged: with one P kept busy by a worker and a goroutine
+// that waits for the P, a parked WaitPoller worker whose fd becomes ready
+// is woken by the busy worker's nudge (nudge.go) within a few of its
+// turns. The runtime alone looks at its poller only when the P is idle or
+// from sysmon, every 10 ms: thousands of turns.
+func TestParkedWorkerNudged(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	busy := start(t, Config{Wait: WaitPoller, Spin: -1})
+	parked := start(t, Config{Wait: WaitPoller, Spin: -1})
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var turns atomic.Int64
+	var stop atomic.Bool
+	bounce := func(fd int, _ driver.Mask) {
+		var b [1]byte
+		for {
+			if n, _ := unix.Read(fd, b[:]); n <= 0 {
+				break
+			}
+		}
+		turns.Add(1)
+		if !stop.Load() {
+			_, _ = unix.Write(fd, b[:])
+		}
+	}
+	done := make(chan error, 1)
+	setup := Event{}
+	setup.Init(func() {
+		err := busy.AddFile(fds[0], driver.Readable, bounce)
+		if err == nil {
+			err = busy.AddFile(fds[1], driver.Readable, bounce)
+		}
+		done <- err
+	})
+	if err := busy.Post(&setup); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stop.Store(true)
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+	}()
+	for parked.state.Load() != stateSleeping || !parked.park.parked.Load() {
+		runtime.Gosched() // until the second worker is parked in the poller
+	}
+	if _, err := unix.Write(fds[0], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for turns.Load() == 0 {
+		runtime.Gosched()
+	}
+	// The P stays busy from here on: the worker bounces and this
+	// goroutine is always runnable.
+	var ran atomic.Bool
+	var at atomic.Int64
+	ev := NewEvent(func() { at.Store(turns.Load()); ran.Store(true) })
+	from, nudges := turns.Load(), parked.Stats().Nudged
+	if err := parked.Post(ev); err != nil {
+		t.Fatal(err)
+	}
+	for !ran.Load() {
+		runtime.Gosched()
+	}
+	// Woken by a nudge, or by the runtime before any nudge was due (the P
+	// can idle for a moment): then within a few turns.
+	n, nudged := at.Load()-from, parked.Stats().Nudged-nudges
+	t.Logf("the parked worker ran the posted event after %d turns of the busy one (nudged %d times)", n, nudged)
+	if nudged == 0 && n > 50 {
+		t.Fatalf("the parked worker ran the posted event after %d turns of the busy one, not nudged", n)
+	}
+}

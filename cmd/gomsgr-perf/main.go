@@ -13,8 +13,8 @@
 // keeping -concurrency requests of -size data bytes in flight; the server
 // answers each with a message of the same size. They print throughput, MB/s
 // and latency percentiles, and take -json FILE, -cpuprofile FILE,
-// -memprofile FILE, -pprof ADDR and -perf-dump; a progress bar goes to stderr
-// when it is a terminal.
+// -memprofile FILE, -trace FILE, -pprof ADDR and -perf-dump; a progress
+// bar goes to stderr when it is a terminal.
 //
 // local runs a one-connection ping-pong against the standard library's
 // goroutine-per-connection echo server and against the event-loop echo

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -26,10 +27,10 @@ import (
 
 // msgrFlags are the flags shared by server, client and local -mode msgr.
 type msgrFlags struct {
-	impl, wait, io, pprofAddr, cpuProfile, memProfile, jsonOut, mode string
-	workers                                                          int
-	spin                                                             time.Duration
-	lossless, perfDump                                               bool
+	impl, wait, io, pprofAddr, cpuProfile, memProfile, traceOut, jsonOut, mode string
+	workers                                                                    int
+	spin                                                                       time.Duration
+	lossless, perfDump                                                         bool
 }
 
 func (f *msgrFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (f *msgrFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.pprofAddr, "pprof", "", "serve net/http/pprof on this address (127.0.0.1:6060)")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile to this file")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile to this file at the end")
+	fs.StringVar(&f.traceOut, "trace", "", "write an execution trace (go tool trace) to this file")
 	fs.StringVar(&f.jsonOut, "json", "", "write the result as JSON to this file")
 	fs.BoolVar(&f.perfDump, "perf-dump", false, "print the messengers' perf counters (Ceph's perf dump) at the end")
 	fs.StringVar(&f.mode, "security", "none", "session security: none (auth none, crc), crc (cephx, crc) or secure (cephx, AES-GCM); server and client must agree")
@@ -91,6 +93,19 @@ func (f *msgrFlags) profiling() (func() error, error) {
 			return nil, errors.Join(err, out.Close())
 		}
 		stop = func() error { pprof.StopCPUProfile(); return out.Close() }
+	}
+	if f.traceOut != "" {
+		out, err := os.Create(f.traceOut)
+		if err == nil {
+			if err = trace.Start(out); err != nil {
+				err = errors.Join(err, out.Close())
+			}
+		}
+		if err != nil {
+			return nil, errors.Join(err, stop())
+		}
+		stopCPU := stop
+		stop = func() error { trace.Stop(); return errors.Join(out.Close(), stopCPU()) }
 	}
 	return func() error {
 		err := stop()
