@@ -53,7 +53,6 @@ type Center struct {
 	// once per yieldCheckNs (checked, the clock of the last read).
 	runnable [1]metrics.Sample
 	checked  int64
-	nudged   int64 // the clock of the last parkers.nudge
 
 	cpl    driver.Completer    // nil unless completion mode is on
 	comps  []compEntry         // completion-mode fds, indexed by fd
@@ -281,10 +280,7 @@ func (c *Center) processEvents() {
 		// even with nothing else to run), so it is made only when
 		// goroutines wait. Busy Ps also keep parked workers from being
 		// woken: nudge them (nudge.go).
-		if c.nowNs-c.nudged >= nudgeEveryNs {
-			c.nudged = c.nowNs
-			parkers.nudge()
-		}
+		parkers.nudge(c.nowNs)
 		runtime.Gosched()
 	}
 }
@@ -560,7 +556,10 @@ func (p *parker) wait(timeout time.Duration) int {
 	p.mu.Lock()
 	err := p.setDeadline(timeout)
 	p.nudged = false
-	p.parked.Store(err == nil)
+	if err == nil {
+		p.parked.Store(true)
+		parkers.parked.Add(1)
+	}
 	p.mu.Unlock()
 	if err != nil {
 		// Parked without the deadline the owner could oversleep a timer;
@@ -574,6 +573,7 @@ func (p *parker) wait(timeout time.Duration) int {
 	err = p.rc.Read(p.fn)
 	p.mu.Lock()
 	p.parked.Store(false)
+	parkers.parked.Add(-1)
 	nudged := p.nudged
 	p.mu.Unlock()
 	switch {

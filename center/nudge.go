@@ -17,12 +17,14 @@ import (
 // for sysmon: a p99.9 of 9 to 10 ms with 3 epoll workers on one P. So a
 // busy worker, where it yields because goroutines wait for a P, also looks
 // at the parked workers' fds (one poll(2) over all of them, at most once
-// per nudgeEveryNs) and wakes those with events through their park's read
-// deadline: a deadline in the past readies the parked goroutine at once.
+// per nudgeEveryNs in the whole process, and never while none is parked)
+// and wakes those with events through their park's read deadline: a
+// deadline in the past readies the parked goroutine at once.
 
-// nudgeEveryNs spaces a busy worker's looks at the parked workers: a
-// parked worker with events waits at most about this long (plus the
-// yield check's spacing) while the Ps are busy.
+// nudgeEveryNs spaces the process's looks at the parked workers: a parked
+// worker with events waits at most about this long (plus the yield
+// check's spacing) while the Ps are busy. One cadence for all busy
+// workers keeps the cost flat on a machine with many of them.
 const nudgeEveryNs = int64(200 * time.Microsecond)
 
 // aLongTimeAgo is the deadline of a nudge: any time in the past.
@@ -32,11 +34,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 var parkers parkRegistry
 
 type parkRegistry struct {
-	n     atomic.Int32 // len(ps), read without mu by the fast path
-	mu    sync.Mutex
-	ps    []*parker
-	fds   []pollFd  // scratch for nudge, as long as ps
-	which []*parker // the parker of each fds entry
+	parked atomic.Int32 // workers parked now, read without mu by the fast path
+	last   atomic.Int64 // the clock (Nanotime) of the last look
+	mu     sync.Mutex
+	ps     []*parker
+	fds    []pollFd  // scratch for nudge, as long as ps
+	which  []*parker // the parker of each fds entry
 }
 
 // add registers p (after its init).
@@ -46,7 +49,6 @@ func (r *parkRegistry) add(p *parker) {
 	r.ps = append(r.ps, p)
 	r.fds = make([]pollFd, 0, len(r.ps))
 	r.which = make([]*parker, 0, len(r.ps))
-	r.n.Store(int32(len(r.ps)))
 }
 
 // remove unregisters p; its fd may be closed afterwards (nudge polls the
@@ -57,16 +59,19 @@ func (r *parkRegistry) remove(p *parker) {
 	if i := slices.Index(r.ps, p); i >= 0 {
 		r.ps = slices.Delete(r.ps, i, i+1)
 	}
-	r.n.Store(int32(len(r.ps)))
 }
 
-// nudge wakes the parked workers whose driver has events. It allocates
-// nothing.
-func (r *parkRegistry) nudge() {
-	if r.n.Load() == 0 {
+// nudge wakes the parked workers whose driver has events, unless the
+// process looked less than nudgeEveryNs before now (Nanotime) or another
+// worker is looking. It allocates nothing.
+func (r *parkRegistry) nudge(now int64) {
+	last := r.last.Load()
+	if r.parked.Load() == 0 || now-last < nudgeEveryNs || !r.last.CompareAndSwap(last, now) {
 		return
 	}
-	r.mu.Lock()
+	if !r.mu.TryLock() {
+		return // being removed from, or added to: the next look will do
+	}
 	defer r.mu.Unlock()
 	fds, which := r.fds[:0], r.which[:0]
 	for _, p := range r.ps {
