@@ -24,13 +24,31 @@ func TestBusyWorkerYields(t *testing.T) {
 func testBusyWorkerYields(t *testing.T, w WaitMode) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	c := start(t, Config{Wait: w, Spin: -1})
-	// Two sockets that keep the loop busy: each readable edge reads a byte
-	// and writes one to the other end, so every turn has a file event.
+	turns := keepBusy(t, c)
+	worst := int64(0)
+	last := turns.Load()
+	for range 500 {
+		runtime.Gosched()
+		cur := turns.Load()
+		worst = max(worst, cur-last)
+		last = cur
+	}
+	if worst > 100 {
+		t.Fatalf("the busy loop ran %d turns while this goroutine waited for the P", worst)
+	}
+}
+
+// keepBusy gives c two sockets that keep its loop busy (each readable edge
+// reads a byte and writes one to the other end, so every turn has a file
+// event), starts the bouncing and returns the count of handler runs. The
+// test's cleanup stops it.
+func keepBusy(t *testing.T, c *Center) *atomic.Int64 {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var turns atomic.Int64
+	turns := new(atomic.Int64)
 	var stop atomic.Bool
 	bounce := func(fd int, _ driver.Mask) {
 		var b [1]byte
@@ -44,6 +62,11 @@ func testBusyWorkerYields(t *testing.T, w WaitMode) {
 			_, _ = unix.Write(fd, b[:])
 		}
 	}
+	t.Cleanup(func() {
+		stop.Store(true)
+		_ = unix.Close(fds[0])
+		_ = unix.Close(fds[1])
+	})
 	done := make(chan error, 1)
 	setup := Event{}
 	setup.Init(func() {
@@ -59,28 +82,13 @@ func testBusyWorkerYields(t *testing.T, w WaitMode) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		stop.Store(true)
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-	}()
 	if _, err := unix.Write(fds[0], []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	for turns.Load() == 0 {
 		runtime.Gosched()
 	}
-	worst := int64(0)
-	last := turns.Load()
-	for range 500 {
-		runtime.Gosched()
-		cur := turns.Load()
-		worst = max(worst, cur-last)
-		last = cur
-	}
-	if worst > 100 {
-		t.Fatalf("the busy loop ran %d turns while this goroutine waited for the P", worst)
-	}
+	return turns
 }
 
 // TestSelfPostEndsTurn: an external event that posts itself again runs
@@ -136,53 +144,10 @@ func TestParkedWorkerNudged(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	busy := start(t, Config{Wait: WaitPoller, Spin: -1})
 	parked := start(t, Config{Wait: WaitPoller, Spin: -1})
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var turns atomic.Int64
-	var stop atomic.Bool
-	bounce := func(fd int, _ driver.Mask) {
-		var b [1]byte
-		for {
-			if n, _ := unix.Read(fd, b[:]); n <= 0 {
-				break
-			}
-		}
-		turns.Add(1)
-		if !stop.Load() {
-			_, _ = unix.Write(fd, b[:])
-		}
-	}
-	done := make(chan error, 1)
-	setup := Event{}
-	setup.Init(func() {
-		err := busy.AddFile(fds[0], driver.Readable, bounce)
-		if err == nil {
-			err = busy.AddFile(fds[1], driver.Readable, bounce)
-		}
-		done <- err
-	})
-	if err := busy.Post(&setup); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stop.Store(true)
-		_ = unix.Close(fds[0])
-		_ = unix.Close(fds[1])
-	}()
 	for parked.state.Load() != stateSleeping || !parked.park.parked.Load() {
 		runtime.Gosched() // until the second worker is parked in the poller
 	}
-	if _, err := unix.Write(fds[0], []byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	for turns.Load() == 0 {
-		runtime.Gosched()
-	}
+	turns := keepBusy(t, busy)
 	// The P stays busy from here on: the worker bounces and this
 	// goroutine is always runnable.
 	var ran atomic.Bool
