@@ -504,7 +504,7 @@ func isWorker(g uintptr) bool {
 type parker struct {
 	c  *Center
 	f  *os.File
-	fd int // f's number, for nudgeParked's poll(2) (f.Fd would make f blocking)
+	fd int // f's number, for a nudge's poll(2) (f.Fd would make f blocking)
 	rc syscall.RawConn
 	fn func(uintptr) bool
 	n  int
