@@ -268,7 +268,14 @@ func (c *Center) processEvents() {
 		// This reading also serves the next turn's deadline check.
 		c.reportBusy(start)
 	}
-	if (n > 0 || ran > 0 || fired > 0) && c.nowNs-c.checked >= yieldCheckNs && c.othersRunnable() {
+	busy := n > 0 || ran > 0 || fired > 0
+	if busy {
+		// A busy P keeps parked workers from being woken, whether or not
+		// goroutines wait for it: nudge those with events (nudge.go). A
+		// nudged worker is runnable, so the yield below lets it run.
+		parkers.nudge(c.nowNs)
+	}
+	if busy && c.nowNs-c.checked >= yieldCheckNs && c.othersRunnable() {
 		// A busy worker never parks in Go (it parks only when it has
 		// nothing to do): without this it would give its P up only when
 		// the runtime preempts it (every 10 ms), and with more workers
@@ -278,9 +285,7 @@ func (c *Center) processEvents() {
 		// one P). The yield of a locked thread always costs two thread
 		// switches (the runtime hands the P to another thread and back,
 		// even with nothing else to run), so it is made only when
-		// goroutines wait. Busy Ps also keep parked workers from being
-		// woken: nudge them (nudge.go).
-		parkers.nudge(c.nowNs)
+		// goroutines wait.
 		runtime.Gosched()
 	}
 }

@@ -11,15 +11,17 @@ import (
 //
 // A WaitPoller worker parks in the Go runtime's network poller, and the
 // runtime looks at that poller only when a P finds nothing else to run,
-// or from sysmon when nobody has for 10 ms. While other goroutines keep
-// every P busy (another worker of the process among them, yielding to the
-// goroutines its messages woke), a parked worker whose fd is ready waits
-// for sysmon: a p99.9 of 9 to 10 ms with 3 epoll workers on one P. So a
-// busy worker, where it yields because goroutines wait for a P, also looks
-// at the parked workers' fds (one poll(2) over all of them, at most once
-// per nudgeEveryNs in the whole process, and never while none is parked)
-// and wakes those with events through their park's read deadline: a
-// deadline in the past readies the parked goroutine at once.
+// or from sysmon when nobody has for 10 ms. While a busy worker keeps
+// every P busy (with or without other goroutines waiting), a parked worker
+// whose fd is ready waits for sysmon: with 2 epoll workers on one P, all
+// the messages of one worker's connections stalled for 3 to 10 ms several
+// times a second (a p99.9 of 8 to 9 ms); with 3, a p99.9 of 2 to 8 ms. So
+// a busy worker, after each busy turn, looks at the parked workers' fds
+// (one poll(2) over all of them, at most once per nudgeEveryNs in the
+// whole process, and never while none is parked) and wakes those with
+// events through their park's read deadline: a deadline in the past
+// readies the parked goroutine at once, and the busy worker's next yield
+// check finds it waiting.
 
 // nudgeEveryNs spaces the process's looks at the parked workers: a parked
 // worker with events waits at most about this long (plus the yield
