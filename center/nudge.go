@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/cpu"
 )
 
 // Nudging parked workers (docs/ARCHITECTURE.md, "Parked workers are nudged").
@@ -36,8 +38,13 @@ var aLongTimeAgo = time.Unix(1, 0)
 var parkers parkRegistry
 
 type parkRegistry struct {
-	parked atomic.Int32 // workers parked now, read without mu by the fast path
-	last   atomic.Int64 // the clock (Nanotime) of the last look
+	// last is the clock (Nanotime) of the last look: read after every busy
+	// turn of every worker, written every nudgeEveryNs, so it has a cache
+	// line of its own, apart from parked, which every park writes.
+	last   atomic.Int64
+	_      cpu.CacheLinePad
+	parked atomic.Int32 // workers parked now
+	_      cpu.CacheLinePad
 	mu     sync.Mutex
 	ps     []*parker
 	fds    []pollFd  // scratch for nudge, as long as ps
@@ -68,7 +75,7 @@ func (r *parkRegistry) remove(p *parker) {
 // worker is looking. It allocates nothing.
 func (r *parkRegistry) nudge(now int64) {
 	last := r.last.Load()
-	if r.parked.Load() == 0 || now-last < nudgeEveryNs || !r.last.CompareAndSwap(last, now) {
+	if now-last < nudgeEveryNs || !r.last.CompareAndSwap(last, now) || r.parked.Load() == 0 {
 		return
 	}
 	if !r.mu.TryLock() {
