@@ -413,13 +413,21 @@ func TestStackPickAndStop(t *testing.T) {
 	if w := s.Pick(); w.ID() != ws[0].ID() {
 		t.Fatalf("Pick after releasing worker %d chose %d", ws[0].ID(), w.ID())
 	}
-	// The worker goroutines carry pprof labels.
+	// The worker goroutines carry pprof labels, once they run: NewStack
+	// does not wait for them to start (a profile taken at once has found
+	// them inside pprof.Do, before the labels were set).
 	var buf strings.Builder
-	if err := pprofGoroutines(&buf); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), `"gomsgr.worker":"`) || !strings.Contains(buf.String(), `"gomsgr.stack":"test"`) {
-		t.Fatalf("worker goroutines lack pprof labels; goroutine profile:\n%s", buf.String())
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		buf.Reset()
+		if err := pprofGoroutines(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), `"gomsgr.worker":"`) && strings.Contains(buf.String(), `"gomsgr.stack":"test"`) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("worker goroutines lack pprof labels; goroutine profile:\n%s", buf.String())
+		}
 	}
 	var ran atomic.Int32
 	for _, w := range s.Workers() {
