@@ -15,10 +15,9 @@ import (
 // runtime looks at that poller only when a P finds nothing else to run,
 // or from sysmon when nobody has for 10 ms. While a busy worker keeps
 // every P busy (with or without other goroutines waiting), a parked worker
-// whose fd is ready waits for sysmon: with 2 epoll workers on one P, all
-// the messages of one worker's connections stalled for 3 to 10 ms several
-// times a second (a p99.9 of 8 to 9 ms); with 3, a p99.9 of 2 to 8 ms. So
-// a busy worker, after each busy turn, looks at the parked workers' fds
+// whose fd is ready waits for sysmon: all the messages of that worker's
+// connections stall at once (bench/RESULTS.md, "Parked poller workers
+// nudged"). So a busy worker, after each busy turn, looks at the parked workers' fds
 // (one poll(2) over all of them, at most once per nudgeEveryNs in the
 // whole process, and never while none is parked) and wakes those with
 // events through their park's read deadline: a deadline in the past
