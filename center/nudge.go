@@ -17,12 +17,12 @@ import (
 // every P busy (with or without other goroutines waiting), a parked worker
 // whose fd is ready waits for sysmon: all the messages of that worker's
 // connections stall at once (bench/RESULTS.md, "Parked poller workers
-// nudged"). So a busy worker, after each busy turn, looks at the parked workers' fds
-// (one poll(2) over all of them, at most once per nudgeEveryNs in the
-// whole process, and never while none is parked) and wakes those with
-// events through their park's read deadline: a deadline in the past
-// readies the parked goroutine at once, and the busy worker's next yield
-// check finds it waiting.
+// nudged"). So a busy worker, after each busy turn, looks at the parked
+// workers' fds (one poll(2) over all of them, at most once per
+// nudgeEveryNs in the whole process, and never while none is parked) and
+// wakes those with events through their park's read deadline: a deadline
+// in the past readies the parked goroutine at once, and the busy worker's
+// next yield check finds it waiting.
 
 // nudgeEveryNs spaces the process's looks at the parked workers: a parked
 // worker with events waits at most about this long (plus the yield
